@@ -1,0 +1,39 @@
+# The two commands: `make demo` and `make test`. Both build the environment first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint types unit proto docs bench bench-full clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/los demo
+
+test: lint types
+	$(BIN)/pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(BIN)/.installed
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed
+	$(BIN)/pytest tests/unit tests/contract
+
+# Regenerate the gRPC code in services/rpc and the schemas in docs/ (both are committed).
+proto: $(BIN)/.installed
+	$(BIN)/python -m services.kernel.codegen
+
+docs: $(BIN)/.installed
+	$(BIN)/python -m services.kernel.schemas docs/schemas
+	$(BIN)/python -m services.kernel.asyncapi docs/asyncapi.json
+
+clean:
+	rm -rf $(VENV) .los .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,118 @@
+"""`los up`: the whole platform as separate processes, on given or embedded servers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.kernel.embedded import Servers, free_port, servers
+from services.kernel.processes import die_with_parent
+from services.kernel.settings import Settings
+
+SERVICES = ("intake", "journey", "employer", "outcomes")
+
+
+@dataclass(frozen=True)
+class Platform:
+    servers: Servers
+    ports: dict[str, int]
+    processes: dict[str, subprocess.Popen[bytes]]
+    env: dict[str, str]
+
+    def address(self, service: str) -> str:
+        return f"127.0.0.1:{self.ports[service]}"
+
+
+def service_env(found: Servers, ports: dict[str, int]) -> dict[str, str]:
+    env = dict(os.environ)
+    env["NATS_URL"] = found.nats_url
+    env["DATABASE_URL"] = found.database_url
+    for service, port in ports.items():
+        env[f"LOS_{service.upper()}_PORT"] = str(port)
+    return env
+
+
+def start_service(service: str, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / f"{service}.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}.main"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+
+
+def wait_healthy(
+    service: str, address: str, process: subprocess.Popen[bytes], log_dir: Path, timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                log = (log_dir / f"{service}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{service} exited with {process.returncode}:\n{log}")
+            with contextlib.suppress(grpc.RpcError):
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            time.sleep(0.2)
+    raise RuntimeError(f"{service} at {address} not healthy after {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def running_services(
+    found: Servers,
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    ports: dict[str, int] | None = None,
+) -> Iterator[Platform]:
+    """The four service processes on the given servers, on `ports` or free ones."""
+    ports = ports or {service: free_port() for service in SERVICES}
+    env = service_env(found, ports) | (extra_env or {})
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for service in SERVICES:
+            processes[service] = start_service(service, env, log_dir)
+        for service in SERVICES:
+            wait_healthy(service, f"127.0.0.1:{ports[service]}", processes[service], log_dir)
+        yield Platform(found, ports, processes, env)
+    finally:
+        for process in processes.values():
+            stop(process)
+
+
+@contextlib.contextmanager
+def platform(settings: Settings, *, free_ports: bool = False) -> Iterator[Platform]:
+    """Servers (embedded unless NATS_URL / DATABASE_URL are set) and the four services, on
+    the configured ports (LOS_INTAKE_PORT, ...) or, with `free_ports`, on free ones."""
+    configured = {service: getattr(settings, f"{service}_port") for service in SERVICES}
+    with (
+        servers(settings.nats_url, settings.database_url, settings.data_dir) as found,
+        running_services(
+            found, settings.data_dir / "logs", ports=None if free_ports else configured
+        ) as running,
+    ):
+        yield running

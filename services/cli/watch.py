@@ -1,0 +1,31 @@
+"""A coordinator's client for `WatchAlerts`: resumes from its last cursor after a break."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+
+from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
+
+
+async def watch(
+    address: str, *, coordinator: str | None = None, org_unit: str | None = None, after: int = 0
+) -> AsyncIterator[alerts_pb2.AlertUpdate]:
+    """Every alert update for one coordinator or team, for as long as the caller reads."""
+    if coordinator:
+        request = alerts_pb2.WatchAlertsRequest(coordinator_id=coordinator, after=after)
+    else:
+        request = alerts_pb2.WatchAlertsRequest(org_unit=org_unit or "", after=after)
+    while True:
+        try:
+            async with grpc.aio.insecure_channel(address) as channel:
+                stub = alerts_pb2_grpc.AlertsStub(channel)
+                async for update in stub.WatchAlerts(request):
+                    request.after = update.cursor
+                    yield update
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+                raise
+        await asyncio.sleep(0.5)

@@ -1,0 +1,433 @@
+"""The events of the public contract (CONTRACT §1 and §2) and the one way to read them.
+
+`parse_edge_event` turns what a source system sent into an `EdgeEvent`, or raises
+`InvalidEvent` naming the event, the field and what was expected. A person's national id
+never goes further than the edge: `EdgeEvent.to_domain` swaps it for their pseudonym,
+giving the `DomainEvent` that travels on the bus and is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Annotated, Any, TypeAlias
+from uuid import UUID
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
+from pydantic_core import ErrorDetails
+
+from services.kernel.vocabulary import (
+    Channel,
+    CheckStatus,
+    ClosingReason,
+    Day,
+    DropoutReason,
+    EventType,
+    EvidenceSource,
+    Identifier,
+    MainGoal,
+    MeasureCode,
+    MeasureEndReason,
+    MeasureStatus,
+    NationalId,
+    NeedGroup,
+    Org,
+    OrgNumber,
+    PlacementEndReason,
+    PlacementKind,
+    Pseudonym,
+    SourceSystem,
+    Timestamp,
+)
+
+__all__ = [
+    "DATA_MODELS",
+    "EMITTED_BY",
+    "Channel",
+    "CheckStatus",
+    "ClosingReason",
+    "CoordinatorAssigned",
+    "CoordinatorUnassigned",
+    "DomainEvent",
+    "DropoutReason",
+    "EdgeEvent",
+    "EventData",
+    "EventType",
+    "Evidence",
+    "EvidenceSource",
+    "InvalidEvent",
+    "JourneyClosed",
+    "MainGoal",
+    "MeasureEndReason",
+    "MeasureEnded",
+    "MeasureExtended",
+    "MeasureStarted",
+    "MeasureStatus",
+    "NeedGroup",
+    "ParticipantDroppedOut",
+    "ParticipantReferred",
+    "ParticipantTriaged",
+    "PlacementEndReason",
+    "PlacementEnded",
+    "PlacementKind",
+    "PlacementStarted",
+    "SixMonthChecked",
+    "Source",
+    "SourceSystem",
+    "check_recorded_at",
+    "parse_edge_event",
+]
+
+
+class _Data(BaseModel):
+    # Unknown fields are kept, not rejected (CONTRACT §1): a source may already speak
+    # a later version of the contract, which only ever adds fields.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class ParticipantReferred(_Data):
+    """participant.referred: a person is referred; this opens a journey."""
+
+    channel: Channel
+    org_unit: Identifier = Field(
+        description="the team that owns the case until a coordinator is assigned"
+    )
+
+
+class ParticipantTriaged(_Data):
+    """participant.triaged: the person's needs are assessed."""
+
+    need_group: NeedGroup
+    main_goal: MainGoal
+    needs_coordinator: bool
+    org_unit: Identifier
+
+
+class CoordinatorAssigned(_Data):
+    """coordinator.assigned: replaces any current coordinator."""
+
+    coordinator_id: Identifier
+    org_unit: Identifier
+
+
+class CoordinatorUnassigned(_Data):
+    """coordinator.unassigned: the person no longer has this coordinator."""
+
+    coordinator_id: Identifier
+    reason: str
+
+
+class MeasureStarted(_Data):
+    """measure.started: the person starts a measure (tiltak)."""
+
+    measure_id: Identifier = Field(description="unique per source")
+    measure_code: MeasureCode = Field(
+        description="NAV tiltakskode or the adult-education/municipal equivalent; the list is open"
+    )
+    provider: OrgNumber
+    planned_end: Day | None = None
+
+
+class MeasureExtended(_Data):
+    """measure.extended: the measure's planned end moves."""
+
+    measure_id: Identifier
+    planned_end: Day
+
+
+class MeasureEnded(_Data):
+    """measure.ended: the measure ends, with NAV's deltakerstatus and årsak."""
+
+    measure_id: Identifier
+    status: MeasureStatus
+    # Optional, as NAV's own årsak is: a completed measure often has none.
+    reason: MeasureEndReason | None = None
+
+
+class PlacementStarted(_Data):
+    """placement.started: the person starts work with an employer."""
+
+    placement_id: Identifier
+    employer: OrgNumber
+    kind: PlacementKind
+    hours_pct: float = Field(ge=1, le=100, allow_inf_nan=False)
+
+
+class PlacementEnded(_Data):
+    """placement.ended: the work ends."""
+
+    placement_id: Identifier
+    reason: PlacementEndReason
+
+
+class ParticipantDroppedOut(_Data):
+    """participant.dropped_out: ends every active engagement of the person."""
+
+    reason: DropoutReason
+
+
+class Evidence(BaseModel):
+    """Where a six-month check's finding comes from, and when it was obtained."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    source: EvidenceSource
+    obtained_at: Day
+
+
+class SixMonthChecked(_Data):
+    """followup.six_month_checked: where the person is six months into a placement."""
+
+    placement_id: Identifier
+    status: CheckStatus
+    evidence: Evidence
+
+
+class JourneyClosed(_Data):
+    """journey.closed: the follow-up ends."""
+
+    reason: ClosingReason
+
+
+EventData: TypeAlias = (
+    ParticipantReferred
+    | ParticipantTriaged
+    | CoordinatorAssigned
+    | CoordinatorUnassigned
+    | MeasureStarted
+    | MeasureExtended
+    | MeasureEnded
+    | PlacementStarted
+    | PlacementEnded
+    | ParticipantDroppedOut
+    | SixMonthChecked
+    | JourneyClosed
+)
+
+DATA_MODELS: Mapping[EventType, type[EventData]] = MappingProxyType(
+    {
+        EventType.PARTICIPANT_REFERRED: ParticipantReferred,
+        EventType.PARTICIPANT_TRIAGED: ParticipantTriaged,
+        EventType.COORDINATOR_ASSIGNED: CoordinatorAssigned,
+        EventType.COORDINATOR_UNASSIGNED: CoordinatorUnassigned,
+        EventType.MEASURE_STARTED: MeasureStarted,
+        EventType.MEASURE_EXTENDED: MeasureExtended,
+        EventType.MEASURE_ENDED: MeasureEnded,
+        EventType.PLACEMENT_STARTED: PlacementStarted,
+        EventType.PLACEMENT_ENDED: PlacementEnded,
+        EventType.PARTICIPANT_DROPPED_OUT: ParticipantDroppedOut,
+        EventType.SIX_MONTH_CHECKED: SixMonthChecked,
+        EventType.JOURNEY_CLOSED: JourneyClosed,
+    }
+)
+
+# Which source service may accept which type: the "emitted by" column of CONTRACT §2.
+_INTAKE = frozenset({"intake"})
+_JOURNEY = frozenset({"journey"})
+_EMPLOYER = frozenset({"employer"})
+EMITTED_BY: Mapping[EventType, frozenset[str]] = MappingProxyType(
+    {
+        EventType.PARTICIPANT_REFERRED: _INTAKE,
+        EventType.PARTICIPANT_TRIAGED: _INTAKE,
+        EventType.COORDINATOR_ASSIGNED: _INTAKE,
+        EventType.COORDINATOR_UNASSIGNED: _INTAKE,
+        EventType.MEASURE_STARTED: _JOURNEY,
+        EventType.MEASURE_EXTENDED: _JOURNEY,
+        EventType.MEASURE_ENDED: _JOURNEY,
+        EventType.PLACEMENT_STARTED: _EMPLOYER,
+        EventType.PLACEMENT_ENDED: _EMPLOYER,
+        EventType.PARTICIPANT_DROPPED_OUT: _JOURNEY | _INTAKE,
+        EventType.SIX_MONTH_CHECKED: _EMPLOYER,
+        EventType.JOURNEY_CLOSED: _INTAKE,
+    }
+)
+
+
+def _data_for_type(value: object, info: ValidationInfo) -> object:
+    # `type` is validated before `data`, so the data model can be picked by it and its
+    # errors come out as `data.measure_id` rather than one per member of the union.
+    event_type = info.data.get("type")
+    if event_type is None:  # `type` itself was invalid: that is the error reported
+        return value
+    model = DATA_MODELS[event_type]
+    return value if isinstance(value, model) else model.model_validate(value)
+
+
+TypedData = Annotated[EventData, BeforeValidator(_data_for_type)]
+
+
+class Source(BaseModel):
+    """Who sent the event: the kind of system and the organisation behind it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: SourceSystem
+    org: Org
+
+
+class _Envelope(BaseModel):
+    # Unknown top-level fields are dropped rather than carried onto the bus: only `data`
+    # is open by contract, and anything else could hold personal data.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_id: UUID
+    type: EventType
+    occurred_at: Timestamp
+
+
+class DomainEvent(_Envelope):
+    """An event inside the platform: the person is a pseudonym, `recorded_at` is always
+    set, and `service` names the source service that accepted it."""
+
+    recorded_at: Timestamp
+    source: Source
+    participant: Pseudonym
+    service: Identifier
+    data: TypedData
+
+
+class EdgeEvent(_Envelope):
+    """An event as a source system sends it (CONTRACT §1)."""
+
+    recorded_at: Timestamp | None = None
+    source: Source
+    # Kept out of repr() so that logging an event does not log who it is about.
+    person: NationalId = Field(repr=False)
+    data: TypedData
+
+    def to_domain(self, participant: str, service: str, received_at: datetime) -> DomainEvent:
+        """The event with `person` replaced by their pseudonym `participant`, as accepted
+        by `service`; a missing `recorded_at` becomes the platform's receive time."""
+        return DomainEvent(
+            event_id=self.event_id,
+            type=self.type,
+            occurred_at=self.occurred_at,
+            recorded_at=received_at if self.recorded_at is None else self.recorded_at,
+            source=self.source,
+            participant=participant,
+            service=service,
+            data=self.data,
+        )
+
+
+class InvalidEvent(Exception):
+    """An event that breaks the contract: which event, which field, what was expected.
+
+    `field` is a dotted path such as `data.hours_pct`, or "" when the event as a whole
+    is unreadable. The reason never quotes the offending value.
+    """
+
+    def __init__(self, event_id: str | None, field: str, reason: str) -> None:
+        super().__init__(event_id, field, reason)
+        self.event_id = event_id
+        self.field = field
+        self.reason = reason
+
+    def __str__(self) -> str:
+        which = f"event {self.event_id}" if self.event_id else "event without a valid event_id"
+        return ": ".join(part for part in (which, self.field, self.reason) if part)
+
+
+def parse_edge_event(raw: bytes | str | Mapping[str, Any]) -> EdgeEvent:
+    """Read one event from a source system, or raise `InvalidEvent` for its first error."""
+    if isinstance(raw, bytes | str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as error:
+            raise InvalidEvent(None, "", f"not valid JSON: {error}") from None
+        except RecursionError:
+            raise InvalidEvent(None, "", "not valid JSON: nested too deeply") from None
+    if not isinstance(raw, Mapping):
+        raise InvalidEvent(None, "", "an event must be a JSON object")
+    event_id = _readable_event_id(raw)
+    try:
+        return EdgeEvent.model_validate(dict(raw))
+    except ValidationError as error:
+        first = error.errors(include_input=False, include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"])
+        # `from None`: the ValidationError's own text quotes the input, national id included.
+        raise InvalidEvent(event_id, field, _reason(first)) from None
+
+
+def _readable_event_id(raw: Mapping[str, Any]) -> str | None:
+    # Only a well-formed UUID is echoed back: the field could hold anything, even an id.
+    value = raw.get("event_id")
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            return str(UUID(value))
+        except ValueError:
+            return None
+    return None
+
+
+_REASONS = {
+    "missing": "is required",
+    "timezone_aware": "timestamp needs a UTC offset",
+    "uuid_parsing": "must be a UUID",
+    "uuid_type": "must be a UUID",
+    "string_type": "must be a string",
+    "string_too_short": "must not be empty",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+}
+
+
+def _reason(error: ErrorDetails) -> str:
+    """A reason built from the kind of error, never from the input it was about."""
+    kind = error["type"]
+    context = error.get("ctx", {})
+    if kind == "value_error":  # raised by our own validators, which never quote the value
+        return str(context["error"])
+    if kind in _REASONS:
+        return _REASONS[kind]
+    if kind == "greater_than_equal":
+        return f"must be at least {_number(context['ge'])}"
+    if kind == "less_than_equal":
+        return f"must be at most {_number(context['le'])}"
+    if kind == "enum":
+        return f"must be one of {context['expected']}"
+    if kind == "string_pattern_mismatch":
+        return f"must match {context['pattern']}"
+    if kind.startswith("datetime"):
+        return "not a valid RFC 3339 timestamp"
+    if kind.startswith("date"):
+        return "not a valid date (YYYY-MM-DD)"
+    return error["msg"]  # pydantic's messages state the rule, not the input
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def check_recorded_at(
+    event: EdgeEvent | DomainEvent, received_at: datetime, max_future: timedelta
+) -> None:
+    """Reject a `recorded_at` more than `max_future` after the platform's (aware) receive
+    time: clocks drift a little, but the future does not report (CONTRACT §1)."""
+    if event.recorded_at is not None and event.recorded_at > received_at + max_future:
+        raise InvalidEvent(
+            str(event.event_id),
+            "recorded_at",
+            f"more than {_duration(max_future)} after the platform's receive time",
+        )
+
+
+def _duration(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+    return f"{seconds:g} seconds"

@@ -1,0 +1,86 @@
+"""How a service process runs: settings, telemetry, store, bus and gRPC server, wired once.
+
+`serve_source` runs one of the three source services; outcomes has its own `main.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from faststream.nats import NatsBroker
+
+from services.kernel import telemetry
+from services.kernel.bus import ensure_stream, make_broker
+from services.kernel.outbox import OutboxRelay
+from services.kernel.rpc import Service, start_server
+from services.kernel.settings import Settings, get_settings
+from services.kernel.source import SourceApplication
+from services.kernel.sources import SourcesServicer
+from services.kernel.store import Worker, application_env, create_schema
+from services.rpc.los.v1 import sources_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+def run(main: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
+    """Run a service until SIGTERM or SIGINT, then stop cleanly."""
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    async def until_signalled() -> None:
+        task = asyncio.create_task(main(settings))
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            log.info("stopped")
+
+    asyncio.run(until_signalled())
+
+
+async def connect(settings: Settings) -> NatsBroker:
+    broker = make_broker(settings)
+    await broker.connect()
+    await ensure_stream(broker.connection.jetstream(), settings)
+    return broker
+
+
+def prepare_store(settings: Settings, schema: str) -> dict[str, str]:
+    """Create the service's schema and return the environment of its Application."""
+    assert settings.database_url is not None, "the runtime resolves DATABASE_URL first"
+    create_schema(settings.database_url, schema)
+    return application_env(settings.database_url, schema, cache_size=settings.aggregate_cache_size)
+
+
+async def serve_source(
+    settings: Settings,
+    service: str,
+    port: int,
+    make_app: Callable[[dict[str, str]], SourceApplication],
+    ready: Callable[[int], Awaitable[None]] | None = None,
+) -> None:
+    """Run a source service: its gRPC `Sources` API, its store and its outbox relay."""
+    telemetry.setup(service, settings.telemetry)
+    app = make_app(prepare_store(settings, service))
+    worker = Worker(service)
+    broker = await connect(settings)
+    relay = OutboxRelay(app, worker, broker.connection.jetstream(), settings, service)
+    servicer = SourcesServicer(app, worker, settings, relay.wake.set)
+    registered = Service(servicer, sources_pb2_grpc.add_SourcesServicer_to_server, "los.v1.Sources")
+    server, bound = await start_server([registered], settings.host, port)
+    log.info("%s serving on %s:%d", service, settings.host, bound)
+    if ready is not None:
+        await ready(bound)
+    try:
+        await relay.run()
+    finally:
+        await server.stop(grace=2)
+        await broker.stop()
+        worker.close()
+        app.close()

@@ -1,0 +1,87 @@
+"""The one settings object of Los: every knob, read from the environment (and `.env`).
+
+`NATS_URL` and `DATABASE_URL` name external servers; without them the platform starts
+embedded ones (see `embedded.py`). Everything else is prefixed `LOS_`, nested with `__`,
+for example `LOS_RULES__HANDOVER_GAP=P14D`. Durations are ISO 8601 (`P14D`, `PT3S`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuleSettings(BaseModel):
+    """Thresholds of the rules of CONTRACT §4; defaults are the contract's."""
+
+    no_start_after_triage: timedelta = timedelta(days=30)
+    handover_gap: timedelta = timedelta(days=14)
+    handover_gap_unplanned: timedelta = timedelta(days=7)
+    no_coordinator: timedelta = timedelta(days=7)
+    six_month_check_due: timedelta = timedelta(days=182)
+    six_month_check_grace: timedelta = timedelta(days=14)
+    early_job_exit: timedelta = timedelta(days=182)
+    churn_window: timedelta = timedelta(days=365)
+    churn_short_measure: timedelta = timedelta(days=90)
+    churn_count: int = 3
+    stale_measure: timedelta = timedelta(days=30)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LOS_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    nats_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_URL", "LOS_NATS_URL")
+    )
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "LOS_DATABASE_URL")
+    )
+    data_dir: Path = Path(".los")
+
+    # Pseudonymisation and the intake vault. The defaults are for synthetic data only.
+    pseudonym_key: SecretStr = SecretStr("los-development-pseudonym-key")
+    vault_key: SecretStr = SecretStr("bG9zLWRldmVsb3BtZW50LXZhdWx0LWtleS0zMmJ5dGU=")
+
+    # The bus.
+    stream: str = "LOS_EVENTS"
+    subject_prefix: str = "los.v1"
+    partitions: int = 16
+    dead_letter_subject: str = "los.v1.dead"
+    max_deliver: int = 5
+    ack_wait: timedelta = timedelta(seconds=30)
+    batch_size: int = 500
+    duplicate_window: timedelta = timedelta(minutes=10)
+
+    # Ports of the gRPC servers (0 picks a free one; `los up` chooses and passes them on).
+    host: str = "127.0.0.1"
+    intake_port: int = 50061
+    journey_port: int = 50062
+    employer_port: int = 50063
+    outcomes_port: int = 50064
+
+    # The live clock (CONTRACT §3): a source service counts as caught up to the wall clock
+    # (less `transit_allowance`) once nothing is pending and it sent nothing for `quiet_period`.
+    transit_allowance: timedelta = timedelta(milliseconds=500)
+    quiet_period: timedelta = timedelta(seconds=2)
+    max_future_recorded_at: timedelta = timedelta(minutes=5)
+
+    # Lifecycle holds: an end whose start is unknown waits this long for it.
+    hold_unknown_start: timedelta = timedelta(hours=24)
+
+    aggregate_cache_size: int = 100_000
+    rules: RuleSettings = RuleSettings()
+
+    # Telemetry: "none", "console" or "otlp" (OTEL_EXPORTER_OTLP_ENDPOINT then applies).
+    telemetry: str = "none"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

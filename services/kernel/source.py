@@ -1,0 +1,100 @@
+"""What the three source services (intake, journey, employer) have in common.
+
+Each keeps one `SourceRecord` aggregate per participant: every event the service accepted
+about that person, in order, deduplicated by `event_id`. A service's own record type adds
+its lifecycle checks (a measure ends only after it started, ...). A batch is one
+transaction, so throughput comes from batch size, not from more writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from uuid import UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, event
+
+from services.kernel.events import DomainEvent
+
+_NAMESPACE = UUID("4c6f7300-0000-4000-8000-000000000001")
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Why a valid event cannot be taken: the field at fault and what was expected."""
+
+    field: str
+    reason: str
+
+
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+Verdict = str | Refused
+
+
+class SourceRecord(Aggregate):
+    """Everything one source service accepted about one participant."""
+
+    @staticmethod
+    def create_id(service: str, participant: str) -> UUID:
+        return uuid5(_NAMESPACE, f"{service}:{participant}")
+
+    def __init__(self, service: str, participant: str) -> None:
+        self.participant = participant
+        self.seen: set[str] = set()
+
+    def offer(self, domain_event: DomainEvent, trace: dict[str, str]) -> Verdict:
+        """Take the event unless it is a duplicate or breaks this record's lifecycle."""
+        if str(domain_event.event_id) in self.seen:
+            return DUPLICATE
+        refused = self.check(domain_event)
+        if refused is not None:
+            return refused
+        self.accepted(body=domain_event.model_dump_json(), trace=trace)
+        return ACCEPTED
+
+    @event("Accepted")
+    def accepted(self, body: str, trace: dict[str, str]) -> None:
+        domain_event = DomainEvent.model_validate_json(body)
+        self.seen.add(str(domain_event.event_id))
+        self.apply(domain_event)
+
+    def check(self, domain_event: DomainEvent) -> Refused | None:
+        """A service's lifecycle rules; None when the event may be taken."""
+        return None
+
+    def apply(self, domain_event: DomainEvent) -> None:
+        """A service's lifecycle state, updated by an accepted event."""
+
+
+class SourceApplication(Application[UUID]):
+    """A source service's event store. Call it from one `Worker` thread."""
+
+    service: ClassVar[str]
+    record_type: ClassVar[type[SourceRecord]]
+
+    def accept_batch(self, batch: Sequence[tuple[DomainEvent, dict[str, str]]]) -> list[Verdict]:
+        records: dict[UUID, SourceRecord] = {}
+        verdicts: list[Verdict] = []
+        for domain_event, trace in batch:
+            record_id = SourceRecord.create_id(self.service, domain_event.participant)
+            record = records.get(record_id) or self._load_record(
+                record_id, domain_event.participant
+            )
+            records[record_id] = record
+            verdicts.append(record.offer(domain_event, trace))
+        self.save(*records.values())
+        return verdicts
+
+    def remember(self, identities: dict[str, str]) -> None:
+        """Pseudonym → national id for the events of a batch; only intake keeps them."""
+
+    def _load_record(self, record_id: UUID, participant: str) -> SourceRecord:
+        try:
+            found: Any = self.repository.get(record_id)
+        except AggregateNotFoundError:
+            return self.record_type(self.service, participant)
+        assert isinstance(found, self.record_type)
+        return found

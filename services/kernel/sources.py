@@ -1,0 +1,103 @@
+"""The `Sources` gRPC API that intake, journey and employer each serve (proto/los/v1).
+
+It reads a batch of edge events, rejects each bad one with the field at fault, replaces
+the national id by the pseudonymous participant id, and hands the rest to the service's
+store in one transaction. Nothing valid is lost because a neighbour was bad.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+
+from services.kernel.events import (
+    EMITTED_BY,
+    DomainEvent,
+    InvalidEvent,
+    check_recorded_at,
+    parse_edge_event,
+)
+from services.kernel.ids import pseudonym
+from services.kernel.settings import Settings
+from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceApplication
+from services.kernel.store import Worker
+from services.kernel.telemetry import current_traceparent, tracer
+from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
+
+
+class SourcesServicer(sources_pb2_grpc.SourcesServicer):
+    def __init__(
+        self,
+        app: SourceApplication,
+        worker: Worker,
+        settings: Settings,
+        on_stored: Callable[[], None],
+    ) -> None:
+        self._app = app
+        self._worker = worker
+        self._settings = settings
+        self._key = settings.pseudonym_key.get_secret_value()
+        self._on_stored = on_stored
+
+    def _read(self, raw: str, received_at: datetime, identities: dict[str, str]) -> DomainEvent:
+        edge = parse_edge_event(raw)
+        service = self._app.service
+        if service not in EMITTED_BY[edge.type]:
+            owners = " or ".join(sorted(EMITTED_BY[edge.type]))
+            raise InvalidEvent(
+                str(edge.event_id), "type", f"{service} does not take {edge.type}; send to {owners}"
+            )
+        check_recorded_at(edge, received_at, self._settings.max_future_recorded_at)
+        participant = pseudonym(edge.person, self._key)
+        identities[participant] = edge.person
+        return edge.to_domain(participant, service, received_at)
+
+    async def SubmitEvents(
+        self, request: sources_pb2.SubmitEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> sources_pb2.SubmitEventsResponse:
+        received_at = datetime.now(UTC)
+        response = sources_pb2.SubmitEventsResponse()
+        with tracer(__name__).start_as_current_span(f"{self._app.service}.submit") as span:
+            identities: dict[str, str] = {}
+            batch: list[tuple[DomainEvent, dict[str, str]]] = []
+            positions: list[int] = []
+            trace = current_traceparent()
+            for index, raw in enumerate(request.events):
+                try:
+                    batch.append((self._read(raw, received_at, identities), trace))
+                    positions.append(index)
+                except InvalidEvent as invalid:
+                    response.rejected.add(
+                        index=index,
+                        event_id=invalid.event_id or "",
+                        field=invalid.field,
+                        reason=invalid.reason,
+                    )
+            verdicts = await self._worker.run(self._store, batch, identities)
+            for index, (domain_event, _), verdict in zip(positions, batch, verdicts, strict=True):
+                if verdict == ACCEPTED:
+                    response.accepted += 1
+                elif verdict == DUPLICATE:
+                    response.duplicates += 1
+                elif isinstance(verdict, Refused):
+                    response.rejected.add(
+                        index=index,
+                        event_id=str(domain_event.event_id),
+                        field=verdict.field,
+                        reason=verdict.reason,
+                    )
+            response.rejected.sort(key=lambda rejection: rejection.index)
+            span.set_attribute("los.accepted", response.accepted)
+            span.set_attribute("los.rejected", len(response.rejected))
+        if response.accepted:
+            self._on_stored()
+        return response
+
+    def _store(
+        self, batch: list[tuple[DomainEvent, dict[str, str]]], identities: dict[str, str]
+    ) -> list[str | Refused]:
+        self._app.remember(identities)
+        return self._app.accept_batch(batch)

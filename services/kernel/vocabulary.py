@@ -1,0 +1,208 @@
+"""The words of the event contract (CONTRACT §1 and §2): its closed vocabularies as
+enums, and the shapes of its values (timestamps, dates, identifiers) as annotated types.
+
+Enum values are the contract's strings, which mirror NAV's own codes (deltakerstatus,
+årsak, innsatsgruppe), so that people who work with those systems recognise them.
+Measure codes (tiltakskoder) are a pattern, not an enum: the contract's list is open.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from services.kernel.ids import validate_national_id, validate_org, validate_orgnr
+
+
+class EventType(StrEnum):
+    PARTICIPANT_REFERRED = "participant.referred"
+    PARTICIPANT_TRIAGED = "participant.triaged"
+    COORDINATOR_ASSIGNED = "coordinator.assigned"
+    COORDINATOR_UNASSIGNED = "coordinator.unassigned"
+    MEASURE_STARTED = "measure.started"
+    MEASURE_EXTENDED = "measure.extended"
+    MEASURE_ENDED = "measure.ended"
+    PLACEMENT_STARTED = "placement.started"
+    PLACEMENT_ENDED = "placement.ended"
+    PARTICIPANT_DROPPED_OUT = "participant.dropped_out"
+    SIX_MONTH_CHECKED = "followup.six_month_checked"
+    JOURNEY_CLOSED = "journey.closed"
+
+
+class SourceSystem(StrEnum):
+    """`source.system`: the kind of organisation that sent the event."""
+
+    NAV = "nav"
+    KOMMUNE = "kommune"
+    VO = "vo"  # voksenopplæring, adult education
+    EMPLOYER = "employer"
+    FYLKE = "fylke"  # county: oppfølgingstjenesten, apprenticeships
+
+
+class Channel(StrEnum):
+    """How a participant was referred."""
+
+    NAV = "nav"
+    KOMMUNE = "kommune"
+    VO = "vo"
+    SELF = "self"
+    OTHER = "other"
+
+
+class NeedGroup(StrEnum):
+    """NAV's innsatsgruppe, as assessed at triage."""
+
+    GODE_MULIGHETER = "GODE_MULIGHETER"
+    TRENGER_VEILEDNING = "TRENGER_VEILEDNING"
+    TRENGER_VEILEDNING_NEDSATT_ARBEIDSEVNE = "TRENGER_VEILEDNING_NEDSATT_ARBEIDSEVNE"
+    JOBBE_DELVIS = "JOBBE_DELVIS"
+    LITEN_MULIGHET_TIL_A_JOBBE = "LITEN_MULIGHET_TIL_A_JOBBE"
+
+
+class MainGoal(StrEnum):
+    """NAV's hovedmål."""
+
+    SKAFFE_ARBEID = "SKAFFE_ARBEID"
+    BEHOLDE_ARBEID = "BEHOLDE_ARBEID"
+    OKE_DELTAKELSE = "OKE_DELTAKELSE"
+
+
+class MeasureStatus(StrEnum):
+    """NAV's deltakerstatus at the end of a measure."""
+
+    FULLFORT = "FULLFORT"
+    HAR_SLUTTET = "HAR_SLUTTET"
+    AVBRUTT = "AVBRUTT"
+    IKKE_AKTUELL = "IKKE_AKTUELL"
+
+
+class MeasureEndReason(StrEnum):
+    """NAV's årsak for a measure's end."""
+
+    FATT_JOBB = "FATT_JOBB"
+    SYK = "SYK"
+    TRENGER_ANNEN_STOTTE = "TRENGER_ANNEN_STOTTE"
+    FIKK_IKKE_PLASS = "FIKK_IKKE_PLASS"
+    IKKE_MOTT = "IKKE_MOTT"
+    UTDANNING = "UTDANNING"
+    ANNET = "ANNET"
+    AVLYST_KONTRAKT = "AVLYST_KONTRAKT"
+    KRAV_IKKE_OPPFYLT = "KRAV_IKKE_OPPFYLT"
+    FERDIG = "FERDIG"
+
+
+class PlacementKind(StrEnum):
+    PERMANENT = "PERMANENT"
+    TEMPORARY = "TEMPORARY"
+    SUBSIDISED = "SUBSIDISED"
+    APPRENTICESHIP = "APPRENTICESHIP"
+
+
+class PlacementEndReason(StrEnum):
+    CONTRACT_ENDED = "CONTRACT_ENDED"
+    QUIT = "QUIT"
+    DISMISSED = "DISMISSED"
+    CONVERTED = "CONVERTED"
+    OTHER = "OTHER"
+
+
+class DropoutReason(StrEnum):
+    LOST_CONTACT = "LOST_CONTACT"
+    DECLINED = "DECLINED"
+    OTHER = "OTHER"
+
+
+class CheckStatus(StrEnum):
+    """What the six-month follow-up found."""
+
+    EMPLOYED_SAME = "EMPLOYED_SAME"
+    EMPLOYED_OTHER = "EMPLOYED_OTHER"
+    IN_EDUCATION = "IN_EDUCATION"
+    NOT_EMPLOYED = "NOT_EMPLOYED"
+    UNREACHABLE = "UNREACHABLE"
+
+
+class EvidenceSource(StrEnum):
+    """Where the six-month follow-up's finding comes from."""
+
+    REGISTER = "register"
+    PARTICIPANT = "participant"
+    EMPLOYER = "employer"
+
+
+class ClosingReason(StrEnum):
+    """Why a journey closed."""
+
+    GOAL_REACHED = "GOAL_REACHED"
+    MOVED = "MOVED"
+    DECEASED = "DECEASED"
+    TRANSFERRED_OUT = "TRANSFERRED_OUT"
+    OTHER = "OTHER"
+
+
+# pydantic also reads Unix seconds (a number, or digits in a string) as a timestamp and
+# datetimes as dates; the contract says RFC 3339 and dates, and anything else is more
+# likely a mistake than a convenience.
+_RFC3339_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _rfc3339_text(value: object) -> object:
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339_START.match(value)):
+        return value
+    raise PydanticCustomError("rfc3339", "RFC 3339 timestamp expected")
+
+
+def _iso_date_text(value: object) -> object:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value
+    raise PydanticCustomError("iso_date", "date expected as YYYY-MM-DD")
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+Day = Annotated[date, BeforeValidator(_iso_date_text)]
+Identifier = Annotated[str, StringConstraints(min_length=1)]
+MeasureCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]+$")]
+OrgNumber = Annotated[
+    str,
+    AfterValidator(validate_orgnr),
+    WithJsonSchema(
+        {"type": "string", "pattern": "^[0-9]{9}$", "description": "organisasjonsnummer"}
+    ),
+]
+Org = Annotated[
+    str,
+    AfterValidator(validate_org),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^([0-9]{9}|[0-9]{4})$",
+            "description": "organisasjonsnummer or kommunenummer",
+        }
+    ),
+]
+NationalId = Annotated[
+    str,
+    AfterValidator(validate_national_id),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9]{11}$",
+            "description": "fødselsnummer, D-number or synthetic test number (month +40/+80)",
+        }
+    ),
+]
+Pseudonym = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]

@@ -1,0 +1,143 @@
+"""Outcomes' consumer: domain events from JetStream into the journey store, exactly once.
+
+A pull consumer fetches in batches and processes strictly in stream order (one Tracking
+name, one writer). The journey store's Tracking row, not the consumer, says how far
+ingest got: at start the consumer is made anew from the sequence after it, so a message
+left unacknowledged by a crash comes again before anything newer, and one at or below
+the tracked sequence is skipped. A message that is not a domain event goes straight to
+the dead-letter subject with the reason; a batch that fails is retried in place (order
+is kept), and if it keeps failing each message is tried alone and the failing ones are
+dead-lettered, so the stream goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+import stamina
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from services.kernel.bus import dead_letter, events_subject
+from services.kernel.events import DomainEvent
+from services.kernel.settings import Settings
+from services.kernel.store import Worker
+from services.kernel.telemetry import context_from, tracer
+from services.outcomes.application import Delivery, JourneyStore
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "outcomes"
+
+
+@dataclass
+class IngestProgress:
+    """What the live clock needs to know from ingest: is there a backlog in the stream."""
+
+    pending: int | None = None  # None until the first fetch: assume a backlog
+    recorded: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Ingest:
+    def __init__(
+        self, js: JetStreamContext, store: JourneyStore, worker: Worker, settings: Settings
+    ) -> None:
+        self._js = js
+        self._store = store
+        self._worker = worker
+        self._settings = settings
+        self.progress = IngestProgress()
+
+    async def run(self) -> None:
+        settings = self._settings
+        position = await self._worker.run(self._store.position, CONSUMER)
+        with suppress(NotFoundError):
+            await self._js.delete_consumer(settings.stream, CONSUMER)
+        subscription = await self._js.pull_subscribe(
+            events_subject(settings),
+            durable=CONSUMER,
+            stream=settings.stream,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=position + 1,
+                # Acknowledging the last message of a batch acknowledges the batch.
+                ack_policy=AckPolicy.ALL,
+                ack_wait=settings.ack_wait.total_seconds(),
+                # A fetch larger than max_ack_pending waits out its timeout (DESIGN.md).
+                max_ack_pending=settings.batch_size * 4,
+            ),
+        )
+        try:
+            while True:
+                try:
+                    messages = await subscription.fetch(settings.batch_size, timeout=0.5)
+                except TimeoutError:
+                    messages = []
+                if not messages:
+                    self.progress.pending = 0
+                    continue
+                self.progress.pending = messages[-1].metadata.num_pending or 0
+                await self._process(messages)
+        finally:
+            # A pull subscription left open makes the connection's drain wait it out.
+            await subscription.unsubscribe()
+
+    async def _process(self, messages: list[Msg]) -> None:
+        deliveries: list[Delivery] = []
+        for message in messages:
+            try:
+                event = DomainEvent.model_validate_json(message.data)
+            except ValidationError as invalid:
+                reason = f"not a domain event: {_first_error(invalid)}"
+                await dead_letter(
+                    self._js, self._settings, message.data, message.headers or {}, reason
+                )
+                continue
+            deliveries.append(
+                Delivery(message.metadata.sequence.stream, event.model_dump(mode="json"))
+            )
+        with tracer(__name__).start_as_current_span(
+            "outcomes.ingest", context=context_from(messages[0].headers)
+        ) as span:
+            span.set_attribute("los.events", len(deliveries))
+            if deliveries:
+                self.progress.recorded += await self._record(deliveries, messages)
+        await messages[-1].ack()
+        self.progress.wake.set()
+
+    async def _record(self, deliveries: list[Delivery], messages: list[Msg]) -> int:
+        try:
+            async for attempt in stamina.retry_context(
+                on=Exception, attempts=self._settings.max_deliver, wait_max=2.0
+            ):
+                with attempt:
+                    return await self._worker.run(self._store.ingest, CONSUMER, deliveries)
+        except Exception as failure:
+            log.warning(
+                "ingest of %d events failed, trying one by one: %s", len(deliveries), failure
+            )
+        by_sequence = {m.metadata.sequence.stream: m for m in messages}
+        recorded = 0
+        for delivery in deliveries:
+            try:
+                recorded += await self._worker.run(self._store.ingest, CONSUMER, [delivery])
+            except Exception as failure:
+                message = by_sequence[delivery.sequence]
+                reason = f"could not be recorded: {failure}"
+                await dead_letter(
+                    self._js, self._settings, message.data, message.headers or {}, reason
+                )
+        return recorded
+
+
+def _first_error(invalid: ValidationError) -> str:
+    error = invalid.errors(include_input=False)[0]
+    where = ".".join(str(part) for part in error["loc"]) or "message"
+    return f"{where}: {error['msg']}"

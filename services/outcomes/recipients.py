@@ -1,0 +1,34 @@
+"""Who an alert goes to (CONTRACT §4): the coordinator responsible when it is raised; with
+none, the team (`org_unit`) of the latest assignment, triage or referral."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.outcomes.domain import Journey
+
+_TEAM_EVENTS = frozenset({"participant.referred", "participant.triaged", "coordinator.assigned"})
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    coordinator: str | None
+    org_unit: str | None
+
+
+def recipient_at(journey: Journey, at: datetime) -> Recipient:
+    """Judged on what had happened, and was known, at `at`."""
+    coordinator: str | None = None
+    org_unit: str | None = None
+    happened = sorted(
+        (f for f in journey.known_at(at) if f.occurred_at <= at), key=lambda f: f.occurred_at
+    )
+    for fact in happened:
+        if fact.type in _TEAM_EVENTS:
+            org_unit = fact.data.get("org_unit") or org_unit
+        if fact.type == "coordinator.assigned":
+            coordinator = fact.data["coordinator_id"]
+        elif fact.type == "coordinator.unassigned" and fact.data["coordinator_id"] == coordinator:
+            coordinator = None
+    return Recipient(coordinator, org_unit)

@@ -1,0 +1,115 @@
+"""HANDOVER_GAP end to end on real NATS JetStream and PostgreSQL, on the wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+
+from services.cli.watch import watch
+from services.kernel.embedded import Servers
+from services.kernel.ids import pseudonym
+from services.rpc.los.v1 import alerts_pb2, sources_pb2, sources_pb2_grpc
+from tests.support import Person, los
+
+KEY = "los-development-pseudonym-key"
+GAP = timedelta(seconds=3)  # instead of 14 days
+
+
+async def submit(address: str, events: list[str]) -> sources_pb2.SubmitEventsResponse:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = sources_pb2_grpc.SourcesStub(channel)
+        return await stub.SubmitEvents(sources_pb2.SubmitEventsRequest(events=events))
+
+
+async def next_update(address: str, coordinator: str, within: float) -> alerts_pb2.AlertUpdate:
+    async def first() -> alerts_pb2.AlertUpdate:
+        async for update in watch(address, coordinator=coordinator):
+            return update
+        raise AssertionError("the alert stream ended")
+
+    return await asyncio.wait_for(first(), within)
+
+
+async def assign(address: str, person: Person, coordinator: str, at: datetime) -> None:
+    data = {"coordinator_id": coordinator, "org_unit": "nav-0301"}
+    reply = await submit(address, [person.event("coordinator.assigned", data, at)])
+    assert reply.accepted == 1, reply
+
+
+@pytest.mark.servers
+async def test_a_measure_ending_with_nothing_after_raises_a_gap_on_the_wall_clock(
+    real_servers: Servers, tmp_path: Path
+) -> None:
+    with los(real_servers, tmp_path, rules__handover_gap="PT3S") as running:
+        person = Person.make(1)
+        now = datetime.now(UTC)
+        await assign(running.address("intake"), person, "c-1", now - timedelta(days=20))
+        reply = await submit(
+            running.address("journey"),
+            [
+                person.measure_started("m-1", now - timedelta(days=10), recorded_at=now),
+                person.measure_ended("m-1", now, recorded_at=now),
+            ],
+        )
+        assert reply.accepted == 2, reply
+
+        update = await next_update(running.address("outcomes"), "c-1", within=30)
+
+        alert = update.alert
+        assert (update.change, alert.rule, alert.subject) == ("raised", "HANDOVER_GAP", "m-1")
+        assert alert.participant == pseudonym(person.national_id, KEY)
+        assert alert.recipient.coordinator_id == "c-1"
+        deadline = now + GAP
+        assert abs(alert.raised_at.ToDatetime(UTC) - deadline) < timedelta(milliseconds=1)
+        # It arrived after the deadline had passed on the wall clock, not before.
+        assert datetime.now(UTC) >= deadline
+
+
+@pytest.mark.servers
+async def test_a_successor_inside_the_window_prevents_the_gap_and_one_after_resolves_it(
+    real_servers: Servers, tmp_path: Path
+) -> None:
+    with los(real_servers, tmp_path, rules__handover_gap="PT3S") as running:
+        early, late = Person.make(2), Person.make(3)
+        now = datetime.now(UTC)
+        await assign(running.address("intake"), early, "c-early", now - timedelta(days=20))
+        await assign(running.address("intake"), late, "c-late", now - timedelta(days=20))
+        journey = running.address("journey")
+        started = now - timedelta(days=10)
+        reply = await submit(
+            journey,
+            [
+                early.measure_started("m-1", started, recorded_at=now),
+                early.measure_ended("m-1", now, recorded_at=now),
+                early.measure_started("m-2", now + timedelta(seconds=1), recorded_at=now),
+                late.measure_started("m-1", started, recorded_at=now),
+                late.measure_ended("m-1", now, recorded_at=now),
+            ],
+        )
+        assert reply.accepted == 5, reply
+        outcomes = running.address("outcomes")
+
+        raised = await next_update(outcomes, "c-late", within=30)
+        assert (raised.change, raised.alert.subject) == ("raised", "m-1")
+        successor_at = datetime.now(UTC)
+        reply = await submit(journey, [late.measure_started("m-2", successor_at)])
+        assert reply.accepted == 1, reply
+
+        async def resolution() -> alerts_pb2.AlertUpdate:
+            async for update in watch(outcomes, coordinator="c-late", after=raised.cursor):
+                return update
+            raise AssertionError("the alert stream ended")
+
+        resolved = await asyncio.wait_for(resolution(), 30)
+        assert (resolved.change, resolved.alert.status) == ("resolved", "resolved")
+        assert resolved.alert.resolution == "engagement_started"
+        assert resolved.alert.alert_id == raised.alert.alert_id
+
+        # The early person's successor started inside the window: nothing for c-early,
+        # although their deadline has long passed on the clock that raised c-late's alert.
+        with pytest.raises(TimeoutError):
+            await next_update(outcomes, "c-early", within=2)

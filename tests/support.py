@@ -1,0 +1,91 @@
+"""Helpers for tests on real servers: an isolated database, stream and subjects per test,
+and edge events made by hand (synthetic national ids only)."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from services.cli.platform import Platform, running_services
+from services.kernel.embedded import Servers
+from services.kernel.ids import synthetic_national_id, synthetic_orgnr
+
+
+def fresh_database(database_url: str) -> str:
+    """A new, empty database on the same server; returns its URL."""
+    name = f"los_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def isolated_env(servers: Servers, **settings: str) -> dict[str, str]:
+    """Environment for services that share the servers with nothing else."""
+    tag = uuid.uuid4().hex[:8]
+    return {
+        "NATS_URL": servers.nats_url,
+        "DATABASE_URL": fresh_database(servers.database_url),
+        "LOS_STREAM": f"TEST_{tag}",
+        "LOS_SUBJECT_PREFIX": f"test{tag}",
+        "LOS_DEAD_LETTER_SUBJECT": f"test{tag}.dead",
+        **{f"LOS_{key.upper()}": value for key, value in settings.items()},
+    }
+
+
+@contextmanager
+def los(servers: Servers, log_dir: Path, **settings: str) -> Iterator[Platform]:
+    """The four services as processes, isolated from other tests."""
+    with running_services(servers, log_dir, isolated_env(servers, **settings)) as running:
+        yield running
+
+
+@dataclass
+class Person:
+    """A synthetic participant and a source organisation to send events from."""
+
+    national_id: str
+    org: str
+
+    @classmethod
+    def make(cls, seed: int) -> Person:
+        rng = random.Random(seed)
+        return cls(synthetic_national_id(rng, date(1990, 5, 17)), synthetic_orgnr(rng))
+
+    def event(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        occurred_at: datetime,
+        recorded_at: datetime | None = None,
+        system: str = "nav",
+    ) -> str:
+        return json.dumps(
+            {
+                "event_id": str(uuid.uuid4()),
+                "type": event_type,
+                "occurred_at": occurred_at.isoformat(),
+                "recorded_at": (recorded_at or occurred_at).isoformat(),
+                "source": {"system": system, "org": self.org},
+                "person": self.national_id,
+                "data": data,
+            }
+        )
+
+    def measure_started(self, measure_id: str, at: datetime, **kw: Any) -> str:
+        data = {"measure_id": measure_id, "measure_code": "AVKLARING", "provider": self.org}
+        return self.event("measure.started", data, at, **kw)
+
+    def measure_ended(self, measure_id: str, at: datetime, **kw: Any) -> str:
+        data = {"measure_id": measure_id, "status": "FULLFORT", "reason": "FERDIG"}
+        return self.event("measure.ended", data, at, **kw)

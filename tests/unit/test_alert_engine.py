@@ -1,0 +1,410 @@
+"""The rule engine's own decisions: what to store when the rules speak (CONTRACT §4), who an
+alert goes to (§4 Recipient), and the live clock (§3).
+
+Expected values are worked out by hand from the contract. Days count from T0; the alerts
+fed to `alert_changes` are written out as the rules would give them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from services.kernel.settings import Settings
+from services.outcomes.alerts import StoredAlert
+from services.outcomes.domain import Fact, Journey
+from services.outcomes.engine import ClockState, RuleEngine, alert_changes, alert_id
+from services.outcomes.ingest import IngestProgress
+from services.outcomes.recipients import Recipient, recipient_at
+from services.outcomes.rules import Alert, Resolution, Status
+
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+PARTICIPANT = "a" * 64
+OTHER_PARTICIPANT = "b" * 64
+_ids = count()
+
+
+def day(n: float) -> datetime:
+    return T0 + timedelta(days=n)
+
+
+def fact(type_: str, occurred: float, recorded: float | None = None, **data: Any) -> Fact:
+    return Fact(
+        f"e{next(_ids)}",
+        type_,
+        day(occurred),
+        day(occurred if recorded is None else recorded),
+        data,
+    )
+
+
+def referred(team: str, at: float, recorded: float | None = None) -> Fact:
+    return fact("participant.referred", at, recorded, channel="nav", org_unit=team)
+
+
+def triaged(team: str, at: float, recorded: float | None = None) -> Fact:
+    return fact(
+        "participant.triaged",
+        at,
+        recorded,
+        need_group="TRENGER_VEILEDNING",
+        main_goal="SKAFFE_ARBEID",
+        needs_coordinator=True,
+        org_unit=team,
+    )
+
+
+def assigned(coordinator: str, team: str, at: float, recorded: float | None = None) -> Fact:
+    return fact("coordinator.assigned", at, recorded, coordinator_id=coordinator, org_unit=team)
+
+
+def unassigned(coordinator: str, at: float, recorded: float | None = None) -> Fact:
+    return fact("coordinator.unassigned", at, recorded, coordinator_id=coordinator, reason="moved")
+
+
+# --- alert_changes -----------------------------------------------------------------------
+
+# A measure m-1 ended on day 10 (planned): the handover gap is due on day 24.
+GAP_KEY = "HANDOVER_GAP:m-1:2025-03-13T09:00:00+00:00"
+GAP_ID = alert_id(PARTICIPANT, GAP_KEY)
+CLOCK = day(40)
+
+
+def gap_alert(
+    status: Status = "open",
+    resolved_at: datetime | None = None,
+    resolution: Resolution | None = None,
+) -> Alert:
+    return Alert(
+        rule="HANDOVER_GAP",
+        subject="m-1",
+        condition_key=GAP_KEY,
+        raised_at=day(24),
+        status=status,
+        resolved_at=resolved_at,
+        resolution=resolution,
+    )
+
+
+def stored_gap(
+    status: str = "open",
+    resolved_at: datetime | None = None,
+    resolution: str | None = None,
+) -> StoredAlert:
+    """The gap as stored when it was raised on day 24 to c-17 of team-b."""
+    return StoredAlert(
+        GAP_ID, PARTICIPANT, "HANDOVER_GAP", "m-1", "c-17", "team-b",
+        day(24), status, resolved_at, resolution,
+    )  # fmt: skip
+
+
+def coordinated_journey() -> Journey:
+    """Referred to team-a, then c-17 of team-b from day 1, then c-99 of team-c from day 30."""
+    return Journey(
+        PARTICIPANT,
+        [
+            referred("team-a", 0),
+            assigned("c-17", "team-b", 1),
+            assigned("c-99", "team-c", 30),
+        ],
+    )
+
+
+def test_a_newly_derived_open_alert_is_raised_to_the_coordinator_at_its_raise_time() -> None:
+    changes = alert_changes(coordinated_journey(), [gap_alert()], {}, CLOCK)
+
+    assert changes == [
+        (
+            "raised",
+            StoredAlert(
+                GAP_ID, PARTICIPANT, "HANDOVER_GAP", "m-1", "c-17", "team-b",
+                day(24), "open", None, None,
+            ),
+        )
+    ]  # fmt: skip
+
+
+def test_a_new_alert_that_is_already_resolved_is_raised_and_then_resolved() -> None:
+    derived = gap_alert("resolved", day(27), "engagement_started")
+
+    changes = alert_changes(coordinated_journey(), [derived], {}, CLOCK)
+
+    assert changes == [
+        ("raised", stored_gap()),
+        ("resolved", stored_gap("resolved", day(27), "engagement_started")),
+    ]
+
+
+def test_a_stored_open_alert_the_rules_now_resolve_is_resolved_as_the_rule_says() -> None:
+    # The stored alert keeps the recipient it was raised to, whoever holds the case now.
+    derived = gap_alert("resolved", day(33), "engagement_started")
+
+    changes = alert_changes(coordinated_journey(), [derived], {GAP_ID: stored_gap()}, CLOCK)
+
+    assert changes == [("resolved", stored_gap("resolved", day(33), "engagement_started"))]
+
+
+def test_a_stored_open_alert_no_longer_derived_is_resolved_as_late_information_now() -> None:
+    changes = alert_changes(coordinated_journey(), [], {GAP_ID: stored_gap()}, CLOCK)
+
+    assert changes == [("resolved", stored_gap("resolved", CLOCK, "late_information"))]
+
+
+def test_an_alert_stored_open_and_still_open_is_not_raised_again() -> None:
+    assert alert_changes(coordinated_journey(), [gap_alert()], {GAP_ID: stored_gap()}, CLOCK) == []
+
+
+def test_a_stored_resolved_alert_is_left_alone_whatever_the_rules_now_say() -> None:
+    acknowledged = stored_gap("resolved", day(26), "acknowledged")
+    journey = coordinated_journey()
+
+    assert alert_changes(journey, [gap_alert()], {GAP_ID: acknowledged}, CLOCK) == []
+    late = gap_alert("resolved", day(30), "late_information")
+    assert alert_changes(journey, [late], {GAP_ID: acknowledged}, CLOCK) == []
+    assert alert_changes(journey, [], {GAP_ID: acknowledged}, CLOCK) == []
+
+
+def test_the_alert_id_is_the_same_in_every_run() -> None:
+    # Another process, with another hash seed, derives the same id from the same condition.
+    program = (
+        "from services.outcomes.engine import alert_id;"
+        f"print(alert_id({PARTICIPANT!r}, {GAP_KEY!r}))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    )
+
+    assert run.stdout.strip() == GAP_ID
+    assert alert_id(PARTICIPANT, GAP_KEY) == GAP_ID
+
+
+def test_the_alert_id_differs_by_person_and_by_condition() -> None:
+    other_gap = "HANDOVER_GAP:m-2:2025-03-13T09:00:00+00:00"
+
+    assert alert_id(OTHER_PARTICIPANT, GAP_KEY) != GAP_ID
+    assert alert_id(PARTICIPANT, other_gap) != GAP_ID
+    assert alert_id(PARTICIPANT, other_gap) != alert_id(OTHER_PARTICIPANT, other_gap)
+
+
+# --- recipient_at ------------------------------------------------------------------------
+
+
+def test_the_recipient_is_the_coordinator_assigned_when_the_alert_is_raised() -> None:
+    journey = Journey(PARTICIPANT, [referred("team-a", 0), assigned("c-17", "team-b", 1)])
+
+    assert recipient_at(journey, day(24)) == Recipient("c-17", "team-b")
+
+
+def test_a_coordinator_who_replaced_another_before_the_raise_is_the_recipient() -> None:
+    journey = Journey(
+        PARTICIPANT,
+        [referred("team-a", 0), assigned("c-17", "team-b", 1), assigned("c-18", "team-c", 5)],
+    )
+
+    assert recipient_at(journey, day(24)) == Recipient("c-18", "team-c")
+
+
+def test_a_coordinator_assigned_after_the_raise_is_not_the_recipient() -> None:
+    assert recipient_at(coordinated_journey(), day(24)) == Recipient("c-17", "team-b")
+
+
+def test_with_the_coordinator_unassigned_the_team_of_the_latest_assignment_is_the_recipient() -> (
+    None
+):
+    journey = Journey(
+        PARTICIPANT,
+        [
+            referred("team-a", 0),
+            triaged("team-t", 1),
+            assigned("c-17", "team-b", 2),
+            unassigned("c-17", 3),
+        ],
+    )
+
+    assert recipient_at(journey, day(24)) == Recipient(None, "team-b")
+
+
+def test_with_the_coordinator_unassigned_a_later_triage_decides_the_team() -> None:
+    journey = Journey(
+        PARTICIPANT,
+        [
+            referred("team-a", 0),
+            assigned("c-17", "team-b", 1),
+            triaged("team-t", 2),
+            unassigned("c-17", 3),
+        ],
+    )
+
+    assert recipient_at(journey, day(24)) == Recipient(None, "team-t")
+
+
+def test_with_no_coordinator_ever_the_referring_team_is_the_recipient() -> None:
+    journey = Journey(PARTICIPANT, [referred("team-a", 0)])
+
+    assert recipient_at(journey, day(24)) == Recipient(None, "team-a")
+
+
+def test_unassigning_someone_else_leaves_the_coordinator_in_place() -> None:
+    journey = Journey(
+        PARTICIPANT, [referred("team-a", 0), assigned("c-17", "team-b", 1), unassigned("c-9", 2)]
+    )
+
+    assert recipient_at(journey, day(24)) == Recipient("c-17", "team-b")
+
+
+def test_an_assignment_recorded_after_the_raise_does_not_decide_the_recipient() -> None:
+    # Assigned on day 1 in the world, but nobody knew until day 30.
+    journey = Journey(PARTICIPANT, [referred("team-a", 0), assigned("c-17", "team-b", 1, 30)])
+
+    assert recipient_at(journey, day(24)) == Recipient(None, "team-a")
+
+
+def test_an_unassignment_recorded_after_the_raise_does_not_decide_the_recipient() -> None:
+    journey = Journey(
+        PARTICIPANT,
+        [referred("team-a", 0), assigned("c-17", "team-b", 1), unassigned("c-17", 20, 30)],
+    )
+
+    assert recipient_at(journey, day(24)) == Recipient("c-17", "team-b")
+
+
+def test_the_latest_team_is_the_latest_in_the_world_not_the_latest_reported() -> None:
+    # The referral to team-a happened first but was reported after the triage to team-t.
+    journey = Journey(PARTICIPANT, [triaged("team-t", 3), referred("team-a", 1, 5)])
+
+    assert recipient_at(journey, day(24)) == Recipient(None, "team-t")
+
+
+# --- the live clock ----------------------------------------------------------------------
+# Each service has got as far as its latest recorded_at while it is still sending or the
+# stream has a backlog; one gone quiet, with nothing pending, has got as far as the wall
+# clock less the transit allowance. The clock is the least of them and never goes back.
+
+TRANSIT = timedelta(seconds=2)
+QUIET = timedelta(seconds=30)
+SETTINGS = Settings(transit_allowance=TRANSIT, quiet_period=QUIET, batch_size=500)
+SENDING = 1.0  # seconds since a service's facts last came in
+GONE_QUIET = QUIET.total_seconds() + 60
+
+
+def engine(
+    watermarks: dict[str, tuple[datetime, float]],
+    *,
+    clock: datetime | None = None,
+    pending: int | None = 0,
+) -> RuleEngine:
+    """An engine that has read facts up to each service's (latest recorded_at, seconds
+    since they came in), with `pending` messages waiting in the stream."""
+    rule_engine = RuleEngine(
+        pool=None,  # type: ignore[arg-type]
+        store=None,  # type: ignore[arg-type]
+        worker=None,  # type: ignore[arg-type]
+        settings=SETTINGS,
+        progress=IngestProgress(pending=pending),
+    )
+    now = time.monotonic()
+    rule_engine.state = ClockState(
+        clock=clock, watermarks={service: mark for service, (mark, _) in watermarks.items()}
+    )
+    rule_engine._arrivals = {service: now - ago for service, (_, ago) in watermarks.items()}
+    return rule_engine
+
+
+def advanced(rule_engine: RuleEngine, *, more_to_read: bool = False) -> datetime | None:
+    rule_engine._advance_clock(more_to_read=more_to_read)
+    return rule_engine.state.clock
+
+
+def advanced_within_wall_clock(
+    rule_engine: RuleEngine,
+) -> tuple[datetime | None, datetime, datetime]:
+    """The clock after one advance, and the wall clock just before and just after it."""
+    before = datetime.now(UTC)
+    clock = advanced(rule_engine)
+    return clock, before, datetime.now(UTC)
+
+
+def test_during_a_backlog_the_clock_is_the_slowest_services_watermark() -> None:
+    rule_engine = engine(
+        {"intake": (day(5), SENDING), "journey": (day(3), SENDING), "employer": (day(4), SENDING)},
+        pending=120,
+    )
+
+    assert advanced(rule_engine) == day(3)
+
+
+def test_a_backlog_keeps_the_watermark_clock_even_when_the_services_have_gone_quiet() -> None:
+    rule_engine = engine(
+        {"intake": (day(5), GONE_QUIET), "journey": (day(3), GONE_QUIET)}, pending=1
+    )
+
+    assert advanced(rule_engine) == day(3)
+
+
+def test_a_full_batch_from_the_store_is_a_backlog_even_with_nothing_pending_on_the_bus() -> None:
+    rule_engine = engine({"intake": (day(5), GONE_QUIET), "journey": (day(3), GONE_QUIET)})
+
+    assert advanced(rule_engine, more_to_read=True) == day(3)
+
+
+def test_before_the_first_fetch_the_stream_counts_as_a_backlog() -> None:
+    assert advanced(engine({"journey": (day(3), GONE_QUIET)}, pending=None)) == day(3)
+    assert advanced(engine({}, pending=None)) is None
+
+
+def test_once_every_service_has_gone_quiet_the_clock_is_the_wall_clock_less_transit() -> None:
+    rule_engine = engine({"intake": (day(5), GONE_QUIET), "journey": (day(3), GONE_QUIET)})
+
+    clock, before, after = advanced_within_wall_clock(rule_engine)
+
+    assert clock is not None
+    assert before - TRANSIT <= clock <= after - TRANSIT
+
+
+def test_a_service_still_sending_old_data_holds_the_clock_at_its_watermark() -> None:
+    # A backfill between two chunks: nothing pending, but journey's facts came a moment ago.
+    rule_engine = engine({"intake": (day(5), GONE_QUIET), "journey": (day(3), SENDING)})
+
+    assert advanced(rule_engine) == day(3)
+
+
+def test_with_nothing_heard_and_nothing_pending_the_clock_is_the_wall_clock_less_transit() -> None:
+    clock, before, after = advanced_within_wall_clock(engine({}))
+
+    assert clock is not None
+    assert before - TRANSIT <= clock <= after - TRANSIT
+
+
+def test_the_clock_follows_the_watermark_forward() -> None:
+    rule_engine = engine({"journey": (day(6), SENDING)}, clock=day(3), pending=10)
+
+    assert advanced(rule_engine) == day(6)
+
+
+def test_a_backfill_after_a_quiet_spell_steps_the_clock_back_to_its_watermark() -> None:
+    # The clock had reached day 8 (say the wall clock of a quiet system); then history
+    # arrives: it is judged on its own recorded_at, as a replay would judge it.
+    rule_engine = engine(
+        {"intake": (day(2), SENDING), "journey": (day(9), SENDING)}, clock=day(8), pending=10
+    )
+
+    assert advanced(rule_engine) == day(2)
+
+
+def test_a_quiet_service_ahead_of_the_wall_clock_keeps_its_own_watermark() -> None:
+    # recorded_at may be a few minutes ahead of the platform's clock (CONTRACT §1).
+    ahead = datetime.now(UTC) + timedelta(minutes=3)
+    rule_engine = engine({"journey": (ahead, GONE_QUIET)}, clock=day(3))
+
+    assert advanced(rule_engine) == ahead
