@@ -45,11 +45,17 @@ def generate(
     out: Annotated[Path, typer.Option(help="JSONL file to write")] = Path("cohort.jsonl"),
     people: Annotated[int, typer.Option(help="how many people")] = 1000,
     seed: Annotated[int, typer.Option(help="same seed, same cohort")] = 1,
-    years: Annotated[int, typer.Option(help="history length, ending today")] = 3,
+    years: Annotated[int, typer.Option(help="history length, ending at --until")] = 3,
+    until: Annotated[
+        datetime | None, typer.Option(help="nothing recorded after this (default: now)")
+    ] = None,
 ) -> None:
-    """Write a synthetic cohort (synthetic national ids only) with known handover gaps."""
-    end = datetime.now(UTC).date()
-    cohort = generate_cohort(people, seed, start=end - timedelta(days=365 * years), end=end)
+    """Write a synthetic cohort (synthetic national ids only) with known handover gaps.
+
+    The same --seed and --until give the same file."""
+    now = (until or datetime.now(UTC)).astimezone(UTC)
+    start = now.date() - timedelta(days=365 * years)
+    cohort = generate_cohort(people, seed, start=start, end=now.date(), now=now, recent_share=0.0)
     count = write_jsonl(out, cohort.events)
     console.print(f"{count} events for {people} people → {out}")
 

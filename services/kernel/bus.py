@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import NotFoundError
 
 from services.kernel.settings import Settings
 
@@ -46,6 +46,7 @@ def stream_config(settings: Settings) -> StreamConfig:
         name=settings.stream,
         subjects=[f"{settings.subject_prefix}.events.>", settings.dead_letter_subject],
         storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
         duplicate_window=settings.duplicate_window.total_seconds(),
     )
 
@@ -56,12 +57,12 @@ def make_broker(settings: Settings) -> NatsBroker:
 
 
 async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
-    """Create the stream, or bring an existing one to this configuration."""
-    config = stream_config(settings)
+    """Create the stream if it is missing. An existing one is left as its operator made it
+    (replicas, limits): a service must never scale a clustered stream down."""
     try:
-        await js.add_stream(config)
-    except BadRequestError:
-        await js.update_stream(config)
+        await js.stream_info(settings.stream)
+    except NotFoundError:
+        await js.add_stream(stream_config(settings))
 
 
 @dataclass(frozen=True, slots=True)

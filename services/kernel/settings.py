@@ -50,6 +50,7 @@ class Settings(BaseSettings):
 
     # The bus.
     stream: str = "LOS_EVENTS"
+    stream_replicas: int = 1  # production: 3 on a 3-node cluster (deploy/nats/stream.json)
     subject_prefix: str = "los.v1"
     partitions: int = 16
     dead_letter_subject: str = "los.v1.dead"

@@ -3,14 +3,9 @@
 It reads new facts from the journey store's notification log and marks their participants
 due at the facts' knowledge time (one durable `deadlines` row per participant, written in
 the same transaction as its position in the log, so nothing is lost across a crash).
-Then, at the live clock of CONTRACT §3, it judges every participant that is due with the
-pure rules, stores what changed in the alerts, and sets the participant's next deadline.
-
-The live clock is the recorded_at watermark while outcomes works through a backlog: the
-least, over the source services, of the latest recorded_at seen from each, so one fast
-source cannot run the clock ahead of a slower one. A source that has gone quiet, with
-nothing pending, counts as caught up to the wall clock less a transit allowance; so once
-every source is live or quiet, the clock is the wall clock (`_advance_clock`).
+Then, at the live clock of CONTRACT §3 (`clock.py`), it judges every participant that is
+due with the pure rules, stores what changed in the alerts, and sets the participant's
+next deadline.
 """
 
 from __future__ import annotations
@@ -21,22 +16,26 @@ import json
 import time
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from services.kernel.events import EMITTED_BY
 from services.kernel.settings import Settings
 from services.kernel.store import Worker
 from services.kernel.telemetry import tracer
 from services.outcomes import alerts
 from services.outcomes.alerts import Connection, StoredAlert
 from services.outcomes.application import JourneyStore
+from services.outcomes.clock import LiveClock, Watermark
 from services.outcomes.domain import Journey
 from services.outcomes.ingest import IngestProgress
 from services.outcomes.recipients import recipient_at
 from services.outcomes.rules import Alert, evaluate
+
+SOURCE_SERVICES = frozenset(service for owners in EMITTED_BY.values() for service in owners)
 
 
 def alert_id(participant: str, condition_key: str) -> str:
@@ -86,9 +85,11 @@ def alert_changes(
 
 @dataclass
 class ClockState:
+    """Where the engine is: its position in the journey store's log, and the live clock
+    (None while a source service may still be sending older history)."""
+
     position: int = 0
     clock: datetime | None = None
-    watermarks: dict[str, datetime] = field(default_factory=dict)
 
 
 class RuleEngine:
@@ -106,11 +107,11 @@ class RuleEngine:
         self._settings = settings
         self._progress = progress
         self.state = ClockState()
-        self._arrivals: dict[str, float] = {}  # when facts from each service last came in
+        self.clock = LiveClock(SOURCE_SERVICES, settings.quiet_period, settings.transit_allowance)
         self.raised = 0
 
     async def run(self) -> None:
-        self.state = await self._load_state()
+        self.state, self.clock.watermarks = await self._load_state()
         while True:
             busy = await self.step()
             if not busy:
@@ -131,16 +132,12 @@ class RuleEngine:
         if not facts:
             return 0
         due: dict[str, datetime] = {}
+        wall = datetime.now(UTC)
         for fact in facts:
             recorded_at = datetime.fromisoformat(fact["recorded_at"])
             participant = fact["participant"]
             due[participant] = min(due.get(participant, recorded_at), recorded_at)
-            service = fact["service"]
-            self._arrivals[service] = time.monotonic()
-            known = self.state.watermarks.get(service)
-            self.state.watermarks[service] = (
-                recorded_at if known is None else max(known, recorded_at)
-            )
+            self.clock.saw(fact["service"], recorded_at, wall, time.monotonic())
         self.state.position = last
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(
@@ -152,27 +149,9 @@ class RuleEngine:
         return len(facts)
 
     def _advance_clock(self, *, more_to_read: bool) -> None:
-        """The least, over the source services, of how far each is known to have got.
-
-        A service still sending (something arrived from it within the quiet period, or
-        the stream has a backlog) has got as far as its latest recorded_at. One that has
-        gone quiet with nothing pending has nothing more to say up to the wall clock
-        (less the transit allowance). With no service heard of yet, that is the clock.
-        So the clock steps back when a backfill of history starts after a quiet spell:
-        the backfill is judged on its own recorded_at, as `los replay` would judge it.
-        """
-        state, progress, settings = self.state, self._progress, self._settings
-        wall = datetime.now(UTC) - settings.transit_allowance
-        backlog = more_to_read or progress.pending != 0
-        quiet_since = time.monotonic() - settings.quiet_period.total_seconds()
-        reached = [
-            mark if backlog or self._arrivals.get(service, 0.0) > quiet_since else max(mark, wall)
-            for service, mark in state.watermarks.items()
-        ]
-        if reached:
-            state.clock = min(reached)
-        elif not backlog:
-            state.clock = wall
+        backlog = more_to_read or self._progress.pending != 0
+        now = self.clock.now(backlog=backlog, wall=datetime.now(UTC), monotonic=time.monotonic())
+        self.state.clock = now
 
     async def _judge_due(self) -> int:
         clock = self.state.clock
@@ -222,23 +201,27 @@ class RuleEngine:
                 next_due[participant] = upcoming
         return changes, next_due, finished
 
-    async def _load_state(self) -> ClockState:
+    async def _load_state(self) -> tuple[ClockState, dict[str, Watermark]]:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow("SELECT * FROM outcomes.rule_state WHERE id = 1")
         if row is None:
-            return ClockState()
+            return ClockState(), {}
         marks: dict[str, Any] = json.loads(row["watermarks"])
-        return ClockState(
-            row["position"], row["clock"], {k: datetime.fromisoformat(v) for k, v in marks.items()}
-        )
+        watermarks = {
+            service: Watermark(datetime.fromisoformat(mark["reached"]), mark["live"])
+            for service, mark in marks.items()
+        }
+        return ClockState(row["position"], row["clock"]), watermarks
 
     async def _save_state(self, conn: Connection) -> None:
-        state = self.state
-        marks = json.dumps({k: v.isoformat() for k, v in state.watermarks.items()})
+        marks = {
+            service: {"reached": mark.reached.isoformat(), "live": mark.live}
+            for service, mark in self.clock.watermarks.items()
+        }
         await conn.execute(
             "INSERT INTO outcomes.rule_state VALUES (1, $1, $2, $3::jsonb) ON CONFLICT (id)"
             " DO UPDATE SET position = $1, clock = $2, watermarks = $3::jsonb",
-            state.position,
-            state.clock,
-            marks,
+            self.state.position,
+            self.state.clock,
+            json.dumps(marks),
         )

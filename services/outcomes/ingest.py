@@ -24,7 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from services.kernel.bus import dead_letter, events_subject
+from services.kernel.bus import dead_letter, events_subject, subject_for
 from services.kernel.events import DomainEvent
 from services.kernel.settings import Settings
 from services.kernel.store import Worker
@@ -95,10 +95,12 @@ class Ingest:
             try:
                 event = DomainEvent.model_validate_json(message.data)
             except ValidationError as invalid:
-                reason = f"not a domain event: {_first_error(invalid)}"
-                await dead_letter(
-                    self._js, self._settings, message.data, message.headers or {}, reason
-                )
+                await self._park(message, f"not a domain event: {_first_error(invalid)}")
+                continue
+            expected = subject_for(self._settings, event.service, event.participant, event.type)
+            if message.subject != expected:
+                # NATS permissions bind a service to its subjects; the body must agree.
+                await self._park(message, f"sent on {message.subject}, body says {expected}")
                 continue
             deliveries.append(
                 Delivery(message.metadata.sequence.stream, event.model_dump(mode="json"))
@@ -129,12 +131,13 @@ class Ingest:
             try:
                 recorded += await self._worker.run(self._store.ingest, CONSUMER, [delivery])
             except Exception as failure:
-                message = by_sequence[delivery.sequence]
-                reason = f"could not be recorded: {failure}"
-                await dead_letter(
-                    self._js, self._settings, message.data, message.headers or {}, reason
+                await self._park(
+                    by_sequence[delivery.sequence], f"could not be recorded: {failure}"
                 )
         return recorded
+
+    async def _park(self, message: Msg, reason: str) -> None:
+        await dead_letter(self._js, self._settings, message.data, message.headers or {}, reason)
 
 
 def _first_error(invalid: ValidationError) -> str:

@@ -10,17 +10,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 from typing import Any
 
-from services.kernel.settings import Settings
 from services.outcomes.alerts import StoredAlert
 from services.outcomes.domain import Fact, Journey
-from services.outcomes.engine import ClockState, RuleEngine, alert_changes, alert_id
-from services.outcomes.ingest import IngestProgress
+from services.outcomes.engine import alert_changes, alert_id
 from services.outcomes.recipients import Recipient, recipient_at
 from services.outcomes.rules import Alert, Resolution, Status
 
@@ -284,127 +281,3 @@ def test_the_latest_team_is_the_latest_in_the_world_not_the_latest_reported() ->
     journey = Journey(PARTICIPANT, [triaged("team-t", 3), referred("team-a", 1, 5)])
 
     assert recipient_at(journey, day(24)) == Recipient(None, "team-t")
-
-
-# --- the live clock ----------------------------------------------------------------------
-# Each service has got as far as its latest recorded_at while it is still sending or the
-# stream has a backlog; one gone quiet, with nothing pending, has got as far as the wall
-# clock less the transit allowance. The clock is the least of them and never goes back.
-
-TRANSIT = timedelta(seconds=2)
-QUIET = timedelta(seconds=30)
-SETTINGS = Settings(transit_allowance=TRANSIT, quiet_period=QUIET, batch_size=500)
-SENDING = 1.0  # seconds since a service's facts last came in
-GONE_QUIET = QUIET.total_seconds() + 60
-
-
-def engine(
-    watermarks: dict[str, tuple[datetime, float]],
-    *,
-    clock: datetime | None = None,
-    pending: int | None = 0,
-) -> RuleEngine:
-    """An engine that has read facts up to each service's (latest recorded_at, seconds
-    since they came in), with `pending` messages waiting in the stream."""
-    rule_engine = RuleEngine(
-        pool=None,  # type: ignore[arg-type]
-        store=None,  # type: ignore[arg-type]
-        worker=None,  # type: ignore[arg-type]
-        settings=SETTINGS,
-        progress=IngestProgress(pending=pending),
-    )
-    now = time.monotonic()
-    rule_engine.state = ClockState(
-        clock=clock, watermarks={service: mark for service, (mark, _) in watermarks.items()}
-    )
-    rule_engine._arrivals = {service: now - ago for service, (_, ago) in watermarks.items()}
-    return rule_engine
-
-
-def advanced(rule_engine: RuleEngine, *, more_to_read: bool = False) -> datetime | None:
-    rule_engine._advance_clock(more_to_read=more_to_read)
-    return rule_engine.state.clock
-
-
-def advanced_within_wall_clock(
-    rule_engine: RuleEngine,
-) -> tuple[datetime | None, datetime, datetime]:
-    """The clock after one advance, and the wall clock just before and just after it."""
-    before = datetime.now(UTC)
-    clock = advanced(rule_engine)
-    return clock, before, datetime.now(UTC)
-
-
-def test_during_a_backlog_the_clock_is_the_slowest_services_watermark() -> None:
-    rule_engine = engine(
-        {"intake": (day(5), SENDING), "journey": (day(3), SENDING), "employer": (day(4), SENDING)},
-        pending=120,
-    )
-
-    assert advanced(rule_engine) == day(3)
-
-
-def test_a_backlog_keeps_the_watermark_clock_even_when_the_services_have_gone_quiet() -> None:
-    rule_engine = engine(
-        {"intake": (day(5), GONE_QUIET), "journey": (day(3), GONE_QUIET)}, pending=1
-    )
-
-    assert advanced(rule_engine) == day(3)
-
-
-def test_a_full_batch_from_the_store_is_a_backlog_even_with_nothing_pending_on_the_bus() -> None:
-    rule_engine = engine({"intake": (day(5), GONE_QUIET), "journey": (day(3), GONE_QUIET)})
-
-    assert advanced(rule_engine, more_to_read=True) == day(3)
-
-
-def test_before_the_first_fetch_the_stream_counts_as_a_backlog() -> None:
-    assert advanced(engine({"journey": (day(3), GONE_QUIET)}, pending=None)) == day(3)
-    assert advanced(engine({}, pending=None)) is None
-
-
-def test_once_every_service_has_gone_quiet_the_clock_is_the_wall_clock_less_transit() -> None:
-    rule_engine = engine({"intake": (day(5), GONE_QUIET), "journey": (day(3), GONE_QUIET)})
-
-    clock, before, after = advanced_within_wall_clock(rule_engine)
-
-    assert clock is not None
-    assert before - TRANSIT <= clock <= after - TRANSIT
-
-
-def test_a_service_still_sending_old_data_holds_the_clock_at_its_watermark() -> None:
-    # A backfill between two chunks: nothing pending, but journey's facts came a moment ago.
-    rule_engine = engine({"intake": (day(5), GONE_QUIET), "journey": (day(3), SENDING)})
-
-    assert advanced(rule_engine) == day(3)
-
-
-def test_with_nothing_heard_and_nothing_pending_the_clock_is_the_wall_clock_less_transit() -> None:
-    clock, before, after = advanced_within_wall_clock(engine({}))
-
-    assert clock is not None
-    assert before - TRANSIT <= clock <= after - TRANSIT
-
-
-def test_the_clock_follows_the_watermark_forward() -> None:
-    rule_engine = engine({"journey": (day(6), SENDING)}, clock=day(3), pending=10)
-
-    assert advanced(rule_engine) == day(6)
-
-
-def test_a_backfill_after_a_quiet_spell_steps_the_clock_back_to_its_watermark() -> None:
-    # The clock had reached day 8 (say the wall clock of a quiet system); then history
-    # arrives: it is judged on its own recorded_at, as a replay would judge it.
-    rule_engine = engine(
-        {"intake": (day(2), SENDING), "journey": (day(9), SENDING)}, clock=day(8), pending=10
-    )
-
-    assert advanced(rule_engine) == day(2)
-
-
-def test_a_quiet_service_ahead_of_the_wall_clock_keeps_its_own_watermark() -> None:
-    # recorded_at may be a few minutes ahead of the platform's clock (CONTRACT §1).
-    ahead = datetime.now(UTC) + timedelta(minutes=3)
-    rule_engine = engine({"journey": (ahead, GONE_QUIET)}, clock=day(3))
-
-    assert advanced(rule_engine) == ahead

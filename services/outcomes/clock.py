@@ -1,0 +1,83 @@
+"""The live clock of CONTRACT §3: how far outcomes may judge deadlines.
+
+A deadline may fire once outcomes has seen everything recorded up to it. Facts reach
+outcomes from three source services, each through its own outbox, so each service is
+followed on its own: how far it has got (the latest recorded_at seen from it), whether
+its facts are live (recorded moments before they arrive) or history (a backfill), and
+when its facts last arrived. The clock is the least of how far each service has got:
+
+- a service still sending, or with a backlog in the stream, has got to its latest
+  recorded_at, so one fast source cannot run the clock ahead of a slower one;
+- a service gone quiet whose facts were live has nothing more to say up to the wall
+  clock (less a transit allowance);
+- a service gone quiet in the middle of a backfill, or never heard from, holds the clock
+  while others are still sending history: its history may be on its way. Once the whole
+  bus is quiet, or every service heard from is live, it counts as caught up too.
+
+So a backfill of history is judged on its own recorded_at, as `los replay` would judge
+it, even when it starts after a quiet spell in which the clock had reached the wall
+clock: the clock then steps back. Pure: every time is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+# Facts recorded at most this long before they reach outcomes count as live.
+LIVE_LAG = timedelta(minutes=1)
+
+
+@dataclass
+class Watermark:
+    """How far one source service is known to have got."""
+
+    reached: datetime
+    live: bool
+    arrived: float = float("-inf")  # monotonic seconds; -inf after a restart
+
+
+class LiveClock:
+    def __init__(
+        self,
+        services: Iterable[str],
+        quiet_period: timedelta,
+        transit_allowance: timedelta,
+        watermarks: dict[str, Watermark] | None = None,
+    ) -> None:
+        self.services = frozenset(services)
+        self.watermarks = dict(watermarks or {})
+        self._quiet = quiet_period.total_seconds()
+        self._allowance = transit_allowance
+
+    def saw(self, service: str, recorded_at: datetime, wall: datetime, monotonic: float) -> None:
+        """A fact from `service`, recorded at `recorded_at`, came in at `wall`."""
+        live = wall - recorded_at <= LIVE_LAG
+        known = self.watermarks.get(service)
+        if known is None or recorded_at >= known.reached:
+            self.watermarks[service] = Watermark(recorded_at, live, monotonic)
+        else:
+            known.arrived = monotonic
+
+    def now(self, *, backlog: bool, wall: datetime, monotonic: float) -> datetime | None:
+        """The clock, or None while some service may still be sending older history."""
+        caught_up = wall - self._allowance
+        sending_since = monotonic - self._quiet
+        heard = [self.watermarks[s] for s in self.services if s in self.watermarks]
+        bus_quiet = not backlog and all(mark.arrived <= sending_since for mark in heard)
+        all_live = bool(heard) and all(mark.live for mark in heard)
+        reached: list[datetime] = []
+        for service in self.services:
+            mark = self.watermarks.get(service)
+            if mark is None:
+                if not (bus_quiet or all_live):
+                    return None
+                reached.append(caught_up)
+            elif backlog or mark.arrived > sending_since:
+                reached.append(mark.reached)
+            elif mark.live or bus_quiet:
+                reached.append(max(mark.reached, caught_up))
+            else:
+                reached.append(mark.reached)
+        return min(reached)

@@ -1,0 +1,127 @@
+"""The live clock (CONTRACT §3): how far outcomes may judge, from what each service sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.outcomes.clock import LiveClock, Watermark
+
+WALL = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+NOW = 1000.0  # monotonic seconds at WALL
+QUIET = timedelta(seconds=2)
+TRANSIT = timedelta(milliseconds=500)
+CAUGHT_UP = WALL - TRANSIT
+SERVICES = ("intake", "journey", "employer")
+
+
+def history(days_ago: float) -> datetime:
+    return WALL - timedelta(days=days_ago)
+
+
+def clock(**marks: Watermark) -> LiveClock:
+    return LiveClock(SERVICES, QUIET, TRANSIT, marks)
+
+
+def sending(reached: datetime, live: bool = False) -> Watermark:
+    return Watermark(reached, live, arrived=NOW - 0.5)
+
+
+def gone_quiet(reached: datetime, live: bool = False) -> Watermark:
+    return Watermark(reached, live, arrived=NOW - 60)
+
+
+def now(live_clock: LiveClock, backlog: bool = False) -> datetime | None:
+    return live_clock.now(backlog=backlog, wall=WALL, monotonic=NOW)
+
+
+def test_while_history_comes_in_the_clock_is_the_slowest_services_watermark() -> None:
+    live_clock = clock(
+        intake=sending(history(300)), journey=sending(history(200)), employer=sending(history(250))
+    )
+    assert now(live_clock) == history(300)
+
+
+def test_a_backlog_in_the_stream_holds_every_service_at_its_watermark() -> None:
+    live_clock = clock(
+        intake=gone_quiet(history(3), live=True),
+        journey=gone_quiet(history(2), live=True),
+        employer=gone_quiet(history(1), live=True),
+    )
+    assert now(live_clock, backlog=True) == history(3)
+
+
+def test_once_the_whole_bus_is_quiet_every_service_is_caught_up_to_the_wall_clock() -> None:
+    live_clock = clock(intake=gone_quiet(history(300)), journey=gone_quiet(history(200)))
+    assert now(live_clock) == CAUGHT_UP
+
+
+def test_a_live_service_gone_quiet_does_not_hold_back_one_still_sending() -> None:
+    # NAV sends all day; intake sent its last live event an hour ago.
+    live_clock = clock(
+        intake=gone_quiet(WALL - timedelta(hours=1), live=True),
+        journey=sending(WALL - timedelta(seconds=1), live=True),
+        employer=gone_quiet(WALL - timedelta(days=2), live=True),
+    )
+    assert now(live_clock) == WALL - timedelta(seconds=1)
+
+
+def test_a_service_gone_quiet_in_a_backfill_holds_the_clock_while_others_send_history() -> None:
+    live_clock = clock(
+        intake=sending(history(100)),
+        journey=sending(history(90)),
+        employer=gone_quiet(history(150)),
+    )
+    assert now(live_clock) == history(150)
+
+
+def test_a_service_never_heard_from_holds_the_clock_while_others_send_history() -> None:
+    # Its first facts may be older than what the others have sent so far.
+    live_clock = clock(intake=sending(history(100)), journey=sending(history(90)))
+    assert now(live_clock) is None
+
+
+def test_a_service_never_heard_from_counts_as_caught_up_when_the_others_are_live() -> None:
+    # No employer system is connected yet: that must not stop alerts for everyone.
+    live_clock = clock(
+        intake=sending(WALL - timedelta(seconds=3), live=True),
+        journey=sending(WALL - timedelta(seconds=2), live=True),
+    )
+    assert now(live_clock) == WALL - timedelta(seconds=3)
+
+
+def test_with_nothing_heard_and_nothing_pending_the_clock_is_the_wall_clock() -> None:
+    assert now(clock()) == CAUGHT_UP
+
+
+def test_with_nothing_heard_and_a_backlog_there_is_no_clock_yet() -> None:
+    assert now(clock(), backlog=True) is None
+
+
+def test_a_backfill_after_a_quiet_spell_steps_the_clock_back() -> None:
+    live_clock = clock()
+    assert now(live_clock) == CAUGHT_UP
+    for service in SERVICES:
+        live_clock.saw(service, history(400), WALL, NOW)
+    assert now(live_clock) == history(400)
+
+
+def test_a_quiet_live_service_ahead_of_the_wall_clock_keeps_its_own_watermark() -> None:
+    # recorded_at may be up to five minutes after the platform's receive time (CONTRACT §1).
+    ahead = WALL + timedelta(minutes=3)
+    live_clock = clock(
+        intake=gone_quiet(ahead, live=True),
+        journey=gone_quiet(ahead, live=True),
+        employer=gone_quiet(ahead, live=True),
+    )
+    assert now(live_clock) == ahead
+
+
+def test_seeing_a_fact_records_how_far_the_service_got_and_whether_it_is_live() -> None:
+    live_clock = clock()
+    live_clock.saw("journey", WALL - timedelta(seconds=5), WALL, NOW)
+    live_clock.saw("intake", history(30), WALL, NOW)
+    live_clock.saw("journey", WALL - timedelta(seconds=9), WALL, NOW)  # older: no step back
+
+    assert live_clock.watermarks["journey"].reached == WALL - timedelta(seconds=5)
+    assert live_clock.watermarks["journey"].live
+    assert not live_clock.watermarks["intake"].live
