@@ -89,3 +89,42 @@ class Person:
     def measure_ended(self, measure_id: str, at: datetime, **kw: Any) -> str:
         data = {"measure_id": measure_id, "status": "FULLFORT", "reason": "FERDIG"}
         return self.event("measure.ended", data, at, **kw)
+
+
+def facts_recorded(database_url: str) -> int:
+    """How many facts outcomes' journey store holds."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM outcomes.journeystore_events WHERE topic LIKE '%.FactRecorded'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def outcomes_settled(database_url: str, facts: int, since: datetime) -> bool:
+    """Outcomes holds `facts` facts, has judged them all, and its clock has reached `since`
+    with nothing due before it."""
+    if facts_recorded(database_url) != facts:
+        return False
+    with psycopg.connect(database_url) as conn:
+        state = conn.execute("SELECT position, clock FROM outcomes.rule_state").fetchone()
+        last = conn.execute("SELECT max(notification_id) FROM outcomes.journeystore_events")
+        due = conn.execute(
+            "SELECT count(*) FROM outcomes.deadlines WHERE due_at <= %s",
+            (state[1] if state else None,),
+        ).fetchone()
+        return (
+            state is not None
+            and state[1] is not None
+            and state[0] == last.fetchone()[0]  # type: ignore[index]
+            and state[1] >= since
+            and due is not None
+            and due[0] == 0
+        )
+
+
+def alert_rows(database_url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT alert_id, participant, rule, subject, coordinator, org_unit, raised_at,"
+            " status, resolved_at, resolution FROM outcomes.alerts ORDER BY alert_id"
+        ).fetchall()

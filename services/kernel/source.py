@@ -78,6 +78,7 @@ class SourceApplication(Application[UUID]):
     def accept_batch(self, batch: Sequence[tuple[DomainEvent, dict[str, str]]]) -> list[Verdict]:
         records: dict[UUID, SourceRecord] = {}
         verdicts: list[Verdict] = []
+        in_order: list[Any] = []
         for domain_event, trace in batch:
             record_id = SourceRecord.create_id(self.service, domain_event.participant)
             record = records.get(record_id) or self._load_record(
@@ -85,7 +86,10 @@ class SourceApplication(Application[UUID]):
             )
             records[record_id] = record
             verdicts.append(record.offer(domain_event, trace))
-        self.save(*records.values())
+            in_order.extend(record.collect_events())
+        # Stored, and so published, in the order received rather than grouped by person:
+        # outcomes' live clock relies on each service's stream following recorded_at.
+        self.save(*in_order, *records.values())
         return verdicts
 
     def remember(self, identities: dict[str, str]) -> None:

@@ -78,6 +78,7 @@ class JourneyStore(Application[UUID]):
         """Record a batch in one transaction with its tracking position; returns new facts."""
         position = self.position(consumer)
         logs: dict[str, JourneyLog] = {}
+        in_order: list[Any] = []  # stream order, which the live clock relies on
         recorded = 0
         for delivery in deliveries:
             if delivery.sequence <= position:
@@ -87,11 +88,12 @@ class JourneyStore(Application[UUID]):
             logs[participant] = log
             if delivery.event["event_id"] not in log.seen:
                 log.record(delivery.event)
+                in_order.extend(log.collect_events())
                 recorded += 1
         last = max(d.sequence for d in deliveries)
         if last > position:
             processing = ProcessingEvent[UUID](tracking=Tracking(consumer, last))
-            processing.collect_events(*logs.values())
+            processing.collect_events(*in_order, *logs.values())
             self._record(processing)
         return recorded
 
