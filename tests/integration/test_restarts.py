@@ -1,0 +1,80 @@
+"""Deadlines and the alert stream survive a restart of outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.cli.platform import stop
+from services.cli.watch import watch
+from services.kernel.embedded import Servers
+from services.rpc.los.v1 import alerts_pb2
+from tests.integration.test_crash_recovery import restart_outcomes
+from tests.integration.test_handover_gap_live import assign, submit
+from tests.support import Person, los
+
+
+@pytest.mark.servers
+async def test_a_deadline_passing_while_outcomes_is_down_fires_after_it_restarts(
+    real_servers: Servers, tmp_path: Path
+) -> None:
+    with los(real_servers, tmp_path, rules__handover_gap="PT4S") as running:
+        person = Person.make(41)
+        now = datetime.now(UTC)
+        await assign(running.address("intake"), person, "c-41", now - timedelta(days=3))
+        ended = [
+            person.measure_started("m-1", now - timedelta(days=2), recorded_at=now),
+            person.measure_ended("m-1", now, recorded_at=now),
+        ]
+        assert (await submit(running.address("journey"), ended)).accepted == 2
+        await asyncio.sleep(1)  # taken in, but not yet due
+        await asyncio.to_thread(stop, running.processes["outcomes"])
+        await asyncio.sleep(5)  # the deadline passes while outcomes is down
+        await asyncio.to_thread(restart_outcomes, running, tmp_path)
+
+        updates = watch(running.address("outcomes"), coordinator="c-41")
+        update = await asyncio.wait_for(anext(updates), 30)
+
+        assert (update.change, update.alert.subject) == ("raised", "m-1")
+        assert update.alert.raised_at.ToDatetime(UTC) == now + timedelta(seconds=4)
+
+
+@pytest.mark.servers
+async def test_a_watching_client_resumes_after_outcomes_restarts_and_misses_nothing(
+    real_servers: Servers, tmp_path: Path
+) -> None:
+    with los(real_servers, tmp_path, rules__handover_gap="PT2S") as running:
+        first, second = Person.make(51), Person.make(52)
+        now = datetime.now(UTC)
+        for person in (first, second):
+            await assign(running.address("intake"), person, "c-5", now - timedelta(days=3))
+        journey = running.address("journey")
+        updates = watch(running.address("outcomes"), coordinator="c-5")
+
+        day = timedelta(days=1)
+        await submit(
+            journey,
+            [
+                first.measure_started("m-1", now - day, recorded_at=now),
+                first.measure_ended("m-1", now),
+            ],
+        )
+        one: alerts_pb2.AlertUpdate = await asyncio.wait_for(anext(updates), 30)
+        await asyncio.to_thread(stop, running.processes["outcomes"])
+        later = datetime.now(UTC)
+        await submit(
+            journey,
+            [
+                second.measure_started("m-2", later - day, recorded_at=later),
+                second.measure_ended("m-2", later),
+            ],
+        )
+        await asyncio.to_thread(restart_outcomes, running, tmp_path)
+        two: alerts_pb2.AlertUpdate = await asyncio.wait_for(anext(updates), 30)
+
+        assert (one.alert.subject, two.alert.subject) == ("m-1", "m-2")
+        assert two.cursor > one.cursor
+        assert two.alert.raised_at.ToDatetime(UTC) == later + timedelta(seconds=2)
