@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,6 +19,8 @@ import psycopg
 from services.cli.platform import Platform, running_services
 from services.kernel.embedded import Servers
 from services.kernel.ids import synthetic_national_id, synthetic_orgnr
+from services.kernel.settings import Settings
+from services.outcomes.auth import mint
 
 
 def fresh_database(database_url: str) -> str:
@@ -48,6 +50,12 @@ def los(servers: Servers, log_dir: Path, **settings: str) -> Iterator[Platform]:
     """The four services as processes, isolated from other tests."""
     with running_services(servers, log_dir, isolated_env(servers, **settings)) as running:
         yield running
+
+
+def token_for(coordinator: str, teams: tuple[str, ...] = ()) -> str:
+    """A bearer token for the Alerts API, signed with the development key the tests use."""
+    key = Settings().token_key.get_secret_value()
+    return mint(key, coordinator, list(teams), now=datetime.now(UTC))
 
 
 @dataclass

@@ -24,6 +24,7 @@ from services.cli.platform import platform
 from services.cli.watch import watch
 from services.cohort import Cohort, generate_cohort, write_jsonl
 from services.kernel.settings import get_settings
+from services.outcomes.auth import mint
 from services.rpc.los.v1 import alerts_pb2
 
 TIME_LIMIT = timedelta(seconds=150)
@@ -51,10 +52,20 @@ def recipients(cohort: Cohort) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def token_for(kind: str, who: str, key: str) -> str:
+    """A coordinator's own token, or a team lead's for a team queue."""
+    now = datetime.now(UTC)
+    if kind == "coordinator":
+        return mint(key, who, [], now=now)
+    return mint(key, f"lead-{who}", [who], "team_lead", now=now)
+
+
 async def show(address: str, kind: str, who: str, seen: Seen, console: Console) -> None:
-    stream = (
-        watch(address, coordinator=who) if kind == "coordinator" else watch(address, org_unit=who)
-    )
+    token = token_for(kind, who, get_settings().token_key.get_secret_value())
+    if kind == "coordinator":
+        stream = watch(address, token, coordinator=who)
+    else:
+        stream = watch(address, token, org_unit=who)
     async for update in stream:
         alert: alerts_pb2.Alert = update.alert
         seen.changes[update.change, alert.rule] += 1

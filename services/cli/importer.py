@@ -20,7 +20,7 @@ from typing import IO
 import grpc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from services.kernel.events import EMITTED_BY, EventType
+from services.kernel.events import owner
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
 CHUNK = 2000
@@ -39,12 +39,6 @@ class ImportReport:
     @property
     def per_second(self) -> float:
         return self.lines / self.seconds if self.seconds else 0.0
-
-
-def owner(event_type: str) -> str:
-    """The service an event type goes to; dropouts go to journey (either may take them)."""
-    owners = EMITTED_BY[EventType(event_type)]
-    return "journey" if "journey" in owners else min(owners)
 
 
 def _reject(rejects: IO[str], line: int, event_id: str, field_name: str, reason: str) -> None:

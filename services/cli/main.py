@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +20,7 @@ from services.cli.platform import SERVICES, platform
 from services.cli.watch import watch
 from services.cohort import generate_cohort, write_jsonl
 from services.kernel.settings import get_settings
+from services.outcomes.auth import mint
 
 app = typer.Typer(help="Los: follows people across measures and alerts their coordinator.")
 alerts_app = typer.Typer(help="Coordinators' alerts.")
@@ -87,19 +90,70 @@ def import_(
     asyncio.run(run())
 
 
+@app.command()
+def replay(
+    file: Annotated[
+        Path, typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False)
+    ],
+    until: Annotated[str, typer.Option(help="RFC 3339 instant at which the clock stops")],
+    pseudonym_key: Annotated[str, typer.Option(help="HMAC-SHA256 key of the pseudonyms")],
+    out: Annotated[Path | None, typer.Option(help="alerts as JSONL (default: stdout)")] = None,
+    workers: Annotated[int | None, typer.Option(help="processes (default: one per CPU)")] = None,
+) -> None:
+    """Replay a file through the rules, as the live service judges it (CONTRACT §5).
+
+    Skipped lines go to stderr with line number and reason; same file and key, same bytes."""
+    from services.outcomes.replay import parse_instant, replay_file
+
+    try:
+        clock = parse_instant(until)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--until") from None
+    started = time.perf_counter()
+    rules = get_settings().rules
+    result = replay_file(file, clock, pseudonym_key, rules, workers or os.cpu_count() or 1)
+    for problem in result.skipped:
+        print(problem, file=sys.stderr)
+    alerts = result.alerts
+    with out.open("wb") if out else contextlib.nullcontext(sys.stdout.buffer) as sink:
+        sink.writelines(f"{line}\n".encode() for line in alerts)
+        sink.flush()
+    seconds = time.perf_counter() - started
+    typer.echo(
+        f"{result.events:,} events: {result.invalid:,} invalid, {result.refused:,} refused,"
+        f" {result.duplicates:,} duplicates, {result.after_until:,} recorded after --until;"
+        f" {len(alerts):,} alerts in {seconds:.1f} s = {result.events / seconds:,.0f} events/s",
+        err=True,
+    )
+
+
+@app.command()
+def token(
+    coordinator: Annotated[str, typer.Option(help="the caller's coordinator id")],
+    team: Annotated[list[str] | None, typer.Option(help="a team (org_unit) they are in")] = None,
+    role: str = "coordinator",
+    hours: int = 8,
+) -> None:
+    """Print a bearer token for the Alerts API, signed with LOS_TOKEN_KEY (for development)."""
+    key = get_settings().token_key.get_secret_value()
+    lifetime = timedelta(hours=hours)
+    print(mint(key, coordinator, team or [], role, now=datetime.now(UTC), lifetime=lifetime))
+
+
 @alerts_app.command("watch")
 def watch_alerts(
+    token: Annotated[str, typer.Option(envvar="LOS_TOKEN", help="bearer token (los token)")],
     coordinator: Annotated[str | None, typer.Option(help="coordinator id")] = None,
     team: Annotated[str | None, typer.Option(help="org_unit of a team queue")] = None,
     outcomes: str = "127.0.0.1:50064",
     after: int = 0,
 ) -> None:
-    """Print a coordinator's (or team queue's) alerts as they arrive; resumes on reconnect."""
-    if not (coordinator or team):
-        raise typer.BadParameter("give --coordinator or --team")
+    """Print a coordinator's (or team queue's) alerts as they arrive; resumes on reconnect.
+    With neither --coordinator nor --team, the token's own coordinator."""
 
     async def run() -> None:
-        async for update in watch(outcomes, coordinator=coordinator, org_unit=team, after=after):
+        updates = watch(outcomes, token, coordinator=coordinator, org_unit=team, after=after)
+        async for update in updates:
             alert = update.alert
             print(
                 f"{update.cursor}\t{update.change}\t{alert.rule}\t{alert.subject}"

@@ -15,7 +15,6 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.kernel.embedded import Servers, free_port, servers
-from services.kernel.processes import die_with_parent
 from services.kernel.settings import Settings
 
 SERVICES = ("intake", "journey", "employer", "outcomes")
@@ -50,7 +49,6 @@ def start_service(service: str, env: dict[str, str], log_dir: Path) -> subproces
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
         )
 
 

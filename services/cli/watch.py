@@ -11,9 +11,15 @@ from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
 
 
 async def watch(
-    address: str, *, coordinator: str | None = None, org_unit: str | None = None, after: int = 0
+    address: str,
+    token: str,
+    *,
+    coordinator: str | None = None,
+    org_unit: str | None = None,
+    after: int = 0,
 ) -> AsyncIterator[alerts_pb2.AlertUpdate]:
     """Every alert update for one coordinator or team, for as long as the caller reads."""
+    metadata = (("authorization", f"Bearer {token}"),)
     if coordinator:
         request = alerts_pb2.WatchAlertsRequest(coordinator_id=coordinator, after=after)
     else:
@@ -22,7 +28,7 @@ async def watch(
         try:
             async with grpc.aio.insecure_channel(address) as channel:
                 stub = alerts_pb2_grpc.AlertsStub(channel)
-                async for update in stub.WatchAlerts(request):
+                async for update in stub.WatchAlerts(request, metadata=metadata):
                     request.after = update.cursor
                     yield update
         except grpc.aio.AioRpcError as error:

@@ -245,6 +245,13 @@ EMITTED_BY: Mapping[EventType, frozenset[str]] = MappingProxyType(
 )
 
 
+def owner(event_type: str) -> str:
+    """The source service an event type is sent to: the one that emits it (§2); dropouts,
+    which journey and intake both take, go to journey."""
+    owners = EMITTED_BY[EventType(event_type)]
+    return "journey" if "journey" in owners else min(owners)
+
+
 def _data_for_type(value: object, info: ValidationInfo) -> object:
     # `type` is validated before `data`, so the data model can be picked by it and its
     # errors come out as `data.measure_id` rather than one per member of the union.

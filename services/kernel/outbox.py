@@ -12,16 +12,18 @@ import asyncio
 import json
 import logging
 from contextlib import suppress
+from dataclasses import replace
 
 import psycopg
 from eventsourcing.application import Application
 from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind
 from psycopg import sql
 
 from services.kernel.bus import MSG_ID, Outgoing, publish_all, subject_for
 from services.kernel.settings import Settings
 from services.kernel.store import Worker
-from services.kernel.telemetry import context_from, tracer
+from services.kernel.telemetry import batch_context, current_traceparent, tracer
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +92,18 @@ class OutboxRelay:
         while True:
             messages, last = await self._worker.run(self._next_batch, position)
             if messages:
+                # A child of the first event's submit span, linked to the others'; the
+                # messages carry this span on, so a consumer's span follows the publish.
+                parent, links = batch_context(m.headers for m in messages)
                 with tracer(__name__).start_as_current_span(
-                    "outbox.publish", context=context_from(messages[0].headers)
+                    "outbox.publish", context=parent, links=links, kind=SpanKind.PRODUCER
                 ) as span:
                     span.set_attribute("los.events", len(messages))
-                    await publish_all(self._js, messages)
+                    carried = current_traceparent()
+                    sent = [
+                        replace(m, headers={**carried, MSG_ID: m.headers[MSG_ID]}) for m in messages
+                    ]
+                    await publish_all(self._js, sent)
                 await self._worker.run(self._save_position, last)
                 position = last
                 self.published += len(messages)

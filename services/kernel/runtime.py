@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -36,12 +37,27 @@ def run(main: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, task.cancel)
+        orphaned = asyncio.create_task(_parent_gone(task))
         try:
             await task
         except asyncio.CancelledError:
             log.info("stopped")
+        finally:
+            orphaned.cancel()
 
     asyncio.run(until_signalled())
+
+
+async def _parent_gone(task: asyncio.Task[None]) -> None:
+    """Stop when the process that started this one (`los up`, a test) is gone, so a killed
+    parent leaves no orphans. Polling, because a `preexec_fn` is unsafe once gRPC threads run."""
+    parent = os.getppid()
+    while True:
+        await asyncio.sleep(1)
+        if os.getppid() != parent:
+            break
+    log.warning("parent process %d is gone; stopping", parent)
+    task.cancel()
 
 
 async def connect(settings: Settings) -> NatsBroker:

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Pseudonymisation and the intake vault. The defaults are for synthetic data only.
     pseudonym_key: SecretStr = SecretStr("los-development-pseudonym-key")
     vault_key: SecretStr = SecretStr("bG9zLWRldmVsb3BtZW50LXZhdWx0LWtleS0zMmJ5dGU=")
+    # Signs and checks the bearer tokens of the Alerts API (HS256; `los token` mints one).
+    token_key: SecretStr = SecretStr("los-development-token-key-not-for-production")
 
     # The bus.
     stream: str = "LOS_EVENTS"
@@ -54,7 +56,7 @@ class Settings(BaseSettings):
     subject_prefix: str = "los.v1"
     partitions: int = 16
     dead_letter_subject: str = "los.v1.dead"
-    max_deliver: int = 5
+    ingest_attempts: int = 5  # a failing batch is retried in place, then dead-lettered
     ack_wait: timedelta = timedelta(seconds=30)
     batch_size: int = 500
     duplicate_window: timedelta = timedelta(minutes=10)
@@ -71,9 +73,6 @@ class Settings(BaseSettings):
     transit_allowance: timedelta = timedelta(milliseconds=500)
     quiet_period: timedelta = timedelta(seconds=2)
     max_future_recorded_at: timedelta = timedelta(minutes=5)
-
-    # Lifecycle holds: an end whose start is unknown waits this long for it.
-    hold_unknown_start: timedelta = timedelta(hours=24)
 
     aggregate_cache_size: int = 100_000
     rules: RuleSettings = RuleSettings()

@@ -5,13 +5,15 @@ Spans carry pseudonymous ids and event ids only, never a national id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+TRACEPARENT = "traceparent"
 
 
 def setup(service: str, exporter: str) -> None:
@@ -44,3 +46,27 @@ def current_traceparent() -> dict[str, str]:
 
 def context_from(headers: Mapping[str, str] | None) -> Context:
     return propagate.extract(dict(headers or {}))
+
+
+def links_to(carriers: Iterable[Mapping[str, str] | None]) -> list[trace.Link]:
+    """Links to the distinct span contexts the carriers (headers, stored traces) hold."""
+    links: list[trace.Link] = []
+    seen: set[str] = set()
+    for carrier in carriers:
+        parent = (carrier or {}).get(TRACEPARENT)
+        if parent is None or parent in seen:
+            continue
+        seen.add(parent)
+        span_context = trace.get_current_span(context_from(carrier)).get_span_context()
+        if span_context.is_valid:
+            links.append(trace.Link(span_context))
+    return links
+
+
+def batch_context(carriers: Iterable[Mapping[str, str] | None]) -> tuple[Context, list[trace.Link]]:
+    """For one span over a batch of messages: the first one's context as the parent, and
+    links to the other contexts in the batch, so every message's trace leads to the span."""
+    links = links_to(carriers)
+    if not links:
+        return context_from(None), []
+    return trace.set_span_in_context(trace.NonRecordingSpan(links[0].context)), links[1:]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -18,6 +18,9 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 CHANNEL = "los_alerts"
+_TIMES = ("raised_at", "resolved_at", "acknowledged_at")
+# CONTRACT §4: only a person's acknowledgement resolves these.
+RESOLVED_BY_ACKNOWLEDGEMENT = frozenset({"EARLY_JOB_EXIT", "MEASURE_CHURN"})
 Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 SCHEMA_SQL = """
@@ -31,8 +34,12 @@ CREATE TABLE IF NOT EXISTS outcomes.alerts (
     raised_at timestamptz NOT NULL,
     status text NOT NULL,
     resolved_at timestamptz,
-    resolution text
+    resolution text,
+    acknowledged_by text,
+    acknowledged_at timestamptz
 );
+CREATE INDEX IF NOT EXISTS alerts_coordinator ON outcomes.alerts (coordinator, raised_at);
+CREATE INDEX IF NOT EXISTS alerts_org_unit ON outcomes.alerts (org_unit, raised_at);
 CREATE INDEX IF NOT EXISTS alerts_participant ON outcomes.alerts (participant);
 CREATE TABLE IF NOT EXISTS outcomes.alert_log (
     cursor bigserial PRIMARY KEY,
@@ -49,6 +56,11 @@ CREATE TABLE IF NOT EXISTS outcomes.deadlines (
     due_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deadlines_due ON outcomes.deadlines (due_at);
+CREATE TABLE IF NOT EXISTS outcomes.journey_reads (
+    at timestamptz NOT NULL,
+    reader text NOT NULL,
+    participant text NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outcomes.rule_state (
     id int PRIMARY KEY,
     position bigint NOT NULL,
@@ -70,17 +82,23 @@ class StoredAlert:
     status: str
     resolved_at: datetime | None
     resolution: str | None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+
+    @property
+    def unresolved(self) -> bool:
+        return self.status != "resolved"
 
     def as_json(self) -> str:
         row = asdict(self)
-        for key in ("raised_at", "resolved_at"):
+        for key in _TIMES:
             row[key] = row[key].isoformat() if row[key] else None
         return json.dumps(row)
 
     @classmethod
     def from_json(cls, text: str) -> StoredAlert:
         row: dict[str, Any] = json.loads(text)
-        for key in ("raised_at", "resolved_at"):
+        for key in _TIMES:
             row[key] = datetime.fromisoformat(row[key]) if row[key] else None
         return cls(**row)
 
@@ -109,12 +127,15 @@ async def current(conn: Connection, participants: Sequence[str]) -> dict[str, St
 async def write(conn: Connection, changes: Sequence[tuple[str, StoredAlert]]) -> None:
     """Upsert each alert's new state and append the change to the log."""
     await conn.executemany(
-        """INSERT INTO outcomes.alerts VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+        """INSERT INTO outcomes.alerts VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
            ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status,
-             resolved_at = EXCLUDED.resolved_at, resolution = EXCLUDED.resolution""",
+             resolved_at = EXCLUDED.resolved_at, resolution = EXCLUDED.resolution,
+             acknowledged_by = EXCLUDED.acknowledged_by,
+             acknowledged_at = EXCLUDED.acknowledged_at""",
         [
             (a.alert_id, a.participant, a.rule, a.subject, a.coordinator, a.org_unit,
-             a.raised_at, a.status, a.resolved_at, a.resolution)
+             a.raised_at, a.status, a.resolved_at, a.resolution, a.acknowledged_by,
+             a.acknowledged_at)
             for _, a in changes
         ],
     )  # fmt: skip
@@ -124,6 +145,66 @@ async def write(conn: Connection, changes: Sequence[tuple[str, StoredAlert]]) ->
         [(a.alert_id, change, a.coordinator, a.org_unit, a.as_json()) for change, a in changes],
     )
     await conn.execute(f"NOTIFY {CHANNEL}")
+
+
+async def find(conn: Connection, alert_id: str) -> StoredAlert | None:
+    row = await conn.fetchrow("SELECT * FROM outcomes.alerts WHERE alert_id = $1", alert_id)
+    return None if row is None else StoredAlert(**dict(row))
+
+
+def acknowledged(alert: StoredAlert, by: str, at: datetime) -> tuple[str, StoredAlert]:
+    """The change an acknowledgement makes: it resolves the rules only a person resolves."""
+    if alert.rule in RESOLVED_BY_ACKNOWLEDGEMENT and alert.unresolved:
+        return "resolved", replace(
+            alert, status="resolved", resolved_at=at, resolution="acknowledged",
+            acknowledged_by=by, acknowledged_at=at,
+        )  # fmt: skip
+    status = alert.status if alert.status == "resolved" else "acknowledged"
+    return "acknowledged", replace(alert, status=status, acknowledged_by=by, acknowledged_at=at)
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which alerts to list: one recipient, and optionally status, rule and raise time."""
+
+    coordinator: str | None
+    org_unit: str | None
+    status: str | None = None
+    rule: str | None = None
+    raised_from: datetime | None = None
+    raised_until: datetime | None = None
+    limit: int = 100
+
+
+async def listed(conn: Connection, where: Filter) -> list[StoredAlert]:
+    rows = await conn.fetch(
+        """SELECT * FROM outcomes.alerts
+           WHERE ($1::text IS NOT NULL AND coordinator = $1
+                  OR $1::text IS NULL AND coordinator IS NULL AND org_unit = $2)
+             AND ($3::text IS NULL OR status = $3)
+             AND ($4::text IS NULL OR rule = $4)
+             AND ($5::timestamptz IS NULL OR raised_at >= $5)
+             AND ($6::timestamptz IS NULL OR raised_at < $6)
+           ORDER BY raised_at DESC, alert_id LIMIT $7""",
+        where.coordinator, where.org_unit, where.status, where.rule,
+        where.raised_from, where.raised_until, where.limit,
+    )  # fmt: skip
+    return [StoredAlert(**dict(row)) for row in rows]
+
+
+async def of_participant(conn: Connection, participant: str) -> list[StoredAlert]:
+    rows = await conn.fetch(
+        "SELECT * FROM outcomes.alerts WHERE participant = $1 ORDER BY raised_at, rule, subject",
+        participant,
+    )
+    return [StoredAlert(**dict(row)) for row in rows]
+
+
+async def record_read(conn: Connection, reader: str, participant: str, at: datetime) -> None:
+    """Every read of a person's journey is itself recorded (DESIGN.md, privacy)."""
+    await conn.execute(
+        "INSERT INTO outcomes.journey_reads VALUES ($1, $2, $3)", at, reader, participant
+    )
 
 
 class AlertFeed:

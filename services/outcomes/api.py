@@ -1,17 +1,26 @@
-"""The `Alerts` gRPC API (proto/los/v1/alerts.proto): coordinators and team queues watch
-their alerts, backlog first, then live, resumable from the last cursor they handled."""
+"""The `Alerts` gRPC API (proto/los/v1/alerts.proto): coordinators and team queues watch,
+list and acknowledge their alerts, and open their participants' journeys. Every call is
+authorised from its bearer token (`auth.py`); a refusal says why."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.outcomes.alerts import AlertFeed, Change
+from services.kernel.store import Worker
+from services.outcomes import alerts
+from services.outcomes.alerts import AlertFeed, StoredAlert
+from services.outcomes.application import JourneyStore
+from services.outcomes.auth import Caller, Refused, caller_from
+from services.outcomes.timeline import Timeline, timeline
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def _timestamp(at: datetime | None) -> Timestamp | None:
@@ -22,45 +31,147 @@ def _timestamp(at: datetime | None) -> Timestamp | None:
     return stamp
 
 
-def to_update(change: Change) -> alerts_pb2.AlertUpdate:
-    alert = change.alert
-    return alerts_pb2.AlertUpdate(
-        cursor=change.cursor,
-        change=change.change,
-        alert=alerts_pb2.Alert(
-            alert_id=alert.alert_id,
-            rule=alert.rule,
-            participant=alert.participant,
-            recipient=alerts_pb2.Recipient(
-                coordinator_id=alert.coordinator or "", org_unit=alert.org_unit or ""
-            ),
-            raised_at=_timestamp(alert.raised_at),
-            status=alert.status,
-            resolved_at=_timestamp(alert.resolved_at),
-            resolution=alert.resolution or "",
-            subject=alert.subject,
+def _optional(stamp: Timestamp, present: bool) -> datetime | None:
+    return stamp.ToDatetime(UTC) if present else None
+
+
+def to_message(alert: StoredAlert) -> alerts_pb2.Alert:
+    return alerts_pb2.Alert(
+        alert_id=alert.alert_id,
+        rule=alert.rule,
+        participant=alert.participant,
+        recipient=alerts_pb2.Recipient(
+            coordinator_id=alert.coordinator or "", org_unit=alert.org_unit or ""
         ),
+        raised_at=_timestamp(alert.raised_at),
+        status=alert.status,
+        resolved_at=_timestamp(alert.resolved_at),
+        resolution=alert.resolution or "",
+        subject=alert.subject,
+        acknowledged_by=alert.acknowledged_by or "",
+        acknowledged_at=_timestamp(alert.acknowledged_at),
+    )
+
+
+def to_journey(found: Timeline) -> alerts_pb2.Journey:
+    return alerts_pb2.Journey(
+        participant=found.participant,
+        engagements=[
+            alerts_pb2.Engagement(
+                kind=e.kind,
+                id=e.id,
+                start=_timestamp(e.start),
+                end=_timestamp(e.end),
+                unplanned_end=e.unplanned,
+            )
+            for e in found.engagements
+        ],
+        gaps=[alerts_pb2.Gap(start=_timestamp(s), end=_timestamp(e)) for s, e in found.gaps],
+        alerts=[to_message(alert) for alert in found.alerts],
     )
 
 
 class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
-    def __init__(self, feed: AlertFeed) -> None:
+    def __init__(
+        self,
+        feed: AlertFeed,
+        pool: asyncpg.Pool,
+        store: JourneyStore,
+        worker: Worker,
+        token_key: str,
+    ) -> None:
         self._feed = feed
+        self._pool = pool
+        self._store = store
+        self._worker = worker
+        self._key = token_key
+
+    async def _caller(self, context: Context) -> Caller:
+        metadata = dict(context.invocation_metadata() or ())
+        try:
+            return caller_from(metadata.get("authorization"), self._key)
+        except Refused as refused:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(refused))
+        raise AssertionError("abort raises")
+
+    async def _recipient(
+        self, context: Context, caller: Caller, coordinator: str, org_unit: str
+    ) -> tuple[str | None, str | None]:
+        """Whose alerts a request asks for, once the caller may see them."""
+        if not (coordinator or org_unit):
+            coordinator = caller.coordinator
+        try:
+            caller.check_recipient(coordinator or None, org_unit or None)
+        except Refused as refused:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(refused))
+        return coordinator or None, org_unit or None
 
     async def WatchAlerts(
-        self,
-        request: alerts_pb2.WatchAlertsRequest,
-        context: grpc.aio.ServicerContext[Any, Any],
+        self, request: alerts_pb2.WatchAlertsRequest, context: Context
     ) -> AsyncIterator[alerts_pb2.AlertUpdate]:
-        recipient = request.WhichOneof("recipient")
-        if recipient is None:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "give coordinator_id or org_unit to watch"
-            )
-        changes = self._feed.watch(
-            coordinator=request.coordinator_id or None,
-            org_unit=request.org_unit or None,
-            after=request.after,
+        caller = await self._caller(context)
+        coordinator, org_unit = await self._recipient(
+            context, caller, request.coordinator_id, request.org_unit
         )
+        changes = self._feed.watch(coordinator=coordinator, org_unit=org_unit, after=request.after)
         async for change in changes:
-            yield to_update(change)
+            yield alerts_pb2.AlertUpdate(
+                cursor=change.cursor, change=change.change, alert=to_message(change.alert)
+            )
+
+    async def AcknowledgeAlert(
+        self, request: alerts_pb2.AcknowledgeAlertRequest, context: Context
+    ) -> alerts_pb2.Alert:
+        caller = await self._caller(context)
+        async with self._pool.acquire() as conn, conn.transaction():
+            found = await alerts.find(conn, request.alert_id)
+            if found is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no alert {request.alert_id}")
+            assert found is not None
+            if not caller.may_see(found.coordinator, found.org_unit):
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"alert {found.alert_id} is not addressed to {caller.coordinator}"
+                    " or one of their teams",
+                )
+            change = alerts.acknowledged(found, caller.coordinator, datetime.now(UTC))
+            await alerts.write(conn, [change])
+        return to_message(change[1])
+
+    async def ListAlerts(
+        self, request: alerts_pb2.ListAlertsRequest, context: Context
+    ) -> alerts_pb2.ListAlertsResponse:
+        caller = await self._caller(context)
+        coordinator, org_unit = await self._recipient(
+            context, caller, request.coordinator_id, request.org_unit
+        )
+        where = alerts.Filter(
+            coordinator=coordinator,
+            org_unit=org_unit,
+            status=request.status or None,
+            rule=request.rule or None,
+            raised_from=_optional(request.raised_from, request.HasField("raised_from")),
+            raised_until=_optional(request.raised_until, request.HasField("raised_until")),
+            limit=min(request.limit or 100, 1000),
+        )
+        async with self._pool.acquire() as conn:
+            found = await alerts.listed(conn, where)
+        return alerts_pb2.ListAlertsResponse(alerts=[to_message(a) for a in found])
+
+    async def GetJourney(
+        self, request: alerts_pb2.GetJourneyRequest, context: Context
+    ) -> alerts_pb2.Journey:
+        caller = await self._caller(context)
+        now = datetime.now(UTC)
+        journeys = await self._worker.run(self._store.journeys, [request.participant])
+        journey = journeys[request.participant]
+        async with self._pool.acquire() as conn:
+            stored = await alerts.of_participant(conn, request.participant)
+            found = timeline(journey, stored, now)
+            if not caller.may_see(found.recipient.coordinator, found.recipient.org_unit):
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"{caller.coordinator} is not responsible for this participant",
+                )
+            await alerts.record_read(conn, caller.coordinator, request.participant, now)
+        return to_journey(found)

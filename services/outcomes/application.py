@@ -34,11 +34,13 @@ class JourneyLog(Aggregate):
         self.participant = participant
         self.facts: list[dict[str, Any]] = []
         self.seen: set[str] = set()
+        self.trace: dict[str, str] = {}  # the trace context of the ingest of the latest fact
 
     @event("FactRecorded")
-    def record(self, fact: dict[str, Any]) -> None:
+    def record(self, fact: dict[str, Any], trace: dict[str, str] | None = None) -> None:
         self.seen.add(fact["event_id"])
         self.facts.append(fact)
+        self.trace = trace or {}
 
     def journey(self) -> Journey:
         return Journey(self.participant, [to_fact(f, seq) for seq, f in enumerate(self.facts)])
@@ -74,8 +76,11 @@ class JourneyStore(Application[UUID]):
         assert isinstance(recorder, ProcessRecorder)
         return recorder.max_tracking_id(consumer) or 0
 
-    def ingest(self, consumer: str, deliveries: Sequence[Delivery]) -> int:
-        """Record a batch in one transaction with its tracking position; returns new facts."""
+    def ingest(
+        self, consumer: str, deliveries: Sequence[Delivery], trace: dict[str, str] | None = None
+    ) -> int:
+        """Record a batch in one transaction with its tracking position; returns new facts.
+        `trace` is the ingest's trace context, kept beside each fact."""
         position = self.position(consumer)
         logs: dict[str, JourneyLog] = {}
         in_order: list[Any] = []  # stream order, which the live clock relies on
@@ -87,7 +92,7 @@ class JourneyStore(Application[UUID]):
             log = logs.get(participant) or self._log(participant)
             logs[participant] = log
             if delivery.event["event_id"] not in log.seen:
-                log.record(delivery.event)
+                log.record(delivery.event, trace)
                 in_order.extend(log.collect_events())
                 recorded += 1
         last = max(d.sequence for d in deliveries)
@@ -99,6 +104,10 @@ class JourneyStore(Application[UUID]):
 
     def journeys(self, participants: Iterable[str]) -> dict[str, Journey]:
         return {p: self._log(p).journey() for p in participants}
+
+    def traces(self, participants: Iterable[str]) -> dict[str, dict[str, str]]:
+        """The trace context of the ingest that brought each participant's latest fact."""
+        return {p: self._log(p).trace for p in participants}
 
     def facts_after(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """The facts recorded after notification `after`, in order, and the last id read."""

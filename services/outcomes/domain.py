@@ -4,8 +4,10 @@ A `Fact` is one accepted event about a participant (pseudonymous id, never a nat
 carrying both of its times: when it happened (`occurred_at`) and when it became known
 (`recorded_at`). A `Journey` keeps every fact of one participant and can say what was known
 at any knowledge time; a `KnownJourney` turns a set of known facts into the words of
-CONTRACT §3: engagements (measures and placements), when each was active and whether it
-ended unplanned, and the journeys that referrals open and closings close.
+CONTRACT §3 and §4: engagements (measures and placements), when each was active and whether
+it ended unplanned; the journeys that referrals open and closings close; when the person
+needed a coordinator and had none; how each measure's planned end stood as knowledge grew;
+and which placements' six-month checks are known.
 
 Pure: no I/O, no clock. Time is always passed in, so the live service and `los replay`
 judge the same facts the same way.
@@ -16,19 +18,28 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo
 
 EngagementKind = Literal["measure", "placement"]
+EngagementKey = tuple[EngagementKind, str]
 
 MEASURE_STARTED = "measure.started"
+MEASURE_EXTENDED = "measure.extended"
 MEASURE_ENDED = "measure.ended"
 PLACEMENT_STARTED = "placement.started"
 PLACEMENT_ENDED = "placement.ended"
 DROPPED_OUT = "participant.dropped_out"
 REFERRED = "participant.referred"
 TRIAGED = "participant.triaged"
+COORDINATOR_ASSIGNED = "coordinator.assigned"
+COORDINATOR_UNASSIGNED = "coordinator.unassigned"
+SIX_MONTH_CHECKED = "followup.six_month_checked"
 JOURNEY_CLOSED = "journey.closed"
+
+OSLO = ZoneInfo("Europe/Oslo")
 
 # Which engagement an event is about, whether it starts or ends it, and the data field
 # that names it (CONTRACT §2).
@@ -97,12 +108,73 @@ class JourneySpan:
     closed_at: datetime | None
 
 
+# At one instant a closing comes first (what follows it may open a new journey), then
+# triages, unassignments and assignments: a hand-over within one instant leaves the new
+# coordinator.
+_COORDINATION_RANKS = {
+    JOURNEY_CLOSED: 0,
+    TRIAGED: 1,
+    COORDINATOR_UNASSIGNED: 2,
+    COORDINATOR_ASSIGNED: 3,
+}
+
+
+class Coordination(NamedTuple):
+    """A fact about who coordinates the person: a triage (with what it says about
+    `needs_coordinator`), an assignment or unassignment (of `coordinator_id`), a closing."""
+
+    occurred_at: datetime
+    type: str
+    coordinator_id: str
+    needs_coordinator: bool
+
+
+class PlannedEndDeclared(NamedTuple):
+    """A measure's planned end as a start or an extension declared it. Ordered as they
+    follow each other in business time: an extension wins a tie with the start."""
+
+    occurred_at: datetime
+    by_extension: bool
+    day: str
+    recorded_at: datetime
+
+
+class MeasurePlan(NamedTuple):
+    """What is known of a measure's planned end: each declaration, when the measure's start
+    first became known, and when it first became known to have ended (its own
+    `measure.ended`, or a dropout after its start), if it has."""
+
+    measure_id: str
+    declared: tuple[PlannedEndDeclared, ...]
+    start_known_at: datetime
+    end_known_at: datetime | None
+
+
+@lru_cache(maxsize=1 << 12)
+def day_start(day: date | str) -> datetime:
+    """A date of the contract as an instant (CONTRACT §3): the start of that day in
+    Europe/Oslo, in UTC so that adding days adds 24-hour days."""
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    return datetime.combine(day, time(), tzinfo=OSLO).astimezone(UTC)
+
+
+class PlacementEnd(NamedTuple):
+    """A placement's own end (`placement.ended`, not a dropout), with the placement's start."""
+
+    placement_id: str
+    started: datetime
+    ended: datetime
+    quit_or_dismissed: bool
+
+
 class KnownJourney:
     """What a set of known facts says about a participant, in the words of CONTRACT §3.
 
     Readings taken where the contract is silent:
     - two starts (or two ends) of one engagement: the earliest `occurred_at` counts, so
-      the answer does not depend on the order they arrived in;
+      the answer does not depend on the order they arrived in; two ends at one instant
+      end it unplanned if either says so;
     - an end whose start is not known is ignored until the start is known;
     - a dropout ends an engagement only if it is active then: at a tie with the
       engagement's own end, the own end (and its planned/unplanned status) stands;
@@ -111,58 +183,115 @@ class KnownJourney:
     """
 
     __slots__ = (
+        "_checks",
         "_closings",
+        "_coordination",
         "_derived",
         "_dropouts",
+        "_dropouts_known",
+        "_end_known",
         "_ends",
         "_engagements",
+        "_opened",
         "_openings",
+        "_plans",
+        "_plans_known",
+        "_reasons",
         "_spans",
         "_stale",
+        "_start_known",
         "_starts",
     )
 
     def __init__(self, facts: Iterable[Fact] = ()) -> None:
-        self._starts: dict[tuple[EngagementKind, str], datetime] = {}
-        self._ends: dict[tuple[EngagementKind, str], tuple[datetime, bool]] = {}
+        self._starts: dict[EngagementKey, datetime] = {}
+        self._ends: dict[EngagementKey, tuple[datetime, bool]] = {}
+        # When each engagement's start, and its own end, first became known.
+        self._start_known: dict[EngagementKey, datetime] = {}
+        self._end_known: dict[EngagementKey, datetime] = {}
         self._dropouts: list[datetime] = []
+        self._dropouts_known: list[tuple[datetime, datetime]] = []  # (occurred, recorded)
         self._openings: list[datetime] = []
         self._closings: list[datetime] = []
+        self._reasons: dict[datetime, set[str]] = {}
+        self._coordination: list[tuple[tuple[datetime, int, str], Coordination]] = []
+        self._plans: dict[str, list[PlannedEndDeclared]] = {}
+        self._plans_known: dict[str, MeasurePlan] = {}  # derived again when a fact touches it
+        self._checks: dict[str, datetime] = {}
         # Rules ask after every new fact; only the engagements a fact touched are derived again.
-        self._derived: dict[tuple[EngagementKind, str], Engagement] = {}
-        self._stale: set[tuple[EngagementKind, str]] = set()
+        self._derived: dict[EngagementKey, Engagement] = {}
+        self._stale: set[EngagementKey] = set()
         self._engagements: tuple[Engagement, ...] | None = None
         self._spans: tuple[JourneySpan, ...] | None = None
+        self._opened: list[datetime] = []
         for fact in facts:
             self.add(fact)
 
     def add(self, fact: Fact) -> None:
         """Take one more fact into account; types the journey does not read are ignored."""
-        at = fact.occurred_at
+        at, data = fact.occurred_at, fact.data
         engagement = _ENGAGEMENT_EVENTS.get(fact.type)
         if engagement is not None:
-            kind, is_start, id_field = engagement
-            engagement_id = fact.data.get(id_field)
-            if not isinstance(engagement_id, str):
-                return  # validated at the edge; a fact without its id names no engagement
-            key = (kind, engagement_id)
-            if is_start:
-                if key not in self._starts or at < self._starts[key]:
-                    self._starts[key] = at
-            elif key not in self._ends or at < self._ends[key][0]:
-                self._ends[key] = (at, _is_unplanned_end(fact))
-            self._stale.add(key)
-            self._engagements = None
+            self._add_engagement_fact(fact, *engagement)
+        elif fact.type == MEASURE_EXTENDED:
+            self._plan(fact, by_extension=True)
         elif fact.type == DROPPED_OUT:
             insort(self._dropouts, at)
+            self._dropouts_known.append((at, fact.recorded_at))
             self._stale.update(self._starts)
             self._engagements = None
-        elif fact.type in (REFERRED, TRIAGED):
+            self._plans_known.clear()
+        elif fact.type == SIX_MONTH_CHECKED:
+            placement_id = data.get("placement_id")
+            if isinstance(placement_id, str):
+                _keep_earliest(self._checks, placement_id, fact.recorded_at)
+        if fact.type in (REFERRED, TRIAGED):
             insort(self._openings, at)
             self._spans = None
         elif fact.type == JOURNEY_CLOSED:
             insort(self._closings, at)
+            self._reasons.setdefault(at, set()).add(str(data.get("reason")))
             self._spans = None
+        rank = _COORDINATION_RANKS.get(fact.type)
+        if rank is not None:
+            coordinator = str(data.get("coordinator_id", ""))
+            needs = data.get("needs_coordinator") is True
+            mark = Coordination(at, fact.type, coordinator, needs)
+            insort(self._coordination, ((at, rank, fact.event_id), mark))
+
+    def _add_engagement_fact(
+        self, fact: Fact, kind: EngagementKind, is_start: bool, id_field: str
+    ) -> None:
+        engagement_id = fact.data.get(id_field)
+        if not isinstance(engagement_id, str):
+            return  # validated at the edge; a fact without its id names no engagement
+        key = (kind, engagement_id)
+        at = fact.occurred_at
+        if is_start:
+            if key not in self._starts or at < self._starts[key]:
+                self._starts[key] = at
+            _keep_earliest(self._start_known, key, fact.recorded_at)
+            if kind == "measure":
+                self._plan(fact, by_extension=False)
+        else:
+            # Of two ends at one instant, an unplanned one stands (False sorts first).
+            end = (at, _is_unplanned_end(fact))
+            known = self._ends.get(key)
+            if known is None or (at, not end[1]) < (known[0], not known[1]):
+                self._ends[key] = end
+            _keep_earliest(self._end_known, key, fact.recorded_at)
+        self._stale.add(key)
+        self._engagements = None
+        self._plans_known.pop(engagement_id, None)
+
+    def _plan(self, fact: Fact, *, by_extension: bool) -> None:
+        measure_id, day = fact.data.get("measure_id"), fact.data.get("planned_end")
+        if isinstance(measure_id, str) and day is not None:
+            declared = PlannedEndDeclared(
+                fact.occurred_at, by_extension, str(day), fact.recorded_at
+            )
+            self._plans.setdefault(measure_id, []).append(declared)
+            self._plans_known.pop(measure_id, None)
 
     def engagements(self) -> tuple[Engagement, ...]:
         """Every engagement with a known start, ordered by start, then kind and id."""
@@ -176,7 +305,7 @@ class KnownJourney:
             )
         return self._engagements
 
-    def _engagement(self, key: tuple[EngagementKind, str]) -> Engagement:
+    def _engagement(self, key: EngagementKey) -> Engagement:
         start = self._starts[key]
         end, unplanned = self._ends.get(key, (None, False))
         # The first dropout at or after the start, if it comes before the engagement's own
@@ -186,28 +315,80 @@ class KnownJourney:
             end, unplanned = self._dropouts[i], True
         return Engagement(kind=key[0], id=key[1], start=start, end=end, unplanned=unplanned)
 
+    def placement_ends(self) -> tuple[PlacementEnd, ...]:
+        """Every placement whose own end is known, by placement id."""
+        return tuple(
+            PlacementEnd(key[1], self._starts[key], end, unplanned)
+            for key, (end, unplanned) in sorted(self._ends.items())
+            if key[0] == "placement" and key in self._starts
+        )
+
+    def six_month_check_known_at(self, placement_id: str) -> datetime | None:
+        """When a six-month check of the placement first became known, if one is."""
+        return self._checks.get(placement_id)
+
+    def measure_plans(self) -> tuple[MeasurePlan, ...]:
+        """What is known of the planned end of each measure whose start is known, by id."""
+        plans: list[MeasurePlan] = []
+        for measure_id, declared in sorted(self._plans.items()):
+            plan = self._plans_known.get(measure_id)
+            key: EngagementKey = ("measure", measure_id)
+            if plan is None and key in self._starts:
+                start_known, ended = self._start_known[key], self._end_known_at(key)
+                plan = MeasurePlan(measure_id, tuple(declared), start_known, ended)
+                self._plans_known[measure_id] = plan
+            if plan is not None:
+                plans.append(plan)
+        return tuple(plans)
+
+    def _end_known_at(self, key: EngagementKey) -> datetime | None:
+        start = self._starts[key]
+        known = [recorded for at, recorded in self._dropouts_known if at >= start]
+        if key in self._end_known:
+            known.append(self._end_known[key])
+        return min(known, default=None)
+
+    def triaged_at(self) -> tuple[datetime, ...]:
+        """Every triage, in business time."""
+        return tuple(m.occurred_at for _, m in self._coordination if m.type == TRIAGED)
+
+    def coordination(self) -> tuple[Coordination, ...]:
+        """Triages, assignments, unassignments and closings in business time."""
+        return tuple(mark for _, mark in self._coordination)
+
     def spans(self) -> tuple[JourneySpan, ...]:
         """The participant's journeys, oldest first."""
         if self._spans is None:
             self._spans = _spans(self._openings, self._closings)
+            self._opened = [s.opened_at for s in self._spans if s.opened_at is not None]
         return self._spans
 
     def journey_at(self, instant: datetime) -> JourneySpan | None:
         """The journey an instant belongs to: the latest opened at or before it (an instant
         before every opening belongs to the first), None when no journey is known."""
         spans = self.spans()
-        if not spans:
-            return None
-        opened = [s.opened_at for s in spans if s.opened_at is not None]
-        offset = len(spans) - len(opened)  # the span with no known opening comes first
-        i = bisect_right(opened, instant) + offset
+        if len(spans) < 2:
+            return spans[0] if spans else None
+        offset = len(spans) - len(self._opened)  # the span with no known opening comes first
+        i = bisect_right(self._opened, instant) + offset
         return spans[max(i - 1, 0)]
+
+    def closing_reasons(self, span: JourneySpan) -> frozenset[str]:
+        """The reasons the journey was closed with (several closings may share its instant)."""
+        if span.closed_at is None:
+            return frozenset()
+        return frozenset(self._reasons.get(span.closed_at, ()))
 
     @property
     def closed_at(self) -> datetime | None:
         """When the current (latest) journey closed, or None while it is open."""
         spans = self.spans()
         return spans[-1].closed_at if spans else None
+
+
+def _keep_earliest(times: dict[Any, datetime], key: Any, at: datetime) -> None:
+    if key not in times or at < times[key]:
+        times[key] = at
 
 
 def _is_unplanned_end(fact: Fact) -> bool:

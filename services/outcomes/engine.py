@@ -25,7 +25,7 @@ import asyncpg
 from services.kernel.events import EMITTED_BY
 from services.kernel.settings import Settings
 from services.kernel.store import Worker
-from services.kernel.telemetry import tracer
+from services.kernel.telemetry import links_to, tracer
 from services.outcomes import alerts
 from services.outcomes.alerts import Connection, StoredAlert
 from services.outcomes.application import JourneyStore
@@ -63,7 +63,7 @@ def alert_changes(
                 recipient.org_unit, alert.raised_at, "open", None, None,
             )  # fmt: skip
             changes.append(("raised", before))
-        if before.status == "open" and alert.status == "resolved":
+        if before.unresolved and alert.status == "resolved":
             resolved = replace(
                 before,
                 status="resolved",
@@ -75,7 +75,7 @@ def alert_changes(
         # Raised live, but what has become known since says the condition never held.
         # (An alert raised after `clock` is not judged yet: the clock steps back while a
         # backfill of older facts is worked through.)
-        if before.status == "open" and key not in seen and before.raised_at <= clock:
+        if before.unresolved and key not in seen and before.raised_at <= clock:
             resolved = replace(
                 before, status="resolved", resolved_at=clock, resolution="late_information"
             )
@@ -183,6 +183,13 @@ class RuleEngine:
                 )
                 await self._save_state(conn)
             self.raised += sum(1 for change, _ in changes if change == "raised")
+            span.set_attribute("los.alert_changes", len(changes))
+            if changes and span.is_recording():
+                # Linked to the ingest that brought each changed participant's latest fact.
+                changed = {alert.participant for _, alert in changes}
+                traces = await self._worker.run(self._store.traces, changed)
+                for link in links_to(traces.values()):
+                    span.add_link(link.context)
         return len(participants)
 
     def _judge(

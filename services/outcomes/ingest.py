@@ -22,13 +22,14 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from services.kernel.bus import dead_letter, events_subject, subject_for
 from services.kernel.events import DomainEvent
 from services.kernel.settings import Settings
 from services.kernel.store import Worker
-from services.kernel.telemetry import context_from, tracer
+from services.kernel.telemetry import batch_context, current_traceparent, tracer
 from services.outcomes.application import Delivery, JourneyStore
 
 log = logging.getLogger(__name__)
@@ -105,22 +106,28 @@ class Ingest:
             deliveries.append(
                 Delivery(message.metadata.sequence.stream, event.model_dump(mode="json"))
             )
+        # A child of the first message's publish span, linked to the others'; each fact
+        # keeps this span's context, for the rule engine to link its alerts to.
+        parent, links = batch_context(m.headers for m in messages)
         with tracer(__name__).start_as_current_span(
-            "outcomes.ingest", context=context_from(messages[0].headers)
+            "outcomes.ingest", context=parent, links=links, kind=SpanKind.CONSUMER
         ) as span:
             span.set_attribute("los.events", len(deliveries))
             if deliveries:
-                self.progress.recorded += await self._record(deliveries, messages)
+                trace = current_traceparent()
+                self.progress.recorded += await self._record(deliveries, messages, trace)
         await messages[-1].ack()
         self.progress.wake.set()
 
-    async def _record(self, deliveries: list[Delivery], messages: list[Msg]) -> int:
+    async def _record(
+        self, deliveries: list[Delivery], messages: list[Msg], trace: dict[str, str]
+    ) -> int:
         try:
             async for attempt in stamina.retry_context(
-                on=Exception, attempts=self._settings.max_deliver, wait_max=2.0
+                on=Exception, attempts=self._settings.ingest_attempts, wait_max=2.0
             ):
                 with attempt:
-                    return await self._worker.run(self._store.ingest, CONSUMER, deliveries)
+                    return await self._worker.run(self._store.ingest, CONSUMER, deliveries, trace)
         except Exception as failure:
             log.warning(
                 "ingest of %d events failed, trying one by one: %s", len(deliveries), failure
@@ -129,7 +136,7 @@ class Ingest:
         recorded = 0
         for delivery in deliveries:
             try:
-                recorded += await self._worker.run(self._store.ingest, CONSUMER, [delivery])
+                recorded += await self._worker.run(self._store.ingest, CONSUMER, [delivery], trace)
             except Exception as failure:
                 await self._park(
                     by_sequence[delivery.sequence], f"could not be recorded: {failure}"

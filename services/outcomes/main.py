@@ -39,9 +39,8 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
     engine = RuleEngine(pool, store, worker, settings, ingest.progress)
     feed = AlertFeed(pool)
     await feed.start()
-    servicer = Service(
-        AlertsServicer(feed), alerts_pb2_grpc.add_AlertsServicer_to_server, "los.v1.Alerts"
-    )
+    api = AlertsServicer(feed, pool, store, worker, settings.token_key.get_secret_value())
+    servicer = Service(api, alerts_pb2_grpc.add_AlertsServicer_to_server, "los.v1.Alerts")
     server, bound = await start_server([servicer], settings.host, settings.outcomes_port)
     log.info("outcomes serving on %s:%d", settings.host, bound)
     if ready is not None:

@@ -13,7 +13,7 @@ from services.cli.watch import watch
 from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
 from services.rpc.los.v1 import alerts_pb2, sources_pb2, sources_pb2_grpc
-from tests.support import Person, los
+from tests.support import Person, los, token_for
 
 KEY = "los-development-pseudonym-key"
 GAP = timedelta(seconds=3)  # instead of 14 days
@@ -27,7 +27,7 @@ async def submit(address: str, events: list[str]) -> sources_pb2.SubmitEventsRes
 
 async def next_update(address: str, coordinator: str, within: float) -> alerts_pb2.AlertUpdate:
     async def first() -> alerts_pb2.AlertUpdate:
-        async for update in watch(address, coordinator=coordinator):
+        async for update in watch(address, token_for(coordinator), coordinator=coordinator):
             return update
         raise AssertionError("the alert stream ended")
 
@@ -100,7 +100,9 @@ async def test_a_successor_inside_the_window_prevents_the_gap_and_one_after_reso
         assert reply.accepted == 1, reply
 
         async def resolution() -> alerts_pb2.AlertUpdate:
-            async for update in watch(outcomes, coordinator="c-late", after=raised.cursor):
+            async for update in watch(
+                outcomes, token_for("c-late"), coordinator="c-late", after=raised.cursor
+            ):
                 return update
             raise AssertionError("the alert stream ended")
 

@@ -14,7 +14,7 @@ from services.kernel.embedded import Servers
 from services.rpc.los.v1 import alerts_pb2
 from tests.integration.test_crash_recovery import restart_outcomes
 from tests.integration.test_handover_gap_live import assign, submit
-from tests.support import Person, los
+from tests.support import Person, los, token_for
 
 
 @pytest.mark.servers
@@ -35,7 +35,7 @@ async def test_a_deadline_passing_while_outcomes_is_down_fires_after_it_restarts
         await asyncio.sleep(5)  # the deadline passes while outcomes is down
         await asyncio.to_thread(restart_outcomes, running, tmp_path)
 
-        updates = watch(running.address("outcomes"), coordinator="c-41")
+        updates = watch(running.address("outcomes"), token_for("c-41"), coordinator="c-41")
         update = await asyncio.wait_for(anext(updates), 30)
 
         assert (update.change, update.alert.subject) == ("raised", "m-1")
@@ -52,7 +52,7 @@ async def test_a_watching_client_resumes_after_outcomes_restarts_and_misses_noth
         for person in (first, second):
             await assign(running.address("intake"), person, "c-5", now - timedelta(days=3))
         journey = running.address("journey")
-        updates = watch(running.address("outcomes"), coordinator="c-5")
+        updates = watch(running.address("outcomes"), token_for("c-5"), coordinator="c-5")
 
         day = timedelta(days=1)
         await submit(

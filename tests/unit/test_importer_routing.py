@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from services.cli.importer import Importer, ImportReport, owner
+from services.cli.importer import Importer, ImportReport
+from services.kernel.events import owner
 from services.kernel.ids import synthetic_national_id, synthetic_orgnr
 
 PERSON = synthetic_national_id(random.Random(7), date(1987, 11, 2))

@@ -39,6 +39,21 @@ class AlertsStub:
                 request_serializer=los_dot_v1_dot_alerts__pb2.WatchAlertsRequest.SerializeToString,
                 response_deserializer=los_dot_v1_dot_alerts__pb2.AlertUpdate.FromString,
                 _registered_method=True)
+        self.AcknowledgeAlert = channel.unary_unary(
+                '/los.v1.Alerts/AcknowledgeAlert',
+                request_serializer=los_dot_v1_dot_alerts__pb2.AcknowledgeAlertRequest.SerializeToString,
+                response_deserializer=los_dot_v1_dot_alerts__pb2.Alert.FromString,
+                _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/los.v1.Alerts/ListAlerts',
+                request_serializer=los_dot_v1_dot_alerts__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=los_dot_v1_dot_alerts__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.GetJourney = channel.unary_unary(
+                '/los.v1.Alerts/GetJourney',
+                request_serializer=los_dot_v1_dot_alerts__pb2.GetJourneyRequest.SerializeToString,
+                response_deserializer=los_dot_v1_dot_alerts__pb2.Journey.FromString,
+                _registered_method=True)
 
 
 class AlertsServicer:
@@ -53,6 +68,28 @@ class AlertsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AcknowledgeAlert(self, request, context):
+        """Mark an alert seen. EARLY_JOB_EXIT and MEASURE_CHURN are resolved by it
+        (resolution "acknowledged"); other alerts stay unresolved until the facts say so.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlerts(self, request, context):
+        """Current and past alerts of one coordinator or team, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJourney(self, request, context):
+        """One participant's timeline: engagements, the gaps between them, and alerts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AlertsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +97,21 @@ def add_AlertsServicer_to_server(servicer, server):
                     servicer.WatchAlerts,
                     request_deserializer=los_dot_v1_dot_alerts__pb2.WatchAlertsRequest.FromString,
                     response_serializer=los_dot_v1_dot_alerts__pb2.AlertUpdate.SerializeToString,
+            ),
+            'AcknowledgeAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeAlert,
+                    request_deserializer=los_dot_v1_dot_alerts__pb2.AcknowledgeAlertRequest.FromString,
+                    response_serializer=los_dot_v1_dot_alerts__pb2.Alert.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=los_dot_v1_dot_alerts__pb2.ListAlertsRequest.FromString,
+                    response_serializer=los_dot_v1_dot_alerts__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'GetJourney': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJourney,
+                    request_deserializer=los_dot_v1_dot_alerts__pb2.GetJourneyRequest.FromString,
+                    response_serializer=los_dot_v1_dot_alerts__pb2.Journey.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +141,87 @@ class Alerts:
             '/los.v1.Alerts/WatchAlerts',
             los_dot_v1_dot_alerts__pb2.WatchAlertsRequest.SerializeToString,
             los_dot_v1_dot_alerts__pb2.AlertUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/los.v1.Alerts/AcknowledgeAlert',
+            los_dot_v1_dot_alerts__pb2.AcknowledgeAlertRequest.SerializeToString,
+            los_dot_v1_dot_alerts__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/los.v1.Alerts/ListAlerts',
+            los_dot_v1_dot_alerts__pb2.ListAlertsRequest.SerializeToString,
+            los_dot_v1_dot_alerts__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJourney(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/los.v1.Alerts/GetJourney',
+            los_dot_v1_dot_alerts__pb2.GetJourneyRequest.SerializeToString,
+            los_dot_v1_dot_alerts__pb2.Journey.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,290 @@
+"""`los replay` (CONTRACT §5): a file of edge events through the live service's domain code,
+with no bus, no database and no wall clock; one JSON line for each alert raised.
+
+The way through is the live one, held in memory:
+
+1. each line is read as the source services read it (`parse_edge_event`), and the
+   national id becomes the study pseudonym: HMAC-SHA256 under the pseudonym key given;
+2. events are taken in `recorded_at` order, file order breaking ties (the order in which
+   `los import` sends a sorted file), and each is offered to the record of the source
+   service that owns its type: journey's measures, employer's placements, intake's case.
+   The record accepts it, recognises a duplicate, or refuses it as the live service would
+   (an end without its start, an end before its start, a second start);
+3. what is accepted becomes a fact of the person's journey as outcomes stores it: the
+   domain event as JSON, read back by `to_fact`;
+4. the rules are evaluated once per person, at `until`. They are pure functions of the
+   facts and the clock, and walk every knowledge time up to the clock themselves, so one
+   evaluation at `until` gives the very alerts, `raised_at`s and resolutions that a clock
+   following the events one by one and stopping at `until` gives.
+
+Events recorded after `until` are not part of the input: the clock never reaches them,
+so they are neither offered nor judged, only counted. A line without `recorded_at` is
+skipped as invalid: live, the platform would have stamped its own receive time, which a
+file does not carry.
+
+`replay` is the core: a pure function of the lines, `until`, the key and the rule
+settings, reading no clock. `replay_file` is the thin layer that opens the file and,
+since each person is judged alone, may share the people out over several processes;
+the result is the same for any number of them.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
+
+# Routed as `los import` routes a line, so each event meets the record it would live.
+from services.employer.application import EmployerApplication
+from services.intake.application import IntakeApplication
+from services.journey.application import JourneyApplication
+from services.kernel.events import EdgeEvent, InvalidEvent, owner, parse_edge_event
+from services.kernel.ids import pseudonym
+from services.kernel.settings import RuleSettings
+from services.kernel.source import DUPLICATE, Refused, SourceRecord
+from services.kernel.vocabulary import Timestamp
+from services.outcomes.application import to_fact
+from services.outcomes.domain import Fact, Journey
+from services.outcomes.engine import alert_id
+from services.outcomes.recipients import recipient_at
+from services.outcomes.rules import Alert, evaluate
+
+RECORD_TYPES: dict[str, type[SourceRecord]] = {
+    app.service: app.record_type
+    for app in (IntakeApplication, JourneyApplication, EmployerApplication)
+}
+NO_RECORDED_AT = "is required for replay: the receive time the platform would use is not in a file"
+
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A line that was skipped: `invalid` (it breaks the contract) or `refused` by the
+    source service that owns its type (it breaks that service's lifecycle checks)."""
+
+    line: int
+    kind: Literal["invalid", "refused"]
+    service: str | None
+    event_id: str | None
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        by = f"refused by {self.service}" if self.kind == "refused" else "invalid"
+        return f"line {self.line}: {by}: {InvalidEvent(self.event_id, self.field, self.reason)}"
+
+
+@dataclass
+class Replay:
+    """What a replay found: the alerts (each with the key it is ordered by), the lines
+    skipped, and the counts."""
+
+    rows: list[tuple[tuple[Any, ...], str]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    events: int = 0  # non-blank lines read
+    duplicates: int = 0
+    after_until: int = 0
+
+    @property
+    def alerts(self) -> list[str]:
+        """The output: one JSON object per alert, ordered by raised_at, rule, subject."""
+        return [line for _, line in sorted(self.rows, key=itemgetter(0))]
+
+    @property
+    def skipped(self) -> list[Problem]:
+        """The invalid and refused lines, by line number."""
+        return sorted(self.problems, key=lambda problem: problem.line)
+
+    @property
+    def invalid(self) -> int:
+        return sum(1 for problem in self.problems if problem.kind == "invalid")
+
+    @property
+    def refused(self) -> int:
+        return sum(1 for problem in self.problems if problem.kind == "refused")
+
+    @classmethod
+    def merge(cls, parts: Iterable[Replay]) -> Replay:
+        whole = cls()
+        for part in parts:
+            whole.rows += part.rows
+            whole.problems += part.problems
+            whole.events += part.events
+            whole.duplicates += part.duplicates
+            whole.after_until += part.after_until
+        return whole
+
+
+def parse_instant(text: str) -> datetime:
+    """An RFC 3339 timestamp with an offset, read as events' timestamps are; ValueError
+    if it is not one."""
+    try:
+        return _TIMESTAMP.validate_python(text)
+    except ValidationError:
+        raise ValueError("RFC 3339 timestamp with a UTC offset expected") from None
+
+
+def replay(
+    lines: Iterable[bytes | str],
+    until: datetime,
+    key: str,
+    rules: RuleSettings,
+    part: int = 0,
+    parts: int = 1,
+) -> Replay:
+    """Replay `lines` (JSONL of edge events, CONTRACT §1) up to `until`.
+
+    With `parts` > 1, only the people of share `part` are replayed (and the lines that
+    name nobody, in part 0): every person's events are judged alone, so the parts of one
+    file, merged, are the whole replay.
+    """
+    result = Replay()
+    facts = _accept(_read(lines, until, result, part, parts), key, result)
+    for participant, known in facts.items():
+        journey = Journey(participant, known)
+        alerts, _ = evaluate(journey, until, rules)
+        result.rows.extend(_row(journey, alert) for alert in alerts)
+    return result
+
+
+def replay_file(
+    path: Path, until: datetime, key: str, rules: RuleSettings, workers: int = 1
+) -> Replay:
+    """Replay a file, its people shared out over `workers` processes; the result does
+    not depend on how many."""
+    if workers <= 1:
+        return _replay_part(path, until, key, rules, 0, 1)
+    with ProcessPoolExecutor(workers) as pool:
+        futures = [
+            pool.submit(_replay_part, path, until, key, rules, part, workers)
+            for part in range(workers)
+        ]
+        return Replay.merge(future.result() for future in futures)
+
+
+def _replay_part(
+    path: Path, until: datetime, key: str, rules: RuleSettings, part: int, parts: int
+) -> Replay:
+    with path.open("rb") as lines:
+        return replay(lines, until, key, rules, part, parts)
+
+
+def _read(
+    lines: Iterable[bytes | str], until: datetime, result: Replay, part: int, parts: int
+) -> list[tuple[datetime, int, EdgeEvent]]:
+    """The valid events of this part recorded up to `until`, in knowledge order, with
+    their line numbers."""
+    pending: list[tuple[datetime, int, EdgeEvent]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        raw = _share(line, part, parts)
+        if raw is None:
+            continue  # another part's person
+        result.events += 1
+        try:
+            edge = parse_edge_event(raw)
+        except InvalidEvent as invalid:
+            result.problems.append(
+                Problem(number, "invalid", None, invalid.event_id, invalid.field, invalid.reason)
+            )
+            continue
+        if edge.recorded_at is None:
+            result.problems.append(
+                Problem(number, "invalid", None, str(edge.event_id), "recorded_at", NO_RECORDED_AT)
+            )
+        elif edge.recorded_at > until:
+            result.after_until += 1
+        else:
+            pending.append((edge.recorded_at, number, edge))
+    pending.sort(key=itemgetter(0, 1))
+    return pending
+
+
+def _share(line: bytes | str, part: int, parts: int) -> bytes | str | Mapping[str, Any] | None:
+    """The line, read as JSON when that is needed to find whose it is, if it belongs to
+    `part`; None if it does not. A line that names nobody belongs to part 0, where
+    `parse_edge_event` says what is wrong with it."""
+    if parts == 1:
+        return line
+    try:
+        raw = json.loads(line)
+    except (ValueError, RecursionError):
+        return line if part == 0 else None
+    person = raw.get("person") if isinstance(raw, dict) else None
+    if not isinstance(person, str):
+        return raw if part == 0 else None
+    return raw if zlib.crc32(person.encode("utf-8", "surrogatepass")) % parts == part else None
+
+
+def _accept(
+    pending: list[tuple[datetime, int, EdgeEvent]], key: str, result: Replay
+) -> dict[str, list[Fact]]:
+    """Each event offered to its owning service's record; the accepted ones as facts,
+    by participant."""
+    pseudonyms: dict[str, str] = {}
+    records: dict[tuple[str, str], SourceRecord] = {}
+    facts: dict[str, list[Fact]] = {}
+    pending.reverse()  # taken from the end, so each event is let go once it is a fact
+    for seq in range(len(pending)):
+        recorded_at, number, edge = pending.pop()
+        service = owner(edge.type)
+        participant = pseudonyms.get(edge.person)
+        if participant is None:
+            participant = pseudonyms[edge.person] = pseudonym(edge.person, key)
+        record = records.get((service, participant))
+        if record is None:
+            record = records[service, participant] = RECORD_TYPES[service](service, participant)
+        domain_event = edge.to_domain(participant, service, recorded_at)
+        verdict = record.offer(domain_event, {})
+        record.collect_events()  # nothing is stored: the record's state is all that counts
+        if isinstance(verdict, Refused):
+            result.problems.append(
+                Problem(
+                    number, "refused", service, str(edge.event_id), verdict.field, verdict.reason
+                )
+            )
+        elif verdict == DUPLICATE:
+            result.duplicates += 1
+        else:
+            fact = to_fact(domain_event.model_dump(mode="json"), seq)
+            facts.setdefault(participant, []).append(fact)
+    return facts
+
+
+def _row(journey: Journey, alert: Alert) -> tuple[tuple[Any, ...], str]:
+    """One output line, and the key it is ordered by: raised_at, rule, subject, and then
+    person and alert_id so that no order is left to chance."""
+    recipient = recipient_at(journey, alert.raised_at)
+    identity = alert_id(journey.participant, alert.condition_key)
+    line = {
+        "alert_id": identity,
+        "rule": alert.rule,
+        "person": journey.participant,
+        "recipient": (
+            {"coordinator": recipient.coordinator}
+            if recipient.coordinator is not None
+            else {"team": recipient.org_unit}
+        ),
+        "raised_at": _instant(alert.raised_at),
+        "status": alert.status,
+        "resolved_at": None if alert.resolved_at is None else _instant(alert.resolved_at),
+        "resolution": alert.resolution,
+        "subject": alert.subject,
+    }
+    order = (alert.raised_at, alert.rule, alert.subject, journey.participant, identity)
+    return order, json.dumps(line, ensure_ascii=False)
+
+
+def _instant(at: datetime) -> str:
+    """RFC 3339 in UTC with "Z": one spelling for one instant, whatever offset it came in."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,55 @@
+"""One participant's timeline for a coordinator: engagements, the gaps between them, and
+the alerts raised, as known now. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.outcomes.alerts import StoredAlert
+from services.outcomes.domain import Engagement, Journey
+from services.outcomes.recipients import Recipient, recipient_at
+
+
+@dataclass(frozen=True)
+class Timeline:
+    participant: str
+    recipient: Recipient
+    engagements: tuple[Engagement, ...]
+    gaps: tuple[tuple[datetime, datetime | None], ...]
+    alerts: tuple[StoredAlert, ...]
+
+
+def gaps_between(
+    engagements: Sequence[Engagement], now: datetime
+) -> list[tuple[datetime, datetime | None]]:
+    """The stretches after the first start with no active engagement; the last may be open."""
+    gaps: list[tuple[datetime, datetime | None]] = []
+    seen_any = False
+    reach: datetime | None = None  # how far the engagements so far cover; None: no end yet
+    for engagement in sorted(engagements, key=lambda e: e.start):
+        if engagement.start > now:
+            break
+        if seen_any and reach is not None and engagement.start > reach:
+            gaps.append((reach, engagement.start))
+        if not seen_any:
+            reach = engagement.end
+        elif reach is not None:
+            reach = None if engagement.end is None else max(reach, engagement.end)
+        seen_any = True
+    if seen_any and reach is not None and reach <= now:
+        gaps.append((reach, None))
+    return gaps
+
+
+def timeline(journey: Journey, alerts: Sequence[StoredAlert], now: datetime) -> Timeline:
+    known = journey.as_known_at(now)
+    engagements = known.engagements()
+    return Timeline(
+        participant=journey.participant,
+        recipient=recipient_at(journey, now),
+        engagements=engagements,
+        gaps=tuple(gaps_between(engagements, now)),
+        alerts=tuple(alerts),
+    )

@@ -1,0 +1,599 @@
+"""`los replay` (CONTRACT §5): a file of edge events in, one JSON line per alert out.
+
+The cases are HANDOVER_GAP histories of one or two people, chosen so that no other rule
+of §4 has anything to say about them (no triage, no placement, measures longer than 90
+days, no planned end). Every expected value is worked out by hand from the contract: a
+measure that ends on day 100 leaves a gap due on day 114 (day 107 when the end was
+unplanned). Day 0 is 2025-01-06 09:00 +01:00, so day 114 reads 2025-04-30T08:00:00Z.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from services.cli.main import app
+from services.cohort import generate_cohort
+from services.kernel.ids import synthetic_national_id, synthetic_orgnr
+from services.kernel.settings import RuleSettings
+from services.outcomes.replay import NO_RECORDED_AT, Replay, replay, replay_file
+
+KEY = "replay-test-key"
+CET = timezone(timedelta(hours=1))
+T0 = datetime(2025, 1, 6, 9, 0, tzinfo=CET)
+RULES = RuleSettings()
+TEAM = "nav-0301-grorud"
+_event_ids = count(1)
+
+
+def day(n: float) -> datetime:
+    return T0 + timedelta(days=n)
+
+
+UNTIL = day(200)
+
+
+def z(n: float) -> str:
+    """Day n as the output spells it: UTC, with "Z"."""
+    return (T0 + timedelta(days=n)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Person:
+    """A synthetic participant, and the organisation that reports about them."""
+
+    national_id: str
+    org: str
+
+    @classmethod
+    def make(cls, seed: int) -> Person:
+        rng = random.Random(seed)
+        return cls(synthetic_national_id(rng, date(1990, 5, 17)), synthetic_orgnr(rng))
+
+    @property
+    def pseudonym(self) -> str:
+        """CONTRACT §5, computed here rather than by the code under test."""
+        return hmac.new(KEY.encode(), self.national_id.encode(), hashlib.sha256).hexdigest()
+
+    def event(
+        self,
+        type_: str,
+        data: dict[str, Any],
+        at: float,
+        recorded: float | None = None,
+        event_id: str | None = None,
+    ) -> str:
+        return json.dumps(
+            {
+                "event_id": event_id or str(uuid.UUID(int=next(_event_ids), version=4)),
+                "type": type_,
+                "occurred_at": day(at).isoformat(),
+                "recorded_at": day(at if recorded is None else recorded).isoformat(),
+                "source": {"system": "nav", "org": self.org},
+                "person": self.national_id,
+                "data": data,
+            }
+        )
+
+    def referred(self, at: float, org_unit: str = TEAM) -> str:
+        return self.event("participant.referred", {"channel": "nav", "org_unit": org_unit}, at)
+
+    def started(self, m: str, at: float, recorded: float | None = None) -> str:
+        data = {"measure_id": m, "measure_code": "AVKLARING", "provider": self.org}
+        return self.event("measure.started", data, at, recorded)
+
+    def ended(
+        self,
+        m: str,
+        at: float,
+        recorded: float | None = None,
+        status: str = "FULLFORT",
+        reason: str = "FERDIG",
+    ) -> str:
+        data = {"measure_id": m, "status": status, "reason": reason}
+        return self.event("measure.ended", data, at, recorded)
+
+    def assigned(
+        self, c: str, at: float, recorded: float | None = None, org_unit: str = TEAM
+    ) -> str:
+        data = {"coordinator_id": c, "org_unit": org_unit}
+        return self.event("coordinator.assigned", data, at, recorded)
+
+    def unassigned(self, c: str, at: float) -> str:
+        return self.event("coordinator.unassigned", {"coordinator_id": c, "reason": "moved"}, at)
+
+    def dropped_out(self, at: float) -> str:
+        return self.event("participant.dropped_out", {"reason": "LOST_CONTACT"}, at)
+
+    def closed(self, at: float) -> str:
+        return self.event("journey.closed", {"reason": "MOVED"}, at)
+
+
+ANA = Person.make(1)
+BO = Person.make(2)
+
+
+def run(lines: list[str], until: datetime = UNTIL) -> Replay:
+    return replay(lines, until, KEY, RULES)
+
+
+def alerts(lines: list[str], until: datetime = UNTIL) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in run(lines, until).alerts]
+
+
+def outline(alert: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        alert["subject"],
+        alert["raised_at"],
+        alert["status"],
+        alert["resolved_at"],
+        alert["resolution"],
+    )
+
+
+def history(*lines: str) -> list[str]:
+    """Ana referred on day 0 and in measure m1 from day 1, then `lines`."""
+    return [ANA.referred(0), ANA.started("m1", 1), *lines]
+
+
+# -- HANDOVER_GAP through replay ------------------------------------------------------
+
+
+CASES: dict[str, tuple[Callable[[], list[str]], list[tuple[Any, ...]]]] = {
+    "planned end: due 14 days after": (
+        lambda: history(ANA.ended("m1", 100)),
+        [("m1", z(114), "open", None, None)],
+    ),
+    "unplanned end (AVBRUTT): due 7 days after": (
+        lambda: history(ANA.ended("m1", 100, status="AVBRUTT", reason="SYK")),
+        [("m1", z(107), "open", None, None)],
+    ),
+    "unplanned end (IKKE_MOTT)": (
+        lambda: history(ANA.ended("m1", 100, status="HAR_SLUTTET", reason="IKKE_MOTT")),
+        [("m1", z(107), "open", None, None)],
+    ),
+    "a dropout ends the measure, unplanned": (
+        lambda: history(ANA.dropped_out(100)),
+        [("m1", z(107), "open", None, None)],
+    ),
+    "handed over within the window": (
+        lambda: history(ANA.ended("m1", 100), ANA.started("m2", 110)),
+        [],
+    ),
+    "a start on the deadline itself is in time": (
+        lambda: history(ANA.ended("m1", 100), ANA.started("m2", 114)),
+        [],
+    ),
+    "a start after the deadline resolves it": (
+        lambda: history(ANA.ended("m1", 100), ANA.started("m2", 130)),
+        [("m1", z(114), "resolved", z(130), "engagement_started")],
+    ),
+    "late information: a start in time, known after the deadline": (
+        lambda: history(ANA.ended("m1", 100), ANA.started("m2", 105, recorded=120)),
+        [("m1", z(114), "resolved", z(120), "late_information")],
+    ),
+    "an end known late is raised when it is known": (
+        lambda: history(ANA.ended("m1", 100, recorded=120)),
+        [("m1", z(120), "open", None, None)],
+    ),
+    "an end known after the successor started: raised and resolved at once": (
+        lambda: history(ANA.ended("m1", 100, recorded=150), ANA.started("m2", 130)),
+        [("m1", z(150), "resolved", z(150), "engagement_started")],
+    ),
+    "the journey closes after the deadline": (
+        lambda: history(ANA.ended("m1", 100), ANA.closed(118)),
+        [("m1", z(114), "resolved", z(118), "journey_closed")],
+    ),
+    "the journey closes before the deadline": (
+        lambda: history(ANA.ended("m1", 100), ANA.closed(110)),
+        [],
+    ),
+    "not yet due at --until": (
+        lambda: history(ANA.ended("m1", 190)),
+        [],
+    ),
+    "the same line twice is one event": (
+        lambda: [*history(line := ANA.ended("m1", 100)), line],
+        [("m1", z(114), "open", None, None)],
+    ),
+    "file order does not matter, recorded_at does": (
+        lambda: list(reversed(history(ANA.ended("m1", 100), ANA.started("m2", 130)))),
+        [("m1", z(114), "resolved", z(130), "engagement_started")],
+    ),
+    "a start recorded after --until is not part of the input": (
+        lambda: history(ANA.ended("m1", 100), ANA.started("m2", 105, recorded=250)),
+        [("m1", z(114), "open", None, None)],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_handover_gaps_as_the_contract_reads_them(case: str) -> None:
+    lines, expected = CASES[case]
+    found = run(lines())
+    assert [outline(json.loads(line)) for line in found.alerts] == expected
+    assert found.problems == []
+
+
+RECIPIENTS: dict[str, tuple[Callable[[], list[str]], dict[str, str | None]]] = {
+    "the team of the referral": (lambda: [], {"team": TEAM}),
+    "the coordinator": (lambda: [ANA.assigned("c-1", 50)], {"coordinator": "c-1"}),
+    "reassigned before the deadline: the new coordinator": (
+        lambda: [ANA.assigned("c-1", 50), ANA.assigned("c-2", 110)],
+        {"coordinator": "c-2"},
+    ),
+    "reassigned after the deadline: the one responsible when it was raised": (
+        lambda: [ANA.assigned("c-1", 50), ANA.assigned("c-2", 120)],
+        {"coordinator": "c-1"},
+    ),
+    "reassigned in time but known only later: as known when raised": (
+        lambda: [ANA.assigned("c-1", 50), ANA.assigned("c-2", 110, recorded=130)],
+        {"coordinator": "c-1"},
+    ),
+    "unassigned: the team of the latest assignment": (
+        lambda: [ANA.assigned("c-1", 50, org_unit="nav-0301-team-b"), ANA.unassigned("c-1", 110)],
+        {"team": "nav-0301-team-b"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RECIPIENTS)
+def test_the_recipient_is_who_was_responsible_when_it_was_raised(case: str) -> None:
+    lines, expected = RECIPIENTS[case]
+    [alert] = alerts(history(*lines(), ANA.ended("m1", 100)))
+    assert alert["raised_at"] == z(114)
+    assert alert["recipient"] == expected
+
+
+def test_with_no_referral_and_no_coordinator_the_team_is_null() -> None:
+    [alert] = alerts([ANA.started("m1", 1), ANA.ended("m1", 100)])
+    assert alert["recipient"] == {"team": None}
+
+
+def test_rule_settings_apply_to_replay_as_to_the_live_service() -> None:
+    shorter = RuleSettings(handover_gap=timedelta(days=10))
+    found = replay(history(ANA.ended("m1", 100)), UNTIL, KEY, shorter)
+    assert [json.loads(line)["raised_at"] for line in found.alerts] == [z(110)]
+
+
+def test_the_clock_stops_at_until_inclusive() -> None:
+    lines = history(ANA.ended("m1", 100), ANA.started("m2", 130))
+    assert [outline(a) for a in alerts(lines, until=day(113))] == []
+    assert [outline(a) for a in alerts(lines, until=day(114))] == [
+        ("m1", z(114), "open", None, None)
+    ]
+    assert [outline(a) for a in alerts(lines, until=day(130))] == [
+        ("m1", z(114), "resolved", z(130), "engagement_started")
+    ]
+    assert run(lines, until=day(129)).after_until == 1
+
+
+# -- the output line ------------------------------------------------------------------
+
+
+def test_one_line_per_alert_in_the_contracts_shape() -> None:
+    [open_line] = run(history(ANA.ended("m1", 100))).alerts
+    alert_id = json.loads(open_line)["alert_id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", alert_id)
+    assert open_line == (
+        f'{{"alert_id": "{alert_id}", "rule": "HANDOVER_GAP", "person": "{ANA.pseudonym}",'
+        f' "recipient": {{"team": "nav-0301-grorud"}}, "raised_at": "2025-04-30T08:00:00Z",'
+        ' "status": "open", "resolved_at": null, "resolution": null, "subject": "m1"}'
+    )
+    [resolved] = run(history(ANA.ended("m1", 100), ANA.started("m2", 130))).alerts
+    assert resolved == open_line.replace(
+        '"status": "open", "resolved_at": null, "resolution": null',
+        '"status": "resolved", "resolved_at": "2025-05-16T08:00:00Z",'
+        ' "resolution": "engagement_started"',
+    )
+
+
+def test_person_is_the_hmac_of_the_national_id_under_the_key() -> None:
+    key = "nøkkel æøå"  # the key is taken as UTF-8
+    [line] = replay(history(ANA.ended("m1", 100)), UNTIL, key, RULES).alerts
+    expected = hmac.new(key.encode("utf-8"), ANA.national_id.encode(), hashlib.sha256)
+    assert json.loads(line)["person"] == expected.hexdigest()
+
+
+def test_alert_id_follows_the_condition_not_the_file() -> None:
+    alone = alerts(history(ANA.ended("m1", 100)))
+    with_others = alerts(
+        [BO.referred(3), BO.started("m7", 4), *history(ANA.ended("m1", 100)), BO.ended("m7", 99)]
+    )
+    ana = [a for a in with_others if a["person"] == ANA.pseudonym]
+    assert [a["alert_id"] for a in ana] == [a["alert_id"] for a in alone]
+    bo = [a for a in with_others if a["person"] == BO.pseudonym]
+    assert bo[0]["alert_id"] != alone[0]["alert_id"]
+
+
+def test_ordered_by_raised_at_then_rule_then_subject() -> None:
+    lines = [
+        ANA.started("m2", 1),
+        ANA.ended("m2", 100),  # due day 114
+        BO.started("m1", 1),
+        BO.ended("m1", 100),  # due day 114 too: m1 before m2
+        BO.started("m0", 120),
+        BO.ended("m0", 220),  # due day 234
+        ANA.started("m3", 120),
+        ANA.ended("m3", 190, status="AVBRUTT"),  # due day 197
+    ]
+    found = [(a["raised_at"], a["subject"]) for a in alerts(lines, until=day(240))]
+    assert found == [(z(114), "m1"), (z(114), "m2"), (z(197), "m3"), (z(234), "m0")]
+
+
+# -- lines that are skipped -----------------------------------------------------------
+
+
+def test_invalid_lines_are_reported_with_line_and_reason_and_skipped() -> None:
+    bad_check_digit = json.loads(ANA.started("m1", 1))
+    bad_check_digit["person"] = ANA.national_id[:10] + str((int(ANA.national_id[10]) + 1) % 10)
+    no_recorded_at = json.loads(ANA.started("m2", 1))
+    del no_recorded_at["recorded_at"]
+    lines = [
+        ANA.referred(0),
+        "not json",
+        json.dumps(bad_check_digit),
+        "",
+        json.dumps(no_recorded_at),
+        ANA.started("m1", 1),
+        ANA.ended("m1", 100),
+    ]
+    found = run(lines)
+    assert found.events == 6
+    assert [outline(json.loads(line)) for line in found.alerts] == [
+        ("m1", z(114), "open", None, None)
+    ]
+    reported = [str(problem) for problem in found.skipped]
+    assert reported[0].startswith("line 2: invalid: event without a valid event_id: not valid JSON")
+    assert reported[1:] == [
+        f"line 3: invalid: event {bad_check_digit['event_id']}: person: check digit k2 invalid",
+        f"line 5: invalid: event {no_recorded_at['event_id']}: recorded_at: {NO_RECORDED_AT}",
+    ]
+    assert (found.invalid, found.refused) == (3, 0)
+
+
+REFUSALS: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
+    "an end without a start": (
+        lambda: [ANA.ended("m9", 100)],
+        "journey",
+        "data.measure_id",
+        "no start known for measure m9",
+    ),
+    "an extension without a start": (
+        lambda: [
+            ANA.event("measure.extended", {"measure_id": "m9", "planned_end": "2025-09-01"}, 5)
+        ],
+        "journey",
+        "data.measure_id",
+        "no start known for measure m9",
+    ),
+    "an end before its start": (
+        lambda: [ANA.ended("m1", 0.5, recorded=2)],
+        "journey",
+        "occurred_at",
+        "before the start of measure m1",
+    ),
+    "a second start": (
+        lambda: [ANA.started("m1", 20)],
+        "journey",
+        "data.measure_id",
+        "measure m1 has already started",
+    ),
+    "a second end": (
+        lambda: [ANA.ended("m1", 100), ANA.ended("m1", 101, status="AVBRUTT")],
+        "journey",
+        "data.measure_id",
+        "measure m1 has already ended",
+    ),
+    "a placement end without its start": (
+        lambda: [
+            ANA.event("placement.ended", {"placement_id": "p1", "reason": "QUIT"}, 30),
+        ],
+        "employer",
+        "data.placement_id",
+        "no start known for placement p1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_what_the_source_services_refuse_replay_refuses(case: str) -> None:
+    extra, service, field, reason = REFUSALS[case]
+    lines = history(*extra())
+    found = run(lines)
+    last = len(lines)
+    event_id = json.loads(lines[-1])["event_id"]
+    assert [str(p) for p in found.skipped] == [
+        f"line {last}: refused by {service}: event {event_id}: {field}: {reason}"
+    ]
+    assert (found.invalid, found.refused) == (0, 1)
+
+
+def test_a_refused_event_is_no_fact() -> None:
+    # The second start of m1 would have closed the gap, had it been accepted.
+    lines = history(ANA.ended("m1", 100), ANA.started("m1", 105))
+    assert [outline(a) for a in alerts(lines)] == [("m1", z(114), "open", None, None)]
+
+
+def test_an_end_recorded_before_its_start_is_refused_as_the_live_service_would() -> None:
+    # In the file the start comes first, but the end was recorded earlier: in recorded_at
+    # order, as `los import` sends a sorted file, journey sees the end with no start.
+    lines = [ANA.referred(0), ANA.started("m1", 1, recorded=60), ANA.ended("m1", 50)]
+    found = run(lines)
+    event_id = json.loads(lines[2])["event_id"]
+    assert [str(p) for p in found.skipped] == [
+        f"line 3: refused by journey: event {event_id}:"
+        " data.measure_id: no start known for measure m1"
+    ]
+    assert found.alerts == []
+
+
+def test_duplicates_are_counted_not_reported() -> None:
+    end = ANA.ended("m1", 100)
+    again_later = json.loads(end)
+    again_later["recorded_at"] = day(160).isoformat()
+    found = run(history(end, json.dumps(again_later), end))
+    assert found.duplicates == 2
+    assert found.problems == []
+    assert [outline(json.loads(line)) for line in found.alerts] == [
+        ("m1", z(114), "open", None, None)
+    ]
+
+
+# -- the command ----------------------------------------------------------------------
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(app, ["replay", *args], catch_exceptions=False)
+
+
+def test_the_command_writes_alerts_and_reports_skipped_lines(tmp_path: Path) -> None:
+    lines = [*history(ANA.ended("m1", 100, status="AVBRUTT")), "{}", ANA.ended("m8", 120)]
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "alerts.jsonl"
+    args = [str(events), "--until", "2025-07-25T08:00:00Z", "--pseudonym-key", KEY]
+    result = invoke(*args, "--out", str(out), "--workers", "1")
+    assert result.exit_code == 0, result.output
+    [alert] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert outline(alert) == ("m1", z(107), "open", None, None)
+    m8 = json.loads(lines[-1])["event_id"]
+    stderr = result.stderr.splitlines()
+    assert stderr[:2] == [
+        "line 4: invalid: event without a valid event_id: event_id: is required",
+        f"line 5: refused by journey: event {m8}: data.measure_id: no start known for measure m8",
+    ]
+    assert re.fullmatch(
+        r"5 events: 1 invalid, 1 refused, 0 duplicates, 0 recorded after --until;"
+        r" 1 alerts in [\d.]+ s = [\d,]+ events/s",
+        stderr[2],
+    )
+    to_stdout = invoke(*args, "--workers", "1")
+    assert to_stdout.stdout == out.read_text(encoding="utf-8")
+
+
+def test_the_same_input_and_key_give_byte_identical_output(tmp_path: Path) -> None:
+    cohort = generate_cohort(200, seed=4, start=date(2024, 1, 1), end=date(2025, 6, 30))
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in cohort.events), encoding="utf-8")
+    until = cohort.until.isoformat()
+    outputs = []
+    for run_number, workers in enumerate(("1", "1", "3")):
+        out = tmp_path / f"alerts-{run_number}.jsonl"
+        result = invoke(
+            str(events), "--until", until, "--pseudonym-key", KEY, "--out", str(out),
+            "--workers", workers,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0].count(b"\n") > 10
+
+
+def test_until_must_be_rfc_3339_with_an_offset(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(ANA.referred(0) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["replay", str(events), "--until", "2026-01-01T00:00:00", "--pseudonym-key", KEY]
+    )
+    assert result.exit_code == 2
+    assert "--until" in result.output
+
+
+# -- against a generated cohort -------------------------------------------------------
+
+
+def test_a_cohort_replays_to_exactly_its_known_gaps_and_broken_lines(tmp_path: Path) -> None:
+    cohort = generate_cohort(
+        300, seed=9, start=date(2024, 1, 1), end=date(2025, 6, 30), invalid_share=0.03
+    )
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in cohort.events), encoding="utf-8")
+    found = replay_file(events, cohort.until, KEY, RULES, workers=2)
+    gaps = [json.loads(line) for line in found.alerts]
+    raised = {a["subject"]: a["raised_at"] for a in gaps if a["rule"] == "HANDOVER_GAP"}
+    listed = {
+        gap.measure_id: gap.raised_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        for gap in cohort.handover_gaps
+    }
+    assert raised == listed
+    assert [(p.line, p.kind, p.field) for p in found.skipped] == [
+        (line.line, "invalid", line.field) for line in cohort.invalid_lines
+    ]
+    assert found.events == len(cohort.events)
+    assert replay_file(events, cohort.until, KEY, RULES, workers=1).alerts == found.alerts
+
+
+# -- properties -----------------------------------------------------------------------
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[str]:
+    """Measures of two people, some ended (planned or not, some before their start,
+    which is refused), a dropout or a closing now and then; each line recorded at its
+    own instant."""
+    lines: list[tuple[int, str, Person, dict[str, Any], int]] = []
+    for person in (ANA, BO):
+        lines.append((0, "participant.referred", person, {"channel": "nav", "org_unit": TEAM}, 0))
+        for n in range(draw(st.integers(0, 4))):
+            m = f"m{n}"
+            start = draw(st.integers(0, 120))
+            lag = draw(st.integers(0, 30))
+            data = {"measure_id": m, "measure_code": "AVKLARING", "provider": person.org}
+            lines.append((start, "measure.started", person, data, lag))
+            if draw(st.booleans()):
+                status = draw(st.sampled_from(["FULLFORT", "AVBRUTT"]))
+                end = start + draw(st.integers(-3, 100))
+                data = {"measure_id": m, "status": status, "reason": "ANNET"}
+                lines.append((end, "measure.ended", person, data, draw(st.integers(0, 30))))
+        for type_, data in (
+            ("participant.dropped_out", {"reason": "OTHER"}),
+            ("journey.closed", {"reason": "MOVED"}),
+        ):
+            if draw(st.booleans()):
+                lines.append((draw(st.integers(0, 200)), type_, person, data, 0))
+    built = []
+    for i, (at, type_, who, what, delay) in enumerate(lines):
+        event = json.loads(who.event(type_, what, at))
+        # Distinct recorded_at for every line: file order then never decides anything.
+        event["recorded_at"] = (day(at + delay) + timedelta(seconds=i)).isoformat()
+        built.append(json.dumps(event))
+    return built
+
+
+def by_event(found: Replay, lines: list[str]) -> set[tuple[str, str, str]]:
+    return {(json.loads(lines[p.line - 1])["event_id"], p.field, p.reason) for p in found.problems}
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=histories(), data=st.data())
+def test_file_order_does_not_change_the_output(lines: list[str], data: st.DataObject) -> None:
+    shuffled = data.draw(st.permutations(lines))
+    first, second = run(lines), run(shuffled)
+    assert first.alerts == second.alerts
+    assert by_event(first, lines) == by_event(second, shuffled)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=histories(), data=st.data())
+def test_duplicated_lines_do_not_change_the_output(lines: list[str], data: st.DataObject) -> None:
+    copies = data.draw(st.lists(st.sampled_from(lines), max_size=5)) if lines else []
+    with_copies = list(lines)
+    for copy in copies:
+        with_copies.insert(data.draw(st.integers(0, len(with_copies))), copy)
+    assert run(with_copies).alerts == run(lines).alerts
