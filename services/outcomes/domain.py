@@ -5,9 +5,9 @@ carrying both of its times: when it happened (`occurred_at`) and when it became 
 (`recorded_at`). A `Journey` keeps every fact of one participant and can say what was known
 at any knowledge time; a `KnownJourney` turns a set of known facts into the words of
 CONTRACT §3 and §4: engagements (measures and placements), when each was active and whether
-it ended unplanned; the journeys that referrals open and closings close; when the person
-needed a coordinator and had none; how each measure's planned end stood as knowledge grew;
-and which placements' six-month checks are known.
+it ended unplanned; the journeys that referrals open and closings close, and why they
+closed; who coordinated the person and what triages said; the planned ends declared for
+each measure; and when each placement's six-month check became known.
 
 Pure: no I/O, no clock. Time is always passed in, so the live service and `los replay`
 judge the same facts the same way.

@@ -132,7 +132,7 @@ class _Judged:
         """Resolve what stopped holding and raise what became due, at knowledge time t;
         then note the next instant at which, on unchanged knowledge, that happens again."""
         conditions, alerts, name = self.conditions, self.alerts, self.rule.name
-        times: list[datetime] = []  # when open alerts may resolve, after t
+        times: list[datetime] = []  # instants after t at which this may happen again
         is_open = False
         for key, alert in alerts.items():
             if alert.status != "open":
