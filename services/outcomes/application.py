@@ -18,7 +18,8 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import ProcessRecorder, Tracking
 
-from services.outcomes.domain import Fact, Journey
+from services.outcomes.domain import Fact
+from services.outcomes.journey import Journey
 
 _NAMESPACE = UUID("4c6f7300-0000-4000-8000-000000000002")
 

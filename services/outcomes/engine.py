@@ -30,8 +30,8 @@ from services.outcomes import alerts
 from services.outcomes.alerts import Connection, StoredAlert
 from services.outcomes.application import JourneyStore
 from services.outcomes.clock import LiveClock, Watermark
-from services.outcomes.domain import Journey
 from services.outcomes.ingest import IngestProgress
+from services.outcomes.journey import Journey
 from services.outcomes.recipients import recipient_at
 from services.outcomes.rules import Alert, evaluate
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.outcomes.domain import Journey
+from services.outcomes.journey import Journey
 
 _TEAM_EVENTS = frozenset({"participant.referred", "participant.triaged", "coordinator.assigned"})
 

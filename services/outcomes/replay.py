@@ -52,8 +52,9 @@ from services.kernel.settings import RuleSettings
 from services.kernel.source import DUPLICATE, Refused, SourceRecord
 from services.kernel.vocabulary import Timestamp
 from services.outcomes.application import to_fact
-from services.outcomes.domain import Fact, Journey
+from services.outcomes.domain import Fact
 from services.outcomes.engine import alert_id
+from services.outcomes.journey import Journey
 from services.outcomes.recipients import recipient_at
 from services.outcomes.rules import Alert, evaluate
 

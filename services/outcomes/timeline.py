@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.outcomes.alerts import StoredAlert
-from services.outcomes.domain import Engagement, Journey
+from services.outcomes.domain import Engagement
+from services.outcomes.journey import Journey
 from services.outcomes.recipients import Recipient, recipient_at
 
 

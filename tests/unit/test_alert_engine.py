@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from services.outcomes.alerts import StoredAlert
-from services.outcomes.domain import Fact, Journey
+from services.outcomes.domain import Fact
 from services.outcomes.engine import alert_changes, alert_id
+from services.outcomes.journey import Journey
 from services.outcomes.recipients import Recipient, recipient_at
 from services.outcomes.rules import Alert, Resolution, Status
 

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.kernel.settings import RuleSettings
-from services.outcomes.domain import Fact, Journey
+from services.outcomes.domain import Fact
+from services.outcomes.journey import Journey
 from services.outcomes.rules import Alert, Resolution, handover_gaps, next_change
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from services.outcomes.domain import Engagement, Fact, Journey, JourneySpan, KnownJourney
+from services.outcomes.domain import Engagement, Fact, JourneySpan
+from services.outcomes.journey import Journey, KnownJourney
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 _ids = count()

@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.kernel.settings import RuleSettings
-from services.outcomes.domain import Fact, Journey
+from services.outcomes.domain import Fact
+from services.outcomes.journey import Journey
 from services.outcomes.rules import Alert, Resolution, evaluate
 from services.outcomes.rules.measures import MEASURE_CHURN
 from services.outcomes.rules.walk import walk

@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.kernel.settings import RuleSettings
-from services.outcomes.domain import Fact, Journey
+from services.outcomes.domain import Fact
+from services.outcomes.journey import Journey
 from services.outcomes.rules import Alert, Resolution, evaluate
 from services.outcomes.rules.employment import SIX_MONTH_CHECK_OVERDUE
 from services.outcomes.rules.walk import walk

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.kernel.settings import RuleSettings
-from services.outcomes.domain import Journey
+from services.outcomes.journey import Journey
 from services.outcomes.rules.coordination import NO_COORDINATOR
 from services.outcomes.rules.employment import EARLY_JOB_EXIT, SIX_MONTH_CHECK_OVERDUE
 from services.outcomes.rules.gaps import HANDOVER_GAP, NO_START_AFTER_TRIAGE

@@ -14,8 +14,8 @@ from services.outcomes.domain import (
     REFERRED,
     TRIAGED,
     Coordination,
-    KnownJourney,
 )
+from services.outcomes.journey import KnownJourney
 from services.outcomes.rules.walk import Condition, Rule, iso, journey_subject
 
 

@@ -18,8 +18,8 @@ from services.outcomes.domain import (
     REFERRED,
     SIX_MONTH_CHECKED,
     TRIAGED,
-    KnownJourney,
 )
+from services.outcomes.journey import KnownJourney
 from services.outcomes.rules.walk import Condition, Rule, closed_at
 
 _JOURNEYS = frozenset({REFERRED, TRIAGED, JOURNEY_CLOSED})

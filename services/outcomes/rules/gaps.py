@@ -23,8 +23,8 @@ from services.outcomes.domain import (
     TRIAGED,
     Engagement,
     JourneySpan,
-    KnownJourney,
 )
+from services.outcomes.journey import KnownJourney
 from services.outcomes.rules.walk import Condition, Rule, closed_at, iso, journey_subject
 
 _ENGAGEMENTS_AND_JOURNEYS = frozenset(

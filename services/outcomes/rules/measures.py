@@ -19,11 +19,11 @@ from services.outcomes.domain import (
     PLACEMENT_STARTED,
     REFERRED,
     TRIAGED,
-    KnownJourney,
     MeasurePlan,
     PlannedEndDeclared,
     day_start,
 )
+from services.outcomes.journey import KnownJourney
 from services.outcomes.rules.walk import Condition, Rule, closed_at, iso
 
 _JOURNEYS = frozenset({REFERRED, TRIAGED, JOURNEY_CLOSED})

@@ -32,7 +32,8 @@ from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from services.kernel.settings import RuleSettings
-from services.outcomes.domain import Journey, JourneySpan, KnownJourney
+from services.outcomes.domain import JourneySpan
+from services.outcomes.journey import Journey, KnownJourney
 
 Status = Literal["open", "resolved"]
 Resolution = Literal[
