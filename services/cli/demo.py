@@ -9,6 +9,7 @@ the minute after the demo starts; those alerts arrive live, on the wall clock.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -142,8 +143,9 @@ def run_demo(*, people: int, seed: int, console: Console) -> None:
     console.print("Starting NATS JetStream, PostgreSQL, intake, journey, employer, outcomes …")
     with platform(settings, free_ports=True) as running:
         console.print(
-            f"Every coordinator and team queue of the cohort watches its alerts over gRPC."
-            f" [dim]history[/] = raised while the backlog is replayed;"
-            f" [bold red]LIVE[/] = a deadline passing on the wall clock now. Data: {work}"
+            "Every coordinator and team queue of the cohort watches its alerts over gRPC."
+            " [dim]history[/] = raised while the backlog is replayed;"
+            " [bold red]LIVE[/] = a deadline passing on the wall clock now."
         )
         asyncio.run(run(running.address, cohort, work, started, console))
+    shutil.rmtree(work, ignore_errors=True)

@@ -15,13 +15,17 @@ import socket
 import subprocess
 import sysconfig
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pgserver.postgres_server import get_server
-
 from services.kernel.processes import die_with_parent
+
+with warnings.catch_warnings():
+    # pgserver asks for XDG_RUNTIME_DIR on import; containers and CI do not set it.
+    warnings.simplefilter("ignore")
+    from pgserver.postgres_server import get_server
 
 
 @dataclass(frozen=True)
