@@ -20,6 +20,11 @@ from services.kernel.settings import RuleSettings
 from services.outcomes.domain import Fact
 from services.outcomes.journey import Journey
 from services.outcomes.rules import Alert, Resolution, handover_gaps, next_change
+from tests.unit.rule_properties import (
+    DrawnFacts,
+    check_arrival_order_and_redelivery_change_nothing,
+    check_following_next_change_agrees_with_one_evaluation,
+)
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 RULES = RuleSettings()
@@ -359,15 +364,8 @@ def test_duplicate_facts_change_nothing() -> None:
 def journeys(draw: st.DrawFn) -> list[Fact]:
     """Random journeys of measures, placements, dropouts and closings, with every fact at a
     distinct recorded_at (a whole number of days plus its own minute)."""
-    facts: list[Fact] = []
-    ids = count()
-
-    def at(days: int) -> datetime:
-        return day(days) + timedelta(minutes=next(ids))
-
-    def make(type_: str, occurred: int, delay: int, **data: Any) -> None:
-        recorded = at(occurred + delay)
-        facts.append(Fact(f"h{len(facts)}", type_, day(occurred), recorded, data))
+    drawn = DrawnFacts(day)
+    make = drawn.make
 
     delays = st.integers(min_value=-5, max_value=30)
     for n in range(draw(st.integers(min_value=1, max_value=5))):
@@ -389,7 +387,14 @@ def journeys(draw: st.DrawFn) -> list[Fact]:
     if draw(st.booleans()):
         make("participant.referred", 0, 0, channel="nav")
         make("journey.closed", draw(st.integers(0, 200)), draw(delays), reason="OTHER")
-    return facts
+    return drawn.facts
+
+
+def gaps_and_next_change(
+    journey: Journey, clock: datetime, rules: RuleSettings
+) -> tuple[list[Alert], datetime | None]:
+    """What the properties check of this rule: its alerts, and when any rule's can change."""
+    return handover_gaps(journey, clock, rules), next_change(journey, clock, rules)
 
 
 clocks = st.integers(min_value=-10, max_value=250).map(lambda d: day(d) + timedelta(hours=7))
@@ -400,16 +405,8 @@ clocks = st.integers(min_value=-10, max_value=250).map(lambda d: day(d) + timede
 def test_arrival_order_and_redelivery_change_nothing(
     facts: list[Fact], clock: datetime, rnd: random.Random
 ) -> None:
-    redelivered = [replace(f, recorded_at=f.recorded_at + timedelta(days=1)) for f in facts]
-    shuffled = facts + rnd.sample(redelivered, k=len(redelivered) // 2)
-    rnd.shuffle(shuffled)
-    arrived = [replace(f, seq=i) for i, f in enumerate(shuffled)]
-
-    assert handover_gaps(Journey("p", arrived), clock, RULES) == handover_gaps(
-        Journey("p", facts), clock, RULES
-    )
-    assert next_change(Journey("p", arrived), clock, RULES) == next_change(
-        Journey("p", facts), clock, RULES
+    check_arrival_order_and_redelivery_change_nothing(
+        facts, clock, rnd, RULES, evaluation=gaps_and_next_change
     )
 
 
@@ -450,16 +447,11 @@ def test_following_next_change_agrees_with_one_evaluation_at_the_end(
     facts: list[Fact], until: datetime
 ) -> None:
     """The live service wakes at each next_change; replay evaluates once at --until."""
-    journey = Journey("p", facts)
-    clock = day(-20)
-    seen: dict[str, Alert] = {}
-    while True:
-        seen.update((a.condition_key, a) for a in handover_gaps(journey, clock, RULES))
-        upcoming = next_change(journey, clock, RULES)
-        if upcoming is None or upcoming > until:
-            break
-        clock = upcoming
-
-    assert sorted(seen.values(), key=lambda a: (a.raised_at, a.condition_key)) == sorted(
-        handover_gaps(journey, until, RULES), key=lambda a: (a.raised_at, a.condition_key)
+    check_following_next_change_agrees_with_one_evaluation(
+        facts,
+        until,
+        day(-20),
+        RULES,
+        evaluation=gaps_and_next_change,
+        unchanged_just_before=False,
     )

@@ -23,6 +23,11 @@ from services.outcomes.journey import Journey
 from services.outcomes.rules import Alert, Resolution, evaluate
 from services.outcomes.rules.coordination import NO_COORDINATOR
 from services.outcomes.rules.walk import walk
+from tests.unit.rule_properties import (
+    DrawnFacts,
+    check_arrival_order_and_redelivery_change_nothing,
+    check_following_next_change_agrees_with_one_evaluation,
+)
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 RULES = RuleSettings()
@@ -267,12 +272,8 @@ def test_duplicate_facts_change_nothing() -> None:
 @st.composite
 def journeys(draw: st.DrawFn) -> list[Fact]:
     """Triages, assignments, unassignments, referrals and a closing, each at its own minute."""
-    facts: list[Fact] = []
-    minutes = count()
-
-    def make(type_: str, occurred: int, delay: int, **data: Any) -> None:
-        recorded = day(occurred + delay) + timedelta(minutes=next(minutes))
-        facts.append(Fact(f"h{len(facts)}", type_, day(occurred), recorded, data))
+    drawn = DrawnFacts(day)
+    make = drawn.make
 
     delays = st.integers(min_value=-2, max_value=12)
     for _ in range(draw(st.integers(1, 3))):
@@ -286,7 +287,7 @@ def journeys(draw: st.DrawFn) -> list[Fact]:
         make("participant.referred", draw(st.integers(-5, 45)), 0)
     if draw(st.booleans()):
         make("journey.closed", draw(st.integers(0, 60)), draw(delays), reason="OTHER")
-    return facts
+    return drawn.facts
 
 
 clocks = st.integers(min_value=-5, max_value=90).map(lambda d: day(d) + timedelta(hours=5))
@@ -297,14 +298,7 @@ clocks = st.integers(min_value=-5, max_value=90).map(lambda d: day(d) + timedelt
 def test_arrival_order_and_redelivery_change_nothing(
     facts: list[Fact], clock: datetime, rnd: random.Random
 ) -> None:
-    redelivered = [replace(f, recorded_at=f.recorded_at + timedelta(days=1)) for f in facts]
-    shuffled = facts + rnd.sample(redelivered, k=len(redelivered) // 2)
-    rnd.shuffle(shuffled)
-    arrived = [replace(f, seq=i) for i, f in enumerate(shuffled)]
-
-    assert evaluate(Journey("p", arrived), clock, RULES) == evaluate(
-        Journey("p", facts), clock, RULES
-    )
+    check_arrival_order_and_redelivery_change_nothing(facts, clock, rnd, RULES)
 
 
 @settings(max_examples=150, deadline=None)
@@ -312,17 +306,4 @@ def test_arrival_order_and_redelivery_change_nothing(
 def test_following_next_change_agrees_with_one_evaluation_at_the_end(
     facts: list[Fact], until: datetime
 ) -> None:
-    journey = Journey("p", facts)
-    clock = day(-10)
-    seen: dict[str, Alert] = {}
-    while True:
-        current, upcoming = evaluate(journey, clock, RULES)
-        seen.update((a.condition_key, a) for a in current)
-        if upcoming is None or upcoming > until:
-            break
-        assert evaluate(journey, upcoming - timedelta(microseconds=1), RULES)[0] == current
-        clock = upcoming
-
-    assert sorted(seen.values(), key=lambda a: (a.raised_at, a.condition_key)) == sorted(
-        evaluate(journey, until, RULES)[0], key=lambda a: (a.raised_at, a.condition_key)
-    )
+    check_following_next_change_agrees_with_one_evaluation(facts, until, day(-10), RULES)
