@@ -25,7 +25,7 @@ from services.outcomes.auth import mint
 app = typer.Typer(help="Los: follows people across measures and alerts their coordinator.")
 alerts_app = typer.Typer(help="Coordinators' alerts.")
 app.add_typer(alerts_app, name="alerts")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -174,7 +174,7 @@ def demo(
     """Start everything, push a synthetic cohort through it, and show alerts arriving."""
     from services.cli.demo import run_demo
 
-    run_demo(people=people, seed=seed, console=Console())
+    run_demo(people=people, seed=seed, console=Console(soft_wrap=True))
 
 
 if __name__ == "__main__":

