@@ -45,7 +45,6 @@ class OutboxRelay:
         self._database_url = settings.database_url
         self._table = sql.Identifier(schema, "outbox_position")
         self.wake = asyncio.Event()
-        self.published = 0
 
     def _read_position(self) -> int:
         with psycopg.connect(self._database_url, autocommit=True) as conn:
@@ -106,7 +105,6 @@ class OutboxRelay:
                     await publish_all(self._js, sent)
                 await self._worker.run(self._save_position, last)
                 position = last
-                self.published += len(messages)
                 continue
             self.wake.clear()
             with suppress(TimeoutError):

@@ -108,7 +108,6 @@ class RuleEngine:
         self._progress = progress
         self.state = ClockState()
         self.clock = LiveClock(SOURCE_SERVICES, settings.quiet_period, settings.transit_allowance)
-        self.raised = 0
 
     async def run(self) -> None:
         self.state, self.clock.watermarks = await self._load_state()
@@ -182,7 +181,6 @@ class RuleEngine:
                     "DELETE FROM outcomes.deadlines WHERE participant = ANY($1::text[])", finished
                 )
                 await self._save_state(conn)
-            self.raised += sum(1 for change, _ in changes if change == "raised")
             span.set_attribute("los.alert_changes", len(changes))
             if changes and span.is_recording():
                 # Linked to the ingest that brought each changed participant's latest fact.
@@ -198,9 +196,12 @@ class RuleEngine:
         changes: list[tuple[str, StoredAlert]] = []
         next_due: dict[str, datetime] = {}
         finished: list[str] = []
+        by_participant: dict[str, dict[str, StoredAlert]] = {}
+        for key, alert in stored.items():
+            by_participant.setdefault(alert.participant, {})[key] = alert
         for participant, journey in journeys.items():
             derived, upcoming = evaluate(journey, clock, self._settings.rules)
-            mine = {k: a for k, a in stored.items() if a.participant == participant}
+            mine = by_participant.get(participant, {})
             changes.extend(alert_changes(journey, derived, mine, clock))
             if upcoming is None:
                 finished.append(participant)

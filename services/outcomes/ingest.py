@@ -42,7 +42,6 @@ class IngestProgress:
     """What the live clock needs to know from ingest: is there a backlog in the stream."""
 
     pending: int | None = None  # None until the first fetch: assume a backlog
-    recorded: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -115,33 +114,32 @@ class Ingest:
             span.set_attribute("los.events", len(deliveries))
             if deliveries:
                 trace = current_traceparent()
-                self.progress.recorded += await self._record(deliveries, messages, trace)
+                await self._record(deliveries, messages, trace)
         await messages[-1].ack()
         self.progress.wake.set()
 
     async def _record(
         self, deliveries: list[Delivery], messages: list[Msg], trace: dict[str, str]
-    ) -> int:
+    ) -> None:
         try:
             async for attempt in stamina.retry_context(
                 on=Exception, attempts=self._settings.ingest_attempts, wait_max=2.0
             ):
                 with attempt:
-                    return await self._worker.run(self._store.ingest, CONSUMER, deliveries, trace)
+                    await self._worker.run(self._store.ingest, CONSUMER, deliveries, trace)
+                    return
         except Exception as failure:
             log.warning(
                 "ingest of %d events failed, trying one by one: %s", len(deliveries), failure
             )
         by_sequence = {m.metadata.sequence.stream: m for m in messages}
-        recorded = 0
         for delivery in deliveries:
             try:
-                recorded += await self._worker.run(self._store.ingest, CONSUMER, [delivery], trace)
+                await self._worker.run(self._store.ingest, CONSUMER, [delivery], trace)
             except Exception as failure:
                 await self._park(
                     by_sequence[delivery.sequence], f"could not be recorded: {failure}"
                 )
-        return recorded
 
     async def _park(self, message: Msg, reason: str) -> None:
         await dead_letter(self._js, self._settings, message.data, message.headers or {}, reason)
