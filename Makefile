@@ -35,5 +35,12 @@ docs: $(BIN)/.installed
 	$(BIN)/python -m services.kernel.schemas docs/schemas
 	$(BIN)/python -m services.kernel.asyncapi docs/asyncapi.json
 
+# Benchmarks with their baselines, written to BENCHMARKS.md and bench/results/ (see bench/).
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.run
+
+bench-full: $(BIN)/.installed
+	$(BIN)/python -m bench.run --full
+
 clean:
 	rm -rf $(VENV) .los .mypy_cache .ruff_cache .pytest_cache

@@ -37,6 +37,9 @@ def application_env(database_url: str, schema: str, *, cache_size: int) -> dict[
         "POSTGRES_POOL_SIZE": "4",
         "CREATE_TABLE": "y",
         "AGGREGATE_CACHE_MAXSIZE": str(cache_size),
+        # One writer per application (DESIGN.md), so a cached aggregate is never stale:
+        # no query to fast-forward it on every get (measured 1.5x on the journey store).
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
     }
 
 

@@ -1,0 +1,146 @@
+"""3. The naive baseline: what a first attempt would do — the `eventsourcing` library
+saving one event per transaction.
+
+It is outcomes' own journey store (`JourneyStore.ingest`, the code the service runs,
+with its Tracking row), fed the same domain events in the same order, once with one
+event per call (one transaction each) and once with the service's batch size. Only the
+batch size differs, so the two figures say what batching buys at the store, the hop
+every event must pass. The bus and the source services are left out: a naive pipeline
+cannot be faster than this one hop, so the figure is an upper bound for it.
+
+The events are converted to domain events (validated, pseudonymised) before the clock
+starts. The one-per-transaction run stops after `naive_events` or `naive_seconds`,
+whichever comes first; its rate is over the events it saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+
+from bench.common import Context, Figure, Result
+from services.kernel.events import owner, parse_edge_event
+from services.kernel.ids import pseudonym
+from services.kernel.settings import Settings
+from services.kernel.store import application_env, create_schema
+from services.outcomes.application import Delivery, JourneyStore
+
+
+def deliveries(path: Path, count: int, key: str) -> list[Delivery]:
+    """The first `count` lines as outcomes receives them: domain events, with a sequence."""
+    received = datetime.now(UTC)
+    found: list[Delivery] = []
+    with path.open(encoding="utf-8") as lines:
+        for sequence, line in enumerate(islice(lines, count), start=1):
+            edge = parse_edge_event(line)
+            participant = pseudonym(edge.person, key)
+            domain = edge.to_domain(participant, owner(edge.type), received)
+            found.append(Delivery(sequence, domain.model_dump(mode="json")))
+    return found
+
+
+def _store(ctx: Context, settings: Settings, **library: str) -> JourneyStore:
+    database_url = ctx.fresh_database()
+    create_schema(database_url, "outcomes")
+    env = application_env(database_url, "outcomes", cache_size=settings.aggregate_cache_size)
+    return JourneyStore(env=env | library)
+
+
+def one_per_transaction(
+    store: JourneyStore, events: list[Delivery], seconds: float
+) -> tuple[int, float]:
+    started = time.perf_counter()
+    stop = started + seconds
+    saved = 0
+    for delivery in events:
+        store.ingest("naive", [delivery])
+        saved += 1
+        if saved % 100 == 0 and time.perf_counter() > stop:
+            break
+    return saved, time.perf_counter() - started
+
+
+def batched(store: JourneyStore, events: list[Delivery], size: int) -> float:
+    started = time.perf_counter()
+    for start in range(0, len(events), size):
+        store.ingest("batched", events[start : start + size])
+    return time.perf_counter() - started
+
+
+async def run(ctx: Context, path: Path) -> Result:
+    result = Result("naive")
+    settings = Settings()
+    scale = ctx.scale
+    events = await asyncio.to_thread(
+        deliveries, path, scale.naive_events, settings.pseudonym_key.get_secret_value()
+    )
+    naive_store = _store(ctx, settings)
+    try:
+        saved, naive_seconds = await asyncio.to_thread(
+            one_per_transaction, naive_store, events, scale.naive_seconds
+        )
+    finally:
+        naive_store.close()
+    batch_store = _store(ctx, settings)
+    try:
+        batch_seconds = await asyncio.to_thread(batched, batch_store, events, scale.service_batch)
+    finally:
+        batch_store.close()
+    # What if: the same batched store with the library's cache fast-forward off (each
+    # `repository.get` of a cached aggregate otherwise asks PostgreSQL for newer events).
+    # A measurement for "Where the time goes", not a setting the services use.
+    what_if = _store(ctx, settings, AGGREGATE_CACHE_FASTFORWARD="n")
+    try:
+        what_if_seconds = await asyncio.to_thread(batched, what_if, events, scale.service_batch)
+    finally:
+        what_if.close()
+    naive_rate = saved / naive_seconds
+    batch_rate = len(events) / batch_seconds
+    what_if_rate = len(events) / what_if_seconds
+    result.details = {
+        "one_per_transaction": {"events": saved, "seconds": round(naive_seconds, 2)},
+        "batched": {
+            "events": len(events),
+            "batch_size": scale.service_batch,
+            "seconds": round(batch_seconds, 2),
+        },
+        "batched_without_cache_fastforward": {
+            "events": len(events),
+            "seconds": round(what_if_seconds, 2),
+        },
+    }
+    result.figures.append(
+        Figure(
+            key="naive_rate",
+            label=f"Naive: journey store, 1 event per transaction ({saved:,} events)",
+            value=round(naive_rate, 1),
+            unit="events/s",
+        )
+    )
+    result.figures.append(
+        Figure(
+            key="store_batched_rate",
+            label=(
+                f"Journey store, {scale.service_batch} events per transaction "
+                f"({len(events):,} events)"
+            ),
+            value=round(batch_rate, 1),
+            unit="events/s",
+            baseline_label="naive, 1 per transaction",
+            baseline=round(naive_rate, 1),
+        )
+    )
+    result.figures.append(
+        Figure(
+            key="store_batched_no_fastforward_rate",
+            label="What if: the same, with `AGGREGATE_CACHE_FASTFORWARD=n` (not in the services)",
+            value=round(what_if_rate, 1),
+            unit="events/s",
+            baseline_label=f"{scale.service_batch} per transaction",
+            baseline=round(batch_rate, 1),
+        )
+    )
+    return result

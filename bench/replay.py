@@ -1,0 +1,164 @@
+"""4. Replay: the same events through every rule with no bus, next to a raw read of them.
+
+Two ways in, each beside its own raw read:
+
+- the journey store that the ingest benchmark filled: every `FactRecorded` row read with
+  asyncpg, its JSON decoded, the facts grouped by participant into journeys exactly as
+  `JourneyLog.journey()` builds them (`to_fact`), and all rules evaluated per journey at
+  the end of the cohort window (`rules.evaluate`, the function the live engine calls).
+  Baseline: the same query and the same JSON decode, nothing else;
+- the JSONL file, through `los replay`'s own `replay_file` (validation, study pseudonym,
+  the source services' lifecycle checks, then the rules), in one process and in one
+  process per core. Baseline: reading the file and decoding each line.
+
+Rates are events per second over the events in the input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from datetime import time as day_time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.common import COHORT_END, Context, Figure, Result
+from services.kernel.settings import Settings
+from services.outcomes.application import to_fact
+from services.outcomes.journey import Journey
+from services.outcomes.rules import evaluate
+
+UNTIL = datetime.combine(COHORT_END + timedelta(days=1), day_time(0), tzinfo=UTC)
+FACT_ROWS = (
+    "SELECT state FROM outcomes.journeystore_events"
+    " WHERE topic LIKE '%.FactRecorded' ORDER BY notification_id"
+)
+
+
+def best_of(runs: int, measure: Callable[[], tuple[int, float]]) -> tuple[int, float]:
+    """The fastest of a few runs (the machine is shared): (events, seconds)."""
+    results = [measure() for _ in range(runs)]
+    return min(results, key=lambda r: r[1])
+
+
+async def _rows(database_url: str) -> list[bytes]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return [row[0] for row in await conn.fetch(FACT_ROWS)]
+    finally:
+        await conn.close()
+
+
+async def store_raw_read(database_url: str) -> tuple[int, float]:
+    started = time.perf_counter()
+    rows = await _rows(database_url)
+    decoded = [json.loads(state) for state in rows]
+    return len(decoded), time.perf_counter() - started
+
+
+async def store_replay(database_url: str, until: datetime) -> tuple[int, float, int]:
+    rules = Settings().rules
+    started = time.perf_counter()
+    rows = await _rows(database_url)
+    by_participant: dict[str, list[dict[str, Any]]] = {}
+    for state in rows:
+        fact = json.loads(state)["fact"]
+        by_participant.setdefault(fact["participant"], []).append(fact)
+    alerts = 0
+    for participant, facts in by_participant.items():
+        journey = Journey(participant, [to_fact(f, seq) for seq, f in enumerate(facts)])
+        raised, _ = evaluate(journey, until, rules)
+        alerts += len(raised)
+    return len(rows), time.perf_counter() - started, alerts
+
+
+def file_raw_read(path: Path) -> tuple[int, float]:
+    started = time.perf_counter()
+    count = 0
+    with path.open("rb") as lines:
+        for line in lines:
+            if line.strip():
+                json.loads(line)
+                count += 1
+    return count, time.perf_counter() - started
+
+
+def file_replay(path: Path, until: datetime, workers: int) -> tuple[int, float, int]:
+    from services.outcomes.replay import replay_file
+
+    settings = Settings()
+    started = time.perf_counter()
+    found = replay_file(
+        path, until, settings.pseudonym_key.get_secret_value(), settings.rules, workers=workers
+    )
+    return found.events, time.perf_counter() - started, len(found.rows)
+
+
+async def run(ctx: Context, path: Path) -> Result:
+    result = Result("replay")
+    details: dict[str, Any] = {"until": UNTIL.isoformat()}
+    database_url = ctx.shared.get("journey_store_url")
+    if database_url is not None:
+        raw = [await store_raw_read(database_url) for _ in range(2)]
+        raw_events, raw_seconds = min(raw, key=lambda r: r[1])
+        events, seconds, alerts = await store_replay(database_url, UNTIL)
+        details["journey_store"] = {
+            "events": events,
+            "replay_seconds": round(seconds, 2),
+            "alerts": alerts,
+            "raw_read_seconds": round(raw_seconds, 2),
+        }
+        result.figures.append(
+            Figure(
+                key="replay_store_rate",
+                label=f"Replay of the journey store, all rules ({events:,} events)",
+                value=round(events / seconds, 1),
+                unit="events/s",
+                baseline_label="raw read + JSON decode of the same rows",
+                baseline=round(raw_events / raw_seconds, 1),
+            )
+        )
+    raw_events, raw_seconds = best_of(2, lambda: file_raw_read(path))
+    raw_rate = raw_events / raw_seconds
+    try:
+        events, seconds, alerts = await asyncio.to_thread(file_replay, path, UNTIL, 1)
+    except ImportError as missing:
+        details["file"] = {"skipped": f"los replay not importable: {missing}"}
+    else:
+        cores = os.cpu_count() or 1
+        parallel = await asyncio.to_thread(file_replay, path, UNTIL, cores)
+        details["file"] = {
+            "events": events,
+            "alerts": alerts,
+            "replay_seconds_1_process": round(seconds, 2),
+            f"replay_seconds_{cores}_processes": round(parallel[1], 2),
+            "raw_read_seconds": round(raw_seconds, 2),
+        }
+        result.figures.append(
+            Figure(
+                key="replay_file_rate",
+                label=f"`los replay` of the JSONL file, 1 process ({events:,} events)",
+                value=round(events / seconds, 1),
+                unit="events/s",
+                baseline_label="raw read + JSON decode of the same lines",
+                baseline=round(raw_rate, 1),
+            )
+        )
+        result.figures.append(
+            Figure(
+                key="replay_file_rate_parallel",
+                label=f"`los replay` of the JSONL file, {cores} processes",
+                value=round(parallel[0] / parallel[1], 1),
+                unit="events/s",
+                baseline_label="raw read + JSON decode (1 process)",
+                baseline=round(raw_rate, 1),
+            )
+        )
+    result.details = details
+    return result
