@@ -385,7 +385,8 @@ async def run(ctx: Context) -> Result:
                 note = ""
                 if q == "p99":
                     note = (
-                        f"{phase.name} phase: {len(values)} of {len(mine)} probes received"
+                        f"{phase.name} phase, {kind} probes: {len(values)} of {len(mine)}"
+                        " received"
                         f" within {scale.latency_drain:.0f} s after the last; background offered"
                         f" {offered:,.0f}/s, accepted {accepted:,.0f}/s"
                     )

@@ -166,6 +166,7 @@ def _run_section(title: str, run: dict[str, Any], file_name: str) -> list[str]:
         *_targets_table(run),
         "",
         *_notes(run),
+        *(f"- **Erratum**: {text}" for text in info.get("errata", [])),
     ]
     return lines
 

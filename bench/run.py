@@ -281,6 +281,7 @@ def main() -> None:
         command = "make bench-full" if args.full else "make bench"
         command += f"  (= python -m bench.run{' --full' if args.full else ''})"
     stamp = report.timestamp()
+    code = report.git()  # the tree as the run starts (others may commit meanwhile)
     started_utc = datetime.now(UTC).isoformat(timespec="seconds")
     load_before = report.load()
     started = time.perf_counter()
@@ -325,7 +326,7 @@ def main() -> None:
         "started_utc": started_utc,
         "wall_seconds": round(wall, 1),
         "machine": report.machine(),
-        "git": report.git(),
+        "git": code,
         "servers": versions,
         "load": {
             "before": load_before,
