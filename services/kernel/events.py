@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import ErrorDetails
 
 from services.kernel.vocabulary import (
+    KNOWN_NATIONAL_IDS,
     Channel,
     CheckStatus,
     ClosingReason,
@@ -337,9 +338,21 @@ class InvalidEvent(Exception):
         return ": ".join(part for part in (which, self.field, self.reason) if part)
 
 
-def parse_edge_event(raw: bytes | str | Mapping[str, Any]) -> EdgeEvent:
-    """Read one event from a source system, or raise `InvalidEvent` for its first error."""
+def parse_edge_event(
+    raw: bytes | str | Mapping[str, Any], known_national_ids: set[str] | None = None
+) -> EdgeEvent:
+    """Read one event from a source system, or raise `InvalidEvent` for its first error.
+
+    A reader of many events may pass a set of `known_national_ids`: the ids found valid
+    are added to it, and are not checked again when they come back.
+    """
+    context = None if known_national_ids is None else {KNOWN_NATIONAL_IDS: known_national_ids}
     if isinstance(raw, bytes | str):
+        try:
+            # pydantic's own JSON reader validates as it reads: one pass for a valid event.
+            return EdgeEvent.model_validate_json(raw, context=context)
+        except ValidationError:
+            pass  # read again as below, which says what is wrong in the words of `_reason`
         try:
             raw = json.loads(raw)
         except ValueError as error:
@@ -348,14 +361,13 @@ def parse_edge_event(raw: bytes | str | Mapping[str, Any]) -> EdgeEvent:
             raise InvalidEvent(None, "", "not valid JSON: nested too deeply") from None
     if not isinstance(raw, Mapping):
         raise InvalidEvent(None, "", "an event must be a JSON object")
-    event_id = _readable_event_id(raw)
     try:
-        return EdgeEvent.model_validate(dict(raw))
+        return EdgeEvent.model_validate(dict(raw), context=context)
     except ValidationError as error:
         first = error.errors(include_input=False, include_url=False)[0]
         field = ".".join(str(part) for part in first["loc"])
         # `from None`: the ValidationError's own text quotes the input, national id included.
-        raise InvalidEvent(event_id, field, _reason(first)) from None
+        raise InvalidEvent(_readable_event_id(raw), field, _reason(first)) from None
 
 
 def _readable_event_id(raw: Mapping[str, Any]) -> str | None:

@@ -9,6 +9,7 @@ error reasons a person can act on. A reason never contains the number itself.
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import hmac
 import random
@@ -63,15 +64,19 @@ def _check_control_digits(value: str) -> None:
     # remainder 0, so accepting the relaxed set now rejects no valid number. This is
     # the `checksums` function of navikt/fnrvalidator (src/validator.ts), see
     # https://skatteetaten.github.io/folkeregisteret-api-dokumentasjon/nytt-fodselsnummer-fra-2032/
+    # So k1 may be the classical one plus 0, 1, 2 or 3, modulo 11.
     classical_k1 = int(fodselsnummer.calc_check_digit1(value))
-    valid_k1 = {(classical_k1 + remainder) % 11 for remainder in range(4)} - {10}
-    if int(value[9]) not in valid_k1:
+    if (int(value[9]) - classical_k1) % 11 > 3:
         raise ValueError("check digit k1 invalid")
     # k2 is computed over the first ten digits, the actual k1 included; "10" never matches.
     if fodselsnummer.calc_check_digit2(value) != value[10]:
         raise ValueError("check digit k2 invalid")
 
 
+# Organisation numbers are few and public, and every event carries one or two: remembering
+# the valid ones saves checking them again. National ids are not remembered here: see
+# `KNOWN_NATIONAL_IDS` in vocabulary for a reader that keeps them anyway.
+@functools.lru_cache(maxsize=65536)
 def validate_orgnr(value: str) -> str:
     """Return `value` if it is an organisasjonsnummer: 9 digits, mod-11 check digit."""
     if not _NINE_DIGITS.fullmatch(value):

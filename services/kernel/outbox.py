@@ -13,6 +13,7 @@ import json
 import logging
 from contextlib import suppress
 from dataclasses import replace
+from typing import Any
 
 import psycopg
 from eventsourcing.application import Application
@@ -44,27 +45,33 @@ class OutboxRelay:
         self._settings = settings
         self._database_url = settings.database_url
         self._table = sql.Identifier(schema, "outbox_position")
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self.wake = asyncio.Event()
 
+    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """One connection for the relay's position, opened again if it broke."""
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._database_url, autocommit=True)
+        return self._conn
+
     def _read_position(self) -> int:
-        with psycopg.connect(self._database_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (id int PRIMARY KEY, position bigint NOT NULL)"
-                ).format(self._table)
-            )
-            row = conn.execute(sql.SQL("SELECT position FROM {}").format(self._table)).fetchone()
+        conn = self._connection()
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id int PRIMARY KEY, position bigint NOT NULL)"
+            ).format(self._table)
+        )
+        row = conn.execute(sql.SQL("SELECT position FROM {}").format(self._table)).fetchone()
         return int(row[0]) if row else 0
 
     def _save_position(self, position: int) -> None:
-        with psycopg.connect(self._database_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL(
-                    "INSERT INTO {} (id, position) VALUES (1, %s)"
-                    " ON CONFLICT (id) DO UPDATE SET position = EXCLUDED.position"
-                ).format(self._table),
-                (position,),
-            )
+        self._connection().execute(
+            sql.SQL(
+                "INSERT INTO {} (id, position) VALUES (1, %s)"
+                " ON CONFLICT (id) DO UPDATE SET position = EXCLUDED.position"
+            ).format(self._table),
+            (position,),
+        )
 
     def _next_batch(self, after: int) -> tuple[list[Outgoing], int]:
         notifications = self._app.recorder.select_notifications(
@@ -91,21 +98,24 @@ class OutboxRelay:
         while True:
             messages, last = await self._worker.run(self._next_batch, position)
             if messages:
-                # A child of the first event's submit span, linked to the others'; the
-                # messages carry this span on, so a consumer's span follows the publish.
-                parent, links = batch_context(m.headers for m in messages)
-                with tracer(__name__).start_as_current_span(
-                    "outbox.publish", context=parent, links=links, kind=SpanKind.PRODUCER
-                ) as span:
-                    span.set_attribute("los.events", len(messages))
-                    carried = current_traceparent()
-                    sent = [
-                        replace(m, headers={**carried, MSG_ID: m.headers[MSG_ID]}) for m in messages
-                    ]
-                    await publish_all(self._js, sent)
+                await self._publish(messages)
+            if last != position:
+                # Also past a batch with nothing to publish (records of refused events).
                 await self._worker.run(self._save_position, last)
                 position = last
                 continue
             self.wake.clear()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+
+    async def _publish(self, messages: list[Outgoing]) -> None:
+        # A child of the first event's submit span, linked to the others'; the messages
+        # carry this span on, so a consumer's span follows the publish.
+        parent, links = batch_context(m.headers for m in messages)
+        with tracer(__name__).start_as_current_span(
+            "outbox.publish", context=parent, links=links, kind=SpanKind.PRODUCER
+        ) as span:
+            span.set_attribute("los.events", len(messages))
+            carried = current_traceparent()
+            sent = [replace(m, headers={**carried, MSG_ID: m.headers[MSG_ID]}) for m in messages]
+            await publish_all(self._js, sent)

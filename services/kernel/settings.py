@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     transit_allowance: timedelta = timedelta(milliseconds=500)
     quiet_period: timedelta = timedelta(seconds=2)
     max_future_recorded_at: timedelta = timedelta(minutes=5)
+    # While outcomes works through a backlog it judges at most this often, so someone with
+    # facts in many batches is judged once rather than once a batch; live, at once.
+    catch_up_judging: timedelta = timedelta(seconds=1)
 
     aggregate_cache_size: int = 100_000
     rules: RuleSettings = RuleSettings()

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 
 from services.kernel.events import DomainEvent
+from services.kernel.store import BatchApplication
 
 _NAMESPACE = UUID("4c6f7300-0000-4000-8000-000000000001")
 
@@ -47,17 +47,29 @@ class SourceRecord(Aggregate):
 
     def offer(self, domain_event: DomainEvent, trace: dict[str, str]) -> Verdict:
         """Take the event unless it is a duplicate or breaks this record's lifecycle."""
+        verdict = self.verdict(domain_event)
+        if verdict == ACCEPTED:
+            self.accepted(body=domain_event.model_dump_json(), trace=trace)
+        return verdict
+
+    def take(self, domain_event: DomainEvent) -> Verdict:
+        """What `offer` decides and does to the record's state, without the `Accepted`
+        event that would store it: for a replay, which keeps nothing but the state."""
+        verdict = self.verdict(domain_event)
+        if verdict == ACCEPTED:
+            self._take_in(domain_event)
+        return verdict
+
+    def verdict(self, domain_event: DomainEvent) -> Verdict:
         if str(domain_event.event_id) in self.seen:
             return DUPLICATE
-        refused = self.check(domain_event)
-        if refused is not None:
-            return refused
-        self.accepted(body=domain_event.model_dump_json(), trace=trace)
-        return ACCEPTED
+        return self.check(domain_event) or ACCEPTED
 
     @event("Accepted")
     def accepted(self, body: str, trace: dict[str, str]) -> None:
-        domain_event = DomainEvent.model_validate_json(body)
+        self._take_in(DomainEvent.model_validate_json(body))
+
+    def _take_in(self, domain_event: DomainEvent) -> None:
         self.seen.add(str(domain_event.event_id))
         self.apply(domain_event)
 
@@ -69,36 +81,31 @@ class SourceRecord(Aggregate):
         """A service's lifecycle state, updated by an accepted event."""
 
 
-class SourceApplication(Application[UUID]):
+class SourceApplication(BatchApplication):
     """A source service's event store. Call it from one `Worker` thread."""
 
     service: ClassVar[str]
     record_type: ClassVar[type[SourceRecord]]
 
     def accept_batch(self, batch: Sequence[tuple[DomainEvent, dict[str, str]]]) -> list[Verdict]:
-        records: dict[UUID, SourceRecord] = {}
+        people = {event.participant for event, _ in batch}
+        ids = {SourceRecord.create_id(self.service, person): person for person in people}
+        records = self.load(self.record_type, ids.keys())
         verdicts: list[Verdict] = []
         in_order: list[Any] = []
-        for domain_event, trace in batch:
-            record_id = SourceRecord.create_id(self.service, domain_event.participant)
-            record = records.get(record_id) or self._load_record(
-                record_id, domain_event.participant
-            )
-            records[record_id] = record
-            verdicts.append(record.offer(domain_event, trace))
-            in_order.extend(record.collect_events())
-        # Stored, and so published, in the order received rather than grouped by person:
-        # outcomes' live clock relies on each service's stream following recorded_at.
-        self.save(*in_order, *records.values())
+        with self.evicting(ids.keys()):
+            for domain_event, trace in batch:
+                record_id = SourceRecord.create_id(self.service, domain_event.participant)
+                record = records.get(record_id)
+                if record is None:
+                    record = records[record_id] = self.record_type(self.service, ids[record_id])
+                verdicts.append(record.offer(domain_event, trace))
+                in_order.extend(record.collect_events())
+            # Stored, and so published, in the order received rather than grouped by
+            # person: outcomes' live clock relies on each service's stream following
+            # recorded_at.
+            self.record_batch(in_order, records.values(), tracking=None)
         return verdicts
 
     def remember(self, identities: dict[str, str]) -> None:
         """Pseudonym → national id for the events of a batch; only intake keeps them."""
-
-    def _load_record(self, record_id: UUID, participant: str) -> SourceRecord:
-        try:
-            found: Any = self.repository.get(record_id)
-        except AggregateNotFoundError:
-            return self.record_type(self.service, participant)
-        assert isinstance(found, self.record_type)
-        return found

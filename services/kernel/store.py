@@ -4,18 +4,33 @@ Every service has its own schema in the database named by `DATABASE_URL`; servic
 read each other's tables. `eventsourcing` is synchronous (psycopg 3), so services call
 their application from one worker thread (`Worker`), which is also the single writer
 the library's table lock wants.
+
+Two things are added to the library. Its PostgreSQL recorders (`ApplicationRecorder`,
+`ProcessRecorder`) insert a batch as several statements of at most `STATEMENT_BYTES`
+each, in the same transaction (one pipelined statement of several megabytes has been seen
+never to complete with psycopg 3.3; BENCHMARKS.md, findings), and read the events of many
+aggregates with one query. `BatchApplication` uses that to load everyone a batch names at
+once, rather than with one query per person.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from contextlib import contextmanager, suppress
+from itertools import groupby
+from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
 
 import psycopg
-from psycopg import sql
+from eventsourcing.application import Application, ProcessingEvent, project_aggregate
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresProcessRecorder
+from psycopg import Cursor, sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import DictRow
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -40,7 +55,160 @@ def application_env(database_url: str, schema: str, *, cache_size: int) -> dict[
         # One writer per application (DESIGN.md), so a cached aggregate is never stale:
         # no query to fast-forward it on every get (measured 1.5x on the journey store).
         "AGGREGATE_CACHE_FASTFORWARD": "n",
+        # The cache hands out its own aggregate rather than a deep copy (the copy was a
+        # fifth of outcomes' time); a batch that fails to save evicts what it touched.
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+        "APPLICATION_RECORDER_TOPIC": f"{__name__}:ApplicationRecorder",
+        "PROCESS_RECORDER_TOPIC": f"{__name__}:ProcessRecorder",
     }
+
+
+STATEMENT_BYTES = 256 * 1024
+
+
+class ApplicationRecorder(PostgresApplicationRecorder):
+    """The library's recorder, inserting in statements of bounded size, one array per
+    column (psycopg sends them in binary; the library's array of composites is dumped
+    as text, in Python), and reading many aggregates at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.insert_columns_statement = sql.SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[])"
+            " RETURNING notification_id"
+        ).format(
+            sql.Identifier(self.datastore.schema),
+            sql.Identifier(self.events_table_name),
+            sql.Identifier(self.datastore.originator_id_type),
+        )
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        statements = [
+            (
+                [event.originator_id for event in chunk],
+                [event.originator_version for event in chunk],
+                [event.topic for event in chunk],
+                [event.state for event in chunk],
+            )
+            for chunk in _chunks(stored_events, STATEMENT_BYTES)
+        ]
+        curs.executemany(self.insert_columns_statement, statements, returning=True)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int]:
+        # In a pipeline the cursor also holds the results of the lock and notify before.
+        notification_ids: list[int] = []
+        while True:
+            if curs.description is not None:
+                notification_ids += [row["notification_id"] for row in curs.fetchall()]
+            if not curs.nextset():
+                break
+        if len(notification_ids) != len(stored_events):
+            raise psycopg.ProgrammingError(
+                f"{len(notification_ids)} notification ids for {len(stored_events)} events"
+            )
+        return notification_ids
+
+    def select_many(self, originator_ids: Collection[UUID]) -> list[StoredEvent]:
+        """The events of all these aggregates, by aggregate and version."""
+        statement = sql.SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {}.{}"
+            " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(sql.Identifier(self.datastore.schema), sql.Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (list(originator_ids),))
+            return [
+                StoredEvent(
+                    row["originator_id"], row["originator_version"], row["topic"], row["state"]
+                )
+                for row in curs.fetchall()
+            ]
+
+
+class ProcessRecorder(ApplicationRecorder, PostgresProcessRecorder):
+    """The same, for an application that also records its tracking position."""
+
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class BatchApplication(Application[UUID]):
+    """An application that takes a batch at a time: loads everyone a batch names with one
+    query, changes them, and records all their events in one transaction.
+
+    The aggregate cache hands out its own aggregates, not copies: change them only inside
+    `evicting`, which drops them from the cache if the batch is not recorded."""
+
+    def load(self, kind: type[A], ids: Collection[UUID]) -> dict[UUID, A]:
+        """The stored aggregates among `ids` (the others are new): from the cache, the
+        rest with one query."""
+        cache = self.repository.cache
+        found: dict[UUID, A] = {}
+        missing = list(ids)
+        if cache is not None:
+            missing = []
+            for aggregate_id in ids:
+                try:
+                    cached = cache.get(aggregate_id)
+                except KeyError:
+                    missing.append(aggregate_id)
+                    continue
+                assert isinstance(cached, kind)
+                found[aggregate_id] = cached
+        recorder = self.recorder
+        if isinstance(recorder, ApplicationRecorder):
+            stored = recorder.select_many(missing)
+        else:  # the library's in-memory recorder, in unit tests
+            stored = [event for i in missing for event in recorder.select_events(i)]
+        for _, events in groupby(stored, key=lambda event: event.originator_id):
+            aggregate = project_aggregate(None, map(self.mapper.to_domain_event, events))
+            assert isinstance(aggregate, kind)
+            found[aggregate.id] = aggregate
+            if cache is not None:
+                cache.put(aggregate.id, aggregate)
+        return found
+
+    @contextmanager
+    def evicting(self, ids: Collection[UUID]) -> Iterator[None]:
+        """Take the aggregates `ids` out of the cache if the block fails: it may have
+        changed them without recording."""
+        try:
+            yield
+        except BaseException:
+            if (cache := self.repository.cache) is not None:
+                for aggregate_id in ids:
+                    with suppress(KeyError):
+                        cache.get(aggregate_id, evict=True)
+            raise
+
+    def record_batch(
+        self, events: Sequence[Any], aggregates: Iterable[Aggregate], tracking: Tracking | None
+    ) -> None:
+        """`events` in one transaction, with `tracking`; then `aggregates` are cached.
+        (The library's `save`, without its protocol check on every object.)"""
+        processing = ProcessingEvent[UUID](tracking)
+        processing.events.extend(events)
+        processing.aggregates.update((aggregate.id, aggregate) for aggregate in aggregates)
+        self._record(processing)
+
+
+def _chunks(events: Sequence[StoredEvent], limit: int) -> Iterator[Sequence[StoredEvent]]:
+    """`events` in runs of at most `limit` bytes (at least one event per run)."""
+    start, size = 0, 0
+    for end, event in enumerate(events):
+        weight = len(event.state) + len(event.topic) + 64
+        if end > start and size + weight > limit:
+            yield events[start:end]
+            start, size = end, 0
+        size += weight
+    if start < len(events):
+        yield events[start:]
 
 
 def create_schema(database_url: str, schema: str) -> None:

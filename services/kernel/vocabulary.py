@@ -18,6 +18,7 @@ from pydantic import (
     AwareDatetime,
     BeforeValidator,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
@@ -194,9 +195,24 @@ Org = Annotated[
         }
     ),
 ]
+# The validation context key under which a reader of many events may pass the set of
+# national ids it has already found valid, to check each person's id once rather than on
+# every event: `los replay` does, as it keeps them for their pseudonyms anyway.
+KNOWN_NATIONAL_IDS = "known_national_ids"
+
+
+def _national_id(value: str, info: ValidationInfo) -> str:
+    known: set[str] | None = info.context.get(KNOWN_NATIONAL_IDS) if info.context else None
+    if known is None:
+        return validate_national_id(value)
+    if value not in known:
+        known.add(validate_national_id(value))
+    return value
+
+
 NationalId = Annotated[
     str,
-    AfterValidator(validate_national_id),
+    AfterValidator(_national_id),
     WithJsonSchema(
         {
             "type": "string",

@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import ProcessRecorder, Tracking
 
+from services.kernel.store import BatchApplication
 from services.outcomes.domain import Fact
 from services.outcomes.journey import Journey
 
@@ -33,18 +33,18 @@ class JourneyLog(Aggregate):
 
     def __init__(self, participant: str) -> None:
         self.participant = participant
-        self.facts: list[dict[str, Any]] = []
+        self.facts: list[Fact] = []
         self.seen: set[str] = set()
         self.trace: dict[str, str] = {}  # the trace context of the ingest of the latest fact
 
     @event("FactRecorded")
     def record(self, fact: dict[str, Any], trace: dict[str, str] | None = None) -> None:
         self.seen.add(fact["event_id"])
-        self.facts.append(fact)
+        self.facts.append(to_fact(fact, len(self.facts)))
         self.trace = trace or {}
 
     def journey(self) -> Journey:
-        return Journey(self.participant, [to_fact(f, seq) for seq, f in enumerate(self.facts)])
+        return Journey(self.participant, list(self.facts))
 
 
 def to_fact(fact: dict[str, Any], seq: int) -> Fact:
@@ -66,7 +66,7 @@ class Delivery:
     event: dict[str, Any]
 
 
-class JourneyStore(Application[UUID]):
+class JourneyStore(BatchApplication):
     """Call it from one `Worker` thread: `eventsourcing` is synchronous."""
 
     def construct_recorder(self) -> ProcessRecorder:
@@ -83,32 +83,29 @@ class JourneyStore(Application[UUID]):
         """Record a batch in one transaction with its tracking position; returns new facts.
         `trace` is the ingest's trace context, kept beside each fact."""
         position = self.position(consumer)
-        logs: dict[str, JourneyLog] = {}
+        fresh = [delivery for delivery in deliveries if delivery.sequence > position]
+        if not fresh:
+            return 0  # already recorded before a crash or redelivery
+        logs = self._logs({delivery.event["participant"] for delivery in fresh})
         in_order: list[Any] = []  # stream order, which the live clock relies on
         recorded = 0
-        for delivery in deliveries:
-            if delivery.sequence <= position:
-                continue  # already recorded before a crash or redelivery
-            participant = delivery.event["participant"]
-            log = logs.get(participant) or self._log(participant)
-            logs[participant] = log
-            if delivery.event["event_id"] not in log.seen:
-                log.record(delivery.event, trace)
-                in_order.extend(log.collect_events())
-                recorded += 1
-        last = max(d.sequence for d in deliveries)
-        if last > position:
-            processing = ProcessingEvent[UUID](tracking=Tracking(consumer, last))
-            processing.collect_events(*in_order, *logs.values())
-            self._record(processing)
+        with self.evicting([log.id for log in logs.values()]):
+            for delivery in fresh:
+                log = logs[delivery.event["participant"]]
+                if delivery.event["event_id"] not in log.seen:
+                    log.record(delivery.event, trace)
+                    in_order.extend(log.collect_events())
+                    recorded += 1
+            last = max(delivery.sequence for delivery in fresh)
+            self.record_batch(in_order, logs.values(), Tracking(consumer, last))
         return recorded
 
     def journeys(self, participants: Iterable[str]) -> dict[str, Journey]:
-        return {p: self._log(p).journey() for p in participants}
+        return {p: log.journey() for p, log in self._logs(participants).items()}
 
     def traces(self, participants: Iterable[str]) -> dict[str, dict[str, str]]:
         """The trace context of the ingest that brought each participant's latest fact."""
-        return {p: self._log(p).trace for p in participants}
+        return {p: log.trace for p, log in self._logs(participants).items()}
 
     def facts_after(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """The facts recorded after notification `after`, in order, and the last id read."""
@@ -119,10 +116,8 @@ class JourneyStore(Application[UUID]):
         facts = [fact for event in events if (fact := getattr(event, "fact", None)) is not None]
         return facts, (notifications[-1].id if notifications else after)
 
-    def _log(self, participant: str) -> JourneyLog:
-        try:
-            found: Any = self.repository.get(JourneyLog.create_id(participant))
-        except AggregateNotFoundError:
-            return JourneyLog(participant)
-        assert isinstance(found, JourneyLog)
-        return found
+    def _logs(self, participants: Iterable[str]) -> dict[str, JourneyLog]:
+        """Each participant's log, a new one for someone not seen before."""
+        ids = {JourneyLog.create_id(p): p for p in participants}
+        stored = self.load(JourneyLog, ids.keys())
+        return {p: stored.get(i) or JourneyLog(p) for i, p in ids.items()}

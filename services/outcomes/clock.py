@@ -6,10 +6,11 @@ followed on its own: how far it has got (the latest recorded_at seen from it), w
 its facts are live (recorded moments before they arrive) or history (a backfill), and
 when its facts last arrived. The clock is the least of how far each service has got:
 
-- a service still sending, or with a backlog in the stream, has got to its latest
-  recorded_at, so one fast source cannot run the clock ahead of a slower one;
-- a service gone quiet whose facts were live has nothing more to say up to the wall
-  clock (less a transit allowance);
+- a service with a backlog in the stream, or still sending history, has got to its
+  latest recorded_at, so one fast source cannot run the clock ahead of a slower one;
+- a service whose facts are live (the last to arrive was recorded moments before) and
+  with nothing pending in the stream has got to the wall clock less a transit allowance,
+  whether it is still sending or has gone quiet;
 - a service gone quiet in the middle of a backfill, or never heard from, holds the clock
   while others are still sending history: its history may be on its way. Once the whole
   bus is quiet, or every service heard from is live, it counts as caught up too.
@@ -34,8 +35,9 @@ class Watermark:
     """How far one source service is known to have got."""
 
     reached: datetime
-    live: bool
+    live: bool  # the fact recorded last was live
     arrived: float = float("-inf")  # monotonic seconds; -inf after a restart
+    arriving_live: bool = False  # the fact that arrived last was live
 
 
 class LiveClock:
@@ -56,9 +58,10 @@ class LiveClock:
         live = wall - recorded_at <= LIVE_LAG
         known = self.watermarks.get(service)
         if known is None or recorded_at >= known.reached:
-            self.watermarks[service] = Watermark(recorded_at, live, monotonic)
+            self.watermarks[service] = Watermark(recorded_at, live, monotonic, live)
         else:
             known.arrived = monotonic
+            known.arriving_live = live
 
     def now(self, *, backlog: bool, wall: datetime, monotonic: float) -> datetime | None:
         """The clock, or None while some service may still be sending older history."""
@@ -74,8 +77,10 @@ class LiveClock:
                 if not (bus_quiet or all_live):
                     return None
                 reached.append(caught_up)
-            elif backlog or mark.arrived > sending_since:
+            elif backlog:
                 reached.append(mark.reached)
+            elif mark.arrived > sending_since:  # still sending: if live, all of it is in
+                reached.append(max(mark.reached, caught_up) if mark.arriving_live else mark.reached)
             elif mark.live or bus_quiet:
                 reached.append(max(mark.reached, caught_up))
             else:

@@ -407,3 +407,28 @@ def test_each_type_has_one_data_model_and_its_emitting_services():
 def test_a_line_nested_too_deep_for_the_json_reader_is_rejected_not_raised():
     with pytest.raises(InvalidEvent, match="nested too deeply"):
         parse_edge_event("[" * 100_000)
+
+
+def test_a_reader_of_many_events_checks_each_national_id_once():
+    known: set[str] = set()
+    first = parse_edge_event(json.dumps(edge()), known)
+    assert known == {PERSON}
+    assert parse_edge_event(json.dumps(edge()).encode(), known) == first
+    wrong = PERSON[:-1] + str((int(PERSON[-1]) + 1) % 10)
+    assert str(rejection(edge(person=wrong))).endswith("person: check digit k2 invalid")
+    with pytest.raises(InvalidEvent, match="person: check digit k2 invalid"):
+        parse_edge_event(json.dumps(edge(person=wrong)), known)
+    assert known == {PERSON}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # A lone surrogate escape, and a byte order mark: JSON to `json`, which reads a
+        # line that pydantic's own reader refuses, so that both say the same.
+        json.dumps(edge(data={**DATA_EXAMPLES["measure.ended"], "note": "\ud800"})).encode(),
+        b"\xef\xbb\xbf" + json.dumps(edge()).encode(),
+    ],
+)
+def test_a_line_only_pythons_json_reads_is_read_as_it_reads_it(line):
+    assert parse_edge_event(line) == EdgeEvent.model_validate(json.loads(line))

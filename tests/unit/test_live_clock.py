@@ -23,7 +23,7 @@ def clock(**marks: Watermark) -> LiveClock:
 
 
 def sending(reached: datetime, live: bool = False) -> Watermark:
-    return Watermark(reached, live, arrived=NOW - 0.5)
+    return Watermark(reached, live, arrived=NOW - 0.5, arriving_live=live)
 
 
 def gone_quiet(reached: datetime, live: bool = False) -> Watermark:
@@ -62,6 +62,29 @@ def test_a_live_service_gone_quiet_does_not_hold_back_one_still_sending() -> Non
         journey=sending(WALL - timedelta(seconds=1), live=True),
         employer=gone_quiet(WALL - timedelta(days=2), live=True),
     )
+    assert now(live_clock) == CAUGHT_UP
+
+
+def test_services_sending_live_facts_are_caught_up_between_their_facts() -> None:
+    # Employer's last placement came a second ago: with nothing pending on the bus, all it
+    # recorded up to the allowance has arrived, so deadlines need not wait for its next.
+    live_clock = clock(
+        intake=sending(WALL - timedelta(milliseconds=100), live=True),
+        journey=sending(WALL - timedelta(milliseconds=50), live=True),
+        employer=sending(WALL - timedelta(seconds=1), live=True),
+    )
+    assert now(live_clock) == CAUGHT_UP
+    assert now(live_clock, backlog=True) == WALL - timedelta(seconds=1)
+
+
+def test_a_live_service_that_starts_sending_history_holds_the_clock_at_its_watermark() -> None:
+    live_clock = clock(
+        intake=sending(WALL - timedelta(seconds=1), live=True),
+        journey=sending(WALL - timedelta(seconds=1), live=True),
+        employer=sending(WALL - timedelta(seconds=1), live=True),
+    )
+    live_clock.saw("journey", history(400), WALL, NOW)  # a backfill begins
+
     assert now(live_clock) == WALL - timedelta(seconds=1)
 
 
@@ -86,7 +109,7 @@ def test_a_service_never_heard_from_counts_as_caught_up_when_the_others_are_live
         intake=sending(WALL - timedelta(seconds=3), live=True),
         journey=sending(WALL - timedelta(seconds=2), live=True),
     )
-    assert now(live_clock) == WALL - timedelta(seconds=3)
+    assert now(live_clock) == CAUGHT_UP
 
 
 def test_with_nothing_heard_and_nothing_pending_the_clock_is_the_wall_clock() -> None:

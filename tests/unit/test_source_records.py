@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from services.employer.application import EmployerApplication
 from services.intake.domain import Participant
 from services.journey.application import JourneyApplication
@@ -529,3 +531,24 @@ def test_a_record_reloaded_from_the_store_holds_every_accepted_event() -> None:
     assert set(record.measures) == {("nav", "m-1")}
     assert record.measures["nav", "m-1"].started_at == day(0)
     assert record.measures["nav", "m-1"].ended is True
+
+
+def test_a_batch_that_fails_to_save_is_taken_whole_when_sent_again() -> None:
+    # As the services run: an aggregate cache that hands out its own records, no copy.
+    cache = {"AGGREGATE_CACHE_MAXSIZE": "100", "AGGREGATE_CACHE_FASTFORWARD": "n"}
+    app = JourneyApplication(env={**cache, "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"})
+    journey_takes(app, ANNE, measure_started(ANNE, "m-1", day(0)))
+    end = measure_ended(ANNE, "m-1", day(9))
+    working = app.recorder.insert_events
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("the database went away")
+
+    app.recorder.insert_events = fails  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="went away"):
+        journey_takes(app, ANNE, end)
+    app.recorder.insert_events = working  # type: ignore[method-assign]
+
+    assert journey_takes(app, ANNE, end) == [ACCEPTED]
+    record_id = SourceRecord.create_id("journey", ANNE.participant)
+    assert len(app.recorder.select_events(record_id)) == 3  # created, started, ended

@@ -1,0 +1,79 @@
+"""The event stores on PostgreSQL: a batch of many megabytes, and many people read at once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.kernel.embedded import Servers
+from services.kernel.store import application_env, create_schema
+from services.outcomes.application import Delivery, JourneyStore
+from tests.support import fresh_database
+
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+
+def store(database_url: str, cache_size: int) -> JourneyStore:
+    return JourneyStore(env=application_env(database_url, "outcomes", cache_size=cache_size))
+
+
+def deliveries(people: int, facts_each: int, note_bytes: int) -> list[Delivery]:
+    """`facts_each` facts about each of `people` new people, in stream order."""
+    found = []
+    for n in range(people * facts_each):
+        at = (T0 + timedelta(minutes=n)).isoformat()
+        fact = {
+            "event_id": str(uuid.uuid4()),
+            "participant": f"person-{n % people}",
+            "service": "journey",
+            "type": "participant.dropped_out",
+            "occurred_at": at,
+            "recorded_at": at,
+            "data": {"reason": "x" * note_bytes},
+        }
+        found.append(Delivery(n + 1, fact))
+    return found
+
+
+@pytest.mark.servers
+@pytest.mark.timeout(120)
+def test_a_batch_of_many_megabytes_is_stored_whole_and_in_order(real_servers: Servers) -> None:
+    # Inserted in statements of bounded size: one pipelined INSERT of several megabytes
+    # has been seen never to complete with psycopg 3.3 (BENCHMARKS.md, findings).
+    database_url = fresh_database(real_servers.database_url)
+    create_schema(database_url, "outcomes")
+    batch = deliveries(people=4_000, facts_each=2, note_bytes=2_000)
+    assert sum(len(d.event["data"]["reason"]) for d in batch) > 15_000_000
+    writer = store(database_url, cache_size=100)
+    try:
+        assert writer.ingest("test", batch) == len(batch)
+        facts, _ = writer.facts_after(0, limit=3 * len(batch))  # with the logs created
+    finally:
+        writer.close()
+
+    assert [f["event_id"] for f in facts] == [d.event["event_id"] for d in batch]
+
+
+@pytest.mark.servers
+def test_people_read_together_have_each_their_own_facts(real_servers: Servers) -> None:
+    database_url = fresh_database(real_servers.database_url)
+    create_schema(database_url, "outcomes")
+    batch = deliveries(people=50, facts_each=3, note_bytes=10)
+    writer = store(database_url, cache_size=100)
+    try:
+        writer.ingest("test", batch)
+    finally:
+        writer.close()
+
+    reader = store(database_url, cache_size=100)  # nothing cached: one read for everyone
+    try:
+        journeys = reader.journeys([f"person-{n}" for n in range(50)] + ["nobody"])
+    finally:
+        reader.close()
+
+    for n in range(50):
+        expected = [d.event["event_id"] for d in batch if d.event["participant"] == f"person-{n}"]
+        assert [f.event_id for f in journeys[f"person-{n}"].facts] == expected
+    assert not journeys["nobody"].facts
