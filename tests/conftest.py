@@ -8,6 +8,7 @@ it is never skipped.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from services.kernel.embedded import Servers, servers
 
 
 @pytest.fixture(scope="session")
-def real_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    data_dir: Path = tmp_path_factory.mktemp("servers")
-    with servers(os.environ.get("NATS_URL"), os.environ.get("DATABASE_URL"), data_dir) as found:
-        yield found
+def real_servers() -> Iterator[Servers]:
+    # Not under pytest's temporary folders: another pytest run on the same machine may
+    # remove those (it keeps the last three) while these servers still use them.
+    with tempfile.TemporaryDirectory(prefix="los-test-servers-") as data_dir:
+        nats_url, database_url = os.environ.get("NATS_URL"), os.environ.get("DATABASE_URL")
+        with servers(nats_url, database_url, Path(data_dir)) as found:
+            yield found

@@ -12,10 +12,18 @@ import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, Any, Self, TypeAlias
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from services.kernel.vocabulary import (
@@ -82,10 +90,29 @@ __all__ = [
 ]
 
 
+# How deep a field the contract does not know may nest: deeper ones would not be stored.
+MAX_UNKNOWN_DEPTH = 32
+
+
 class _Data(BaseModel):
     # Unknown fields are kept, not rejected (CONTRACT §1): a source may already speak
     # a later version of the contract, which only ever adds fields.
     model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="after")
+    def _unknown_fields_nest_a_little(self) -> Self:
+        for name, value in (self.__pydantic_extra__ or {}).items():
+            if _depth(value) > MAX_UNKNOWN_DEPTH:
+                raise ValueError(f"{name}: nests deeper than {MAX_UNKNOWN_DEPTH} levels")
+        return self
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
 
 
 class ParticipantReferred(_Data):
@@ -169,10 +196,8 @@ class ParticipantDroppedOut(_Data):
     reason: DropoutReason
 
 
-class Evidence(BaseModel):
+class Evidence(_Data):
     """Where a six-month check's finding comes from, and when it was obtained."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
 
     source: EvidenceSource
     obtained_at: Day

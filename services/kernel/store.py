@@ -23,10 +23,11 @@ from itertools import groupby
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
+import orjson
 import psycopg
 from eventsourcing.application import Application, ProcessingEvent, project_aggregate
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import JSONTranscoder, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresProcessRecorder
 from psycopg import Cursor, sql
 from psycopg.conninfo import conninfo_to_dict
@@ -58,12 +59,23 @@ def application_env(database_url: str, schema: str, *, cache_size: int) -> dict[
         # The cache hands out its own aggregate rather than a deep copy (the copy was a
         # fifth of outcomes' time); a batch that fails to save evicts what it touched.
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+        "TRANSCODER_TOPIC": f"{__name__}:Transcoder",
         "APPLICATION_RECORDER_TOPIC": f"{__name__}:ApplicationRecorder",
         "PROCESS_RECORDER_TOPIC": f"{__name__}:ProcessRecorder",
     }
 
 
 STATEMENT_BYTES = 256 * 1024
+
+
+class Transcoder(JSONTranscoder):
+    """The library's JSON transcoding, with orjson writing it: the same bytes, several
+    times faster. Datetimes and dataclasses still go through the library's transcodings;
+    reading is the library's own (orjson has no hook for them)."""
+
+    def encode(self, obj: Any) -> bytes:
+        options = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+        return orjson.dumps(obj, default=self._encode_obj, option=options)
 
 
 class ApplicationRecorder(PostgresApplicationRecorder):

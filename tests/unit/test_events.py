@@ -310,6 +310,34 @@ def test_unknown_data_fields_are_kept_through_the_domain_form():
     assert dumped["data"]["evidence"]["document"] == "a-7"
 
 
+def nested(levels: int) -> Any:
+    value: Any = "bunn"
+    for level in range(levels):
+        value = {"inn": value} if level % 2 else [value]
+    return value
+
+
+def test_an_unknown_data_field_may_nest_32_levels_and_is_kept_whole() -> None:
+    data = {**DATA_EXAMPLES["measure.ended"], "history": nested(32)}
+    event = parse_edge_event(json.dumps(edge(data=data)))
+    domain = event.to_domain(pseudonym(PERSON, "k"), "journey", RECEIVED)
+    assert json.loads(domain.model_dump_json())["data"]["history"] == nested(32)
+
+
+@pytest.mark.parametrize("data_path", [("history",), ("evidence", "history")])
+def test_an_unknown_data_field_nested_deeper_is_rejected_by_name(data_path) -> None:
+    # Deeper ones cannot be stored: accepting them would fail the whole batch later.
+    data = json.loads(json.dumps(DATA_EXAMPLES["followup.six_month_checked"]))
+    *parents, name = data_path
+    parent = data
+    for key in parents:
+        parent = parent[key]
+    parent[name] = nested(40)
+    error = rejection(json.dumps(edge("followup.six_month_checked", data=data)))
+    assert error.field == ".".join(["data", *parents])
+    assert error.reason == "history: nests deeper than 32 levels"
+
+
 def test_unknown_envelope_fields_are_dropped():
     event = parse_edge_event(edge(comment="Ola Nordmann, født 1985"))
     assert "comment" not in event.model_dump()
