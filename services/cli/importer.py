@@ -1,10 +1,12 @@
 """`los import`: a JSONL file of edge events through the source services, in batches.
 
-Lines are sent in file order, a chunk at a time: each chunk is split by owning service
-(CONTRACT §2, "emitted by") and its parts submitted concurrently, and the next chunk
-starts when all parts are stored. So the services never drift far apart in recorded_at,
-which keeps outcomes' live clock honest during a backfill. Importing the same file again
-changes nothing: every event is recognised by its event_id.
+Lines are read in file order, a chunk at a time, and each chunk is split by owning
+service (CONTRACT §2, "emitted by"). Each service has a lane that sends its parts in
+order, one batch at a time, so a service stores its events in file order. The lanes run
+side by side, and the reading waits while any lane has `AHEAD` chunks waiting. So the
+services do not wait for each other, nor drift far apart in recorded_at: outcomes' live
+clock, which follows the slowest service during a backfill, stays close behind. Importing
+the same file again changes nothing: every event is recognised by its event_id.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from asyncio import Queue
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,9 @@ from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
 CHUNK = 2000
 BATCH = 500
+AHEAD = 4
+
+Part = list[tuple[int, str]]  # numbered lines
 
 
 @dataclass
@@ -46,8 +52,8 @@ def _reject(rejects: IO[str], line: int, event_id: str, field_name: str, reason:
     rejects.write(json.dumps(record) + "\n")
 
 
-def _chunks(path: Path) -> Iterator[list[tuple[int, str]]]:
-    chunk: list[tuple[int, str]] = []
+def _chunks(path: Path) -> Iterator[Part]:
+    chunk: Part = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if line.strip():
@@ -69,7 +75,7 @@ class Importer:
             await channel.close(grace=None)
 
     async def _submit(
-        self, service: str, part: list[tuple[int, str]], report: ImportReport, rejects: IO[str]
+        self, service: str, part: Part, report: ImportReport, rejects: IO[str]
     ) -> None:
         for start in range(0, len(part), BATCH):
             batch = part[start : start + BATCH]
@@ -83,10 +89,8 @@ class Importer:
                 _reject(rejects, number, rejection.event_id, rejection.field, rejection.reason)
             report.by_service[service] = report.by_service.get(service, 0) + len(batch)
 
-    def _route(
-        self, chunk: list[tuple[int, str]], report: ImportReport, rejects: IO[str]
-    ) -> dict[str, list[tuple[int, str]]]:
-        parts: dict[str, list[tuple[int, str]]] = {}
+    def _route(self, chunk: Part, report: ImportReport, rejects: IO[str]) -> dict[str, Part]:
+        parts: dict[str, Part] = {}
         for number, line in chunk:
             try:
                 event = json.loads(line)
@@ -122,12 +126,26 @@ class Importer:
             Progress(*columns, disable=not show_progress) as progress,
         ):
             task = progress.add_task("import", total=total)
-            for chunk in _chunks(path):
-                parts = self._route(chunk, report, rejects)
-                await asyncio.gather(
-                    *(self._submit(s, part, report, rejects) for s, part in parts.items())
-                )
-                report.lines += len(chunk)
-                progress.update(task, advance=len(chunk))
+            lanes = {service: Queue[Part | None](maxsize=AHEAD) for service in self._stubs}
+
+            async def send(service: str) -> None:
+                while (part := await lanes[service].get()) is not None:
+                    await self._submit(service, part, report, rejects)
+                    progress.update(task, advance=len(part))
+
+            async def read() -> None:
+                for chunk in _chunks(path):
+                    parts = self._route(chunk, report, rejects)
+                    progress.update(task, advance=len(chunk) - sum(map(len, parts.values())))
+                    for service, part in parts.items():
+                        await lanes[service].put(part)
+                    report.lines += len(chunk)
+                for lane in lanes.values():
+                    await lane.put(None)
+
+            async with asyncio.TaskGroup() as lanes_and_reader:
+                lanes_and_reader.create_task(read())
+                for service in lanes:
+                    lanes_and_reader.create_task(send(service))
         report.seconds = time.perf_counter() - started
         return report

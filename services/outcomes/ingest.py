@@ -74,22 +74,29 @@ class Ingest:
                 max_ack_pending=settings.batch_size * 4,
             ),
         )
+        # The next batch is fetched and decoded while this one is written.
+        upcoming = asyncio.ensure_future(self._next(subscription))
         try:
             while True:
-                try:
-                    messages = await subscription.fetch(settings.batch_size, timeout=0.5)
-                except TimeoutError:
-                    messages = []
-                if not messages:
-                    self.progress.pending = 0
-                    continue
-                self.progress.pending = messages[-1].metadata.num_pending or 0
-                await self._process(messages)
+                messages, deliveries = await upcoming
+                upcoming = asyncio.ensure_future(self._next(subscription))
+                if messages:
+                    await self._process(messages, deliveries)
         finally:
+            upcoming.cancel()
             # A pull subscription left open makes the connection's drain wait it out.
             await subscription.unsubscribe()
 
-    async def _process(self, messages: list[Msg]) -> None:
+    async def _next(
+        self, subscription: JetStreamContext.PullSubscription
+    ) -> tuple[list[Msg], list[Delivery]]:
+        """The next batch from the stream and its domain events; the messages that are
+        not domain events go to the dead-letter subject."""
+        try:
+            messages = await subscription.fetch(self._settings.batch_size, timeout=0.5)
+        except TimeoutError:
+            messages = []
+        self.progress.pending = (messages[-1].metadata.num_pending or 0) if messages else 0
         deliveries: list[Delivery] = []
         for message in messages:
             try:
@@ -105,6 +112,9 @@ class Ingest:
             deliveries.append(
                 Delivery(message.metadata.sequence.stream, event.model_dump(mode="json"))
             )
+        return messages, deliveries
+
+    async def _process(self, messages: list[Msg], deliveries: list[Delivery]) -> None:
         # A child of the first message's publish span, linked to the others'; each fact
         # keeps this span's context, for the rule engine to link its alerts to.
         parent, links = batch_context(m.headers for m in messages)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from services.outcomes.domain import (
@@ -37,6 +38,7 @@ from services.outcomes.domain import (
     MeasurePlan,
     PlacementEnd,
     PlannedEndDeclared,
+    Stretch,
 )
 
 _ENGAGEMENT_EVENTS: dict[str, tuple[EngagementKind, bool, str]] = {
@@ -73,14 +75,17 @@ class KnownJourney:
         "_checks",
         "_closings",
         "_coordination",
+        "_coordination_marks",
         "_derived",
         "_dropouts",
         "_dropouts_known",
         "_end_known",
         "_ends",
         "_engagements",
+        "_measure_plans",
         "_opened",
         "_openings",
+        "_placement_ends",
         "_plans",
         "_plans_known",
         "_reasons",
@@ -88,6 +93,8 @@ class KnownJourney:
         "_stale",
         "_start_known",
         "_starts",
+        "_stretches",
+        "_triages",
     )
 
     def __init__(self, facts: Iterable[Fact] = ()) -> None:
@@ -102,13 +109,19 @@ class KnownJourney:
         self._closings: list[datetime] = []
         self._reasons: dict[datetime, set[str]] = {}
         self._coordination: list[tuple[tuple[datetime, int, str], Coordination]] = []
+        self._triages: list[datetime] = []
         self._plans: dict[str, list[PlannedEndDeclared]] = {}
         self._plans_known: dict[str, MeasurePlan] = {}  # derived again when a fact touches it
         self._checks: dict[str, datetime] = {}
         # Rules ask after every new fact; only the engagements a fact touched are derived again.
         self._derived: dict[EngagementKey, Engagement] = {}
         self._stale: set[EngagementKey] = set()
+        # What the rules ask for at every knowledge time, kept until a fact changes it.
         self._engagements: tuple[Engagement, ...] | None = None
+        self._stretches: tuple[Stretch, ...] | None = None  # of the engagements above
+        self._coordination_marks: tuple[Coordination, ...] | None = None
+        self._placement_ends: tuple[PlacementEnd, ...] | None = None
+        self._measure_plans: tuple[MeasurePlan, ...] | None = None
         self._spans: tuple[JourneySpan, ...] | None = None
         self._opened: list[datetime] = []
         for fact in facts:
@@ -128,10 +141,17 @@ class KnownJourney:
             self._stale.update(self._starts)
             self._engagements = None
             self._plans_known.clear()
+            self._measure_plans = None
         elif fact.type == SIX_MONTH_CHECKED:
             placement_id = data.get("placement_id")
             if isinstance(placement_id, str):
                 _keep_earliest(self._checks, placement_id, fact.recorded_at)
+        else:
+            self._add_journey_fact(fact)
+
+    def _add_journey_fact(self, fact: Fact) -> None:
+        """Openings, closings and coordination: who coordinates, and in which journey."""
+        at, data = fact.occurred_at, fact.data
         if fact.type in (REFERRED, TRIAGED):
             insort(self._openings, at)
             self._spans = None
@@ -145,6 +165,9 @@ class KnownJourney:
             needs = data.get("needs_coordinator") is True
             mark = Coordination(at, fact.type, coordinator, needs)
             insort(self._coordination, ((at, rank, fact.event_id), mark))
+            self._coordination_marks = None
+            if fact.type == TRIAGED:
+                insort(self._triages, at)
 
     def _add_engagement_fact(
         self, fact: Fact, kind: EngagementKind, is_start: bool, id_field: str
@@ -169,7 +192,11 @@ class KnownJourney:
             _keep_earliest(self._end_known, key, fact.recorded_at)
         self._stale.add(key)
         self._engagements = None
-        self._plans_known.pop(engagement_id, None)
+        if kind == "placement":
+            self._placement_ends = None
+        else:
+            self._plans_known.pop(engagement_id, None)
+            self._measure_plans = None
 
     def _plan(self, fact: Fact, *, by_extension: bool) -> None:
         measure_id, day = fact.data.get("measure_id"), fact.data.get("planned_end")
@@ -179,6 +206,7 @@ class KnownJourney:
             )
             self._plans.setdefault(measure_id, []).append(declared)
             self._plans_known.pop(measure_id, None)
+            self._measure_plans = None
 
     def engagements(self) -> tuple[Engagement, ...]:
         """Every engagement with a known start, ordered by start, then kind and id."""
@@ -187,10 +215,16 @@ class KnownJourney:
                 if key in self._starts:
                     self._derived[key] = self._engagement(key)
             self._stale.clear()
-            self._engagements = tuple(
-                sorted(self._derived.values(), key=lambda e: (e.start, e.kind, e.id))
-            )
+            self._engagements = tuple(sorted(self._derived.values(), key=_START_KIND_ID))
+            self._stretches = None
         return self._engagements
+
+    def stretches(self) -> tuple[Stretch, ...]:
+        """The stretches of time in which at least one engagement is active, in order."""
+        engagements = self.engagements()
+        if self._stretches is None:
+            self._stretches = _stretches(engagements)
+        return self._stretches
 
     def _engagement(self, key: EngagementKey) -> Engagement:
         start = self._starts[key]
@@ -204,11 +238,13 @@ class KnownJourney:
 
     def placement_ends(self) -> tuple[PlacementEnd, ...]:
         """Every placement whose own end is known, by placement id."""
-        return tuple(
-            PlacementEnd(key[1], self._starts[key], end, unplanned)
-            for key, (end, unplanned) in sorted(self._ends.items())
-            if key[0] == "placement" and key in self._starts
-        )
+        if self._placement_ends is None:
+            self._placement_ends = tuple(
+                PlacementEnd(key[1], self._starts[key], end, unplanned)
+                for key, (end, unplanned) in sorted(self._ends.items())
+                if key[0] == "placement" and key in self._starts
+            )
+        return self._placement_ends
 
     def six_month_check_known_at(self, placement_id: str) -> datetime | None:
         """When a six-month check of the placement first became known, if one is."""
@@ -216,32 +252,43 @@ class KnownJourney:
 
     def measure_plans(self) -> tuple[MeasurePlan, ...]:
         """What is known of the planned end of each measure whose start is known, by id."""
+        if self._measure_plans is not None:
+            return self._measure_plans
         plans: list[MeasurePlan] = []
-        for measure_id, declared in sorted(self._plans.items()):
+        for measure_id in sorted(self._plans):
             plan = self._plans_known.get(measure_id)
-            key: EngagementKey = ("measure", measure_id)
-            if plan is None and key in self._starts:
-                start_known, ended = self._start_known[key], self._end_known_at(key)
-                plan = MeasurePlan(measure_id, tuple(declared), start_known, ended)
+            if plan is None:
+                key: EngagementKey = ("measure", measure_id)
+                if key not in self._starts:
+                    continue
+                declared = tuple(self._plans[measure_id])
+                plan = MeasurePlan(
+                    measure_id, declared, self._start_known[key], self._end_known_at(key)
+                )
                 self._plans_known[measure_id] = plan
-            if plan is not None:
-                plans.append(plan)
-        return tuple(plans)
+            plans.append(plan)
+        self._measure_plans = tuple(plans)
+        return self._measure_plans
 
     def _end_known_at(self, key: EngagementKey) -> datetime | None:
+        own = self._end_known.get(key)
+        if not self._dropouts_known:
+            return own
         start = self._starts[key]
         known = [recorded for at, recorded in self._dropouts_known if at >= start]
-        if key in self._end_known:
-            known.append(self._end_known[key])
+        if own is not None:
+            known.append(own)
         return min(known, default=None)
 
     def triaged_at(self) -> tuple[datetime, ...]:
         """Every triage, in business time."""
-        return tuple(m.occurred_at for _, m in self._coordination if m.type == TRIAGED)
+        return tuple(self._triages)
 
     def coordination(self) -> tuple[Coordination, ...]:
         """Triages, assignments, unassignments and closings in business time."""
-        return tuple(mark for _, mark in self._coordination)
+        if self._coordination_marks is None:
+            self._coordination_marks = tuple(mark for _, mark in self._coordination)
+        return self._coordination_marks
 
     def spans(self) -> tuple[JourneySpan, ...]:
         """The participant's journeys, oldest first."""
@@ -271,6 +318,28 @@ class KnownJourney:
         """When the current (latest) journey closed, or None while it is open."""
         spans = self.spans()
         return spans[-1].closed_at if spans else None
+
+
+_START_KIND_ID = attrgetter("start", "kind", "id")
+
+
+def _stretches(engagements: Iterable[Engagement]) -> tuple[Stretch, ...]:
+    """Takes engagements ordered by start."""
+    stretches: list[tuple[datetime, datetime | None, list[Engagement]]] = []
+    for engagement in engagements:
+        if engagement.end is not None and engagement.end <= engagement.start:
+            continue  # ended at (or before) its start, e.g. by a dropout: never active
+        if stretches:
+            start, end, ending = stretches[-1]
+            # Touching intervals ([a, b) then [b, c)) never leave the count at zero.
+            if end is None or engagement.start <= end:
+                if end is not None and (engagement.end is None or engagement.end > end):
+                    stretches[-1] = (start, engagement.end, [engagement])
+                elif end is not None and engagement.end == end:
+                    ending.append(engagement)
+                continue
+        stretches.append((engagement.start, engagement.end, [engagement]))
+    return tuple([Stretch(start, end, tuple(ending)) for start, end, ending in stretches])
 
 
 def _keep_earliest(times: dict[Any, datetime], key: Any, at: datetime) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from services.kernel.settings import RuleSettings
 from services.outcomes.domain import (
@@ -19,8 +19,7 @@ from services.outcomes.journey import KnownJourney
 from services.outcomes.rules.walk import Condition, Rule, iso, journey_subject
 
 
-@dataclass(frozen=True, slots=True)
-class CoordinatorNeed:
+class CoordinatorNeed(NamedTuple):
     """A stretch in which the person needs a coordinator and has none.
 
     It begins at `since` (T): a triage with `needs_coordinator` while none is assigned, or
@@ -68,29 +67,34 @@ def coordinator_needs(coordination: Iterable[Coordination]) -> list[CoordinatorN
     return needs
 
 
-def _no_coordinator_conditions(known: KnownJourney, rules: RuleSettings) -> Iterable[Condition]:
+def _no_coordinator_conditions(known: KnownJourney, rules: RuleSettings) -> list[Condition]:
     """NO_COORDINATOR: at T the person needs a coordinator and has none, and no
     `coordinator.assigned` has occurred_at in [T, T+7d]. The first assignment after the
     window resolves the alert (`coordinator_assigned`), at the later of when it happened
     and when it became known. The subject is the journey T belongs to; the key adds T."""
+    conditions: list[Condition] = []
     for need in coordinator_needs(known.coordination()):
         due = need.since + rules.no_coordinator
         if need.met_at is not None and need.met_at <= due:
             continue
         span = known.journey_at(need.since)
         subject = journey_subject(span) if span else "journey"
-        yield Condition(
-            key=f"NO_COORDINATOR:{subject}:{iso(need.since)}",
-            subject=subject,
-            due=due,
-            settled_at=need.met_at,
-            settled_by="coordinator_assigned",
-            closed_at=span.closed_at if span else None,
+        conditions.append(
+            Condition(
+                key=f"NO_COORDINATOR:{subject}:{iso(need.since)}",
+                subject=subject,
+                due=due,
+                settled_at=need.met_at,
+                settled_by="coordinator_assigned",
+                closed_at=span.closed_at if span else None,
+            )
         )
+    return conditions
 
 
 NO_COORDINATOR = Rule(
     "NO_COORDINATOR",
     frozenset({TRIAGED, REFERRED, COORDINATOR_ASSIGNED, COORDINATOR_UNASSIGNED, JOURNEY_CLOSED}),
     _no_coordinator_conditions,
+    requires=frozenset({TRIAGED}),
 )

@@ -8,8 +8,6 @@ later facts moves the deadline, not the alert.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from services.kernel.settings import RuleSettings
 from services.outcomes.domain import (
     JOURNEY_CLOSED,
@@ -27,7 +25,7 @@ _JOURNEYS = frozenset({REFERRED, TRIAGED, JOURNEY_CLOSED})
 _CHECK_OWED_AFTER = frozenset({"GOAL_REACHED"})
 
 
-def _six_month_check_conditions(known: KnownJourney, rules: RuleSettings) -> Iterable[Condition]:
+def _six_month_check_conditions(known: KnownJourney, rules: RuleSettings) -> list[Condition]:
     """SIX_MONTH_CHECK_OVERDUE: a placement started at S and no six-month check of it is
     known by S+182d+14d.
 
@@ -36,6 +34,7 @@ def _six_month_check_conditions(known: KnownJourney, rules: RuleSettings) -> Ite
     time. A journey closed with GOAL_REACHED neither stops the alert nor resolves it;
     any other closing does (`journey_closed`).
     """
+    conditions: list[Condition] = []
     due_after = rules.six_month_check_due + rules.six_month_check_grace
     for placement in known.engagements():
         if placement.kind != "placement":
@@ -48,17 +47,20 @@ def _six_month_check_conditions(known: KnownJourney, rules: RuleSettings) -> Ite
         closing = span.closed_at if span else None
         if span is not None and known.closing_reasons(span) <= _CHECK_OWED_AFTER:
             closing = None
-        yield Condition(
-            key=f"SIX_MONTH_CHECK_OVERDUE:{placement.id}",
-            subject=placement.id,
-            due=due,
-            settled_at=checked,
-            settled_by="check_recorded",
-            closed_at=closing,
+        conditions.append(
+            Condition(
+                key=f"SIX_MONTH_CHECK_OVERDUE:{placement.id}",
+                subject=placement.id,
+                due=due,
+                settled_at=checked,
+                settled_by="check_recorded",
+                closed_at=closing,
+            )
         )
+    return conditions
 
 
-def _early_exit_conditions(known: KnownJourney, rules: RuleSettings) -> Iterable[Condition]:
+def _early_exit_conditions(known: KnownJourney, rules: RuleSettings) -> list[Condition]:
     """EARLY_JOB_EXIT: a placement ends with QUIT or DISMISSED less than 182 days after its
     start.
 
@@ -67,23 +69,29 @@ def _early_exit_conditions(known: KnownJourney, rules: RuleSettings) -> Iterable
     after the end at which it (and the start) are known. Only a person resolves it
     (`acknowledged`, applied by the alert store), or its journey closing.
     """
-    for end in known.placement_ends():
-        if end.quit_or_dismissed and end.ended - end.started < rules.early_job_exit:
-            yield Condition(
-                key=f"EARLY_JOB_EXIT:{end.placement_id}",
-                subject=end.placement_id,
-                due=end.ended,
-                settled_at=None,
-                settled_by="acknowledged",
-                closed_at=closed_at(known, end.ended),
-            )
+    return [
+        Condition(
+            key=f"EARLY_JOB_EXIT:{end.placement_id}",
+            subject=end.placement_id,
+            due=end.ended,
+            settled_at=None,
+            settled_by="acknowledged",
+            closed_at=closed_at(known, end.ended),
+        )
+        for end in known.placement_ends()
+        if end.quit_or_dismissed and end.ended - end.started < rules.early_job_exit
+    ]
 
 
 SIX_MONTH_CHECK_OVERDUE = Rule(
     "SIX_MONTH_CHECK_OVERDUE",
     _JOURNEYS | {PLACEMENT_STARTED, SIX_MONTH_CHECKED},
     _six_month_check_conditions,
+    requires=frozenset({PLACEMENT_STARTED}),
 )
 EARLY_JOB_EXIT = Rule(
-    "EARLY_JOB_EXIT", _JOURNEYS | {PLACEMENT_STARTED, PLACEMENT_ENDED}, _early_exit_conditions
+    "EARLY_JOB_EXIT",
+    _JOURNEYS | {PLACEMENT_STARTED, PLACEMENT_ENDED},
+    _early_exit_conditions,
+    requires=frozenset({PLACEMENT_ENDED}),
 )

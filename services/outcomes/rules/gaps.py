@@ -8,7 +8,6 @@ active from its start until its end) and are resolved by an engagement that star
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from services.kernel.settings import RuleSettings
@@ -23,6 +22,7 @@ from services.outcomes.domain import (
     TRIAGED,
     Engagement,
     JourneySpan,
+    Stretch,
 )
 from services.outcomes.journey import KnownJourney
 from services.outcomes.rules.walk import Condition, Rule, closed_at, iso, journey_subject
@@ -41,7 +41,7 @@ _ENGAGEMENTS_AND_JOURNEYS = frozenset(
 )
 
 
-def _handover_gap_conditions(known: KnownJourney, rules: RuleSettings) -> Iterable[Condition]:
+def _handover_gap_conditions(known: KnownJourney, rules: RuleSettings) -> list[Condition]:
     """HANDOVER_GAP: the number of active engagements drops to zero at E and no engagement
     is active in (E, E+14d] (7d when the last end was unplanned).
 
@@ -56,27 +56,31 @@ def _handover_gap_conditions(known: KnownJourney, rules: RuleSettings) -> Iterab
     one that started last, then the smallest id. The condition key is the rule, the
     subject and E, so a gap whose end moves under later facts is a new condition.
     """
-    stretches = _stretches(known.engagements())
+    conditions: list[Condition] = []
+    stretches = known.stretches()
     for i, (_, last_end, ending) in enumerate(stretches):
         if last_end is None:
             continue  # still active: nothing has dropped to zero
         unplanned = ending[0].unplanned if len(ending) == 1 else any(e.unplanned for e in ending)
         due = last_end + (rules.handover_gap_unplanned if unplanned else rules.handover_gap)
-        next_start = stretches[i + 1][0] if i + 1 < len(stretches) else None
+        next_start = stretches[i + 1].start if i + 1 < len(stretches) else None
         if next_start is not None and next_start <= due:
             continue  # handed over in time
         subject = _latest_started(ending)
-        yield Condition(
-            key=f"HANDOVER_GAP:{subject}:{iso(last_end)}",
-            subject=subject,
-            due=due,
-            settled_at=next_start,
-            settled_by="engagement_started",
-            closed_at=closed_at(known, last_end),
+        conditions.append(
+            Condition(
+                key=f"HANDOVER_GAP:{subject}:{iso(last_end)}",
+                subject=subject,
+                due=due,
+                settled_at=next_start,
+                settled_by="engagement_started",
+                closed_at=closed_at(known, last_end),
+            )
         )
+    return conditions
 
 
-def _latest_started(engagements: list[Engagement]) -> str:
+def _latest_started(engagements: tuple[Engagement, ...]) -> str:
     """Of engagements that end together, the one that started last, then the smallest id."""
     if len(engagements) == 1:
         return engagements[0].id
@@ -84,60 +88,63 @@ def _latest_started(engagements: list[Engagement]) -> str:
     return min(e.id for e in engagements if e.start == latest_start)
 
 
-def _stretches(
-    engagements: Iterable[Engagement],
-) -> list[tuple[datetime, datetime | None, list[Engagement]]]:
-    """The stretches of time in which at least one engagement is active, as (start, end,
-    the engagements that end it), in order. Takes engagements ordered by start."""
-    stretches: list[tuple[datetime, datetime | None, list[Engagement]]] = []
-    for engagement in engagements:
-        if engagement.end is not None and engagement.end <= engagement.start:
-            continue  # ended at (or before) its start, e.g. by a dropout: never active
-        if stretches:
-            start, end, ending = stretches[-1]
-            # Touching intervals ([a, b) then [b, c)) never leave the count at zero.
-            if end is None or engagement.start <= end:
-                if end is not None and (engagement.end is None or engagement.end > end):
-                    stretches[-1] = (start, engagement.end, [engagement])
-                elif end is not None and engagement.end == end:
-                    ending.append(engagement)
-                continue
-        stretches.append((engagement.start, engagement.end, [engagement]))
-    return stretches
-
-
-def _no_start_conditions(known: KnownJourney, rules: RuleSettings) -> Iterable[Condition]:
+def _no_start_conditions(known: KnownJourney, rules: RuleSettings) -> list[Condition]:
     """NO_START_AFTER_TRIAGE: the journey's first triage is at T and no engagement is
     active at any time in [T, T+30d].
 
-    An engagement [start, end) is active somewhere in the closed window when it starts by
-    T+30d and has not ended by T (one that ends at T exactly is not active at T). One that
-    starts after T+30d resolves the alert (`engagement_started`), at the later of its start
-    and when it became known. The subject is the journey (`journey:` and its opening), the
-    key adds T.
+    Some engagement is active somewhere in the closed window when a stretch of activity
+    starts by T+30d and has not ended by T (one that ends at T exactly is not active at
+    T). One that starts after T+30d resolves the alert (`engagement_started`), at the
+    later of its start and when it became known. The subject is the journey (`journey:`
+    and its opening), the key adds T.
     """
-    engagements = [e for e in known.engagements() if e.end is None or e.end > e.start]
-    judged: set[JourneySpan | None] = set()
-    for triaged in known.triaged_at():
+    conditions: list[Condition] = []
+    triages = known.triaged_at()
+    if not triages:
+        return conditions
+    stretches = known.stretches()
+    first_of: JourneySpan | None = None
+    for triaged in triages:
         span = known.journey_at(triaged)
-        if span in judged or span is None:
-            continue  # not the journey's first triage
-        judged.add(span)
+        if span is None or span is first_of:
+            continue  # not the journey's first triage (triages come in business time)
+        first_of = span
         due = triaged + rules.no_start_after_triage
-        if any(e.start <= due and (e.end is None or e.end > triaged) for e in engagements):
+        if _active_within(stretches, triaged, due):
             continue
         subject = journey_subject(span)
-        yield Condition(
-            key=f"NO_START_AFTER_TRIAGE:{subject}:{iso(triaged)}",
-            subject=subject,
-            due=due,
-            settled_at=next((e.start for e in engagements if e.start > due), None),
-            settled_by="engagement_started",
-            closed_at=span.closed_at,
+        conditions.append(
+            Condition(
+                key=f"NO_START_AFTER_TRIAGE:{subject}:{iso(triaged)}",
+                subject=subject,
+                due=due,
+                settled_at=next((s.start for s in stretches if s.start > due), None),
+                settled_by="engagement_started",
+                closed_at=span.closed_at,
+            )
         )
+    return conditions
 
 
-HANDOVER_GAP = Rule("HANDOVER_GAP", _ENGAGEMENTS_AND_JOURNEYS, _handover_gap_conditions)
+def _active_within(stretches: tuple[Stretch, ...], start: datetime, end: datetime) -> bool:
+    """Whether some engagement is active at some time in [start, end]."""
+    for stretch in stretches:
+        if stretch.start > end:
+            return False  # stretches come in order: none later reaches back
+        if stretch.end is None or stretch.end > start:
+            return True
+    return False
+
+
+HANDOVER_GAP = Rule(
+    "HANDOVER_GAP",
+    _ENGAGEMENTS_AND_JOURNEYS,
+    _handover_gap_conditions,
+    requires=frozenset({MEASURE_ENDED, PLACEMENT_ENDED, DROPPED_OUT}),
+)
 NO_START_AFTER_TRIAGE = Rule(
-    "NO_START_AFTER_TRIAGE", _ENGAGEMENTS_AND_JOURNEYS, _no_start_conditions
+    "NO_START_AFTER_TRIAGE",
+    _ENGAGEMENTS_AND_JOURNEYS,
+    _no_start_conditions,
+    requires=frozenset({TRIAGED}),
 )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import groupby
+from typing import NamedTuple
 
 from services.kernel.settings import RuleSettings
 from services.outcomes.domain import (
@@ -29,7 +28,7 @@ from services.outcomes.rules.walk import Condition, Rule, closed_at, iso
 _JOURNEYS = frozenset({REFERRED, TRIAGED, JOURNEY_CLOSED})
 
 
-def _churn_conditions(known: KnownJourney, rules: RuleSettings) -> Iterable[Condition]:
+def _churn_conditions(known: KnownJourney, rules: RuleSettings) -> list[Condition]:
     """MEASURE_CHURN: a measure that lasted under 90 days ends at E, at least 3 such
     measures (this one included) ended in the 365 days up to and including E, i.e. in
     (E-365d, E], and no placement started in that window.
@@ -45,8 +44,9 @@ def _churn_conditions(known: KnownJourney, rules: RuleSettings) -> Iterable[Cond
             placements.append(e.start)
         elif e.end is not None and e.end - e.start < rules.churn_short_measure:
             short.append((e.end, e.start, e.id))
+    conditions: list[Condition] = []
     if len(short) < rules.churn_count:
-        return
+        return conditions
     short.sort()
     ends = [end for end, _, _ in short]
     for end, group in groupby(short, key=lambda measure: measure[0]):
@@ -58,18 +58,20 @@ def _churn_conditions(known: KnownJourney, rules: RuleSettings) -> Iterable[Cond
         ending = list(group)
         latest = max(start for _, start, _ in ending)
         subject = min(measure_id for _, start, measure_id in ending if start == latest)
-        yield Condition(
-            key=f"MEASURE_CHURN:{subject}:{iso(end)}",
-            subject=subject,
-            due=end,
-            settled_at=None,
-            settled_by="acknowledged",
-            closed_at=closed_at(known, end),
+        conditions.append(
+            Condition(
+                key=f"MEASURE_CHURN:{subject}:{iso(end)}",
+                subject=subject,
+                due=end,
+                settled_at=None,
+                settled_by="acknowledged",
+                closed_at=closed_at(known, end),
+            )
         )
+    return conditions
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedEndStood:
+class PlannedEndStood(NamedTuple):
     """From knowledge time `known_from` until `known_until` (None: still), `day` was the
     measure's current planned end and no end of the measure was known."""
 
@@ -78,7 +80,6 @@ class PlannedEndStood:
     known_until: datetime | None
 
 
-@lru_cache(maxsize=1 << 12)
 def planned_ends_stood(plan: MeasurePlan) -> tuple[PlannedEndStood, ...]:
     """How a measure's planned end stood as knowledge grew.
 
@@ -91,6 +92,7 @@ def planned_ends_stood(plan: MeasurePlan) -> tuple[PlannedEndStood, ...]:
     for declared in plan.declared:
         by_knowledge.setdefault(max(declared.recorded_at, plan.start_known_at), []).append(declared)
     stood: list[PlannedEndStood] = []
+    current: tuple[str, datetime] | None = None  # the day standing, and since when
     latest: PlannedEndDeclared | None = None
     for known in sorted(by_knowledge):
         if plan.end_known_at is not None and known >= plan.end_known_at:
@@ -98,18 +100,47 @@ def planned_ends_stood(plan: MeasurePlan) -> tuple[PlannedEndStood, ...]:
         newest = max(by_knowledge[known])
         if latest is not None and newest[:3] <= latest[:3]:
             continue
-        moved = latest is None or newest.day != latest.day
+        if latest is None or newest.day != latest.day:
+            if current is not None:
+                stood.append(PlannedEndStood(*current, known))
+            current = (newest.day, known)
         latest = newest
-        if moved:
-            if stood:
-                stood[-1] = replace(stood[-1], known_until=known)
-            stood.append(PlannedEndStood(newest.day, known, None))
-    if stood and plan.end_known_at is not None:
-        stood[-1] = replace(stood[-1], known_until=plan.end_known_at)
+    if current is not None:
+        stood.append(PlannedEndStood(*current, plan.end_known_at))
     return tuple(stood)
 
 
-def _stale_conditions(known: KnownJourney, rules: RuleSettings) -> Iterable[Condition]:
+class StaleWatch(NamedTuple):
+    """A planned end that a STALE_MEASURE condition is about: the condition's key, the
+    start of the day in Oslo, when it is due, and when it stopped standing (None: still)."""
+
+    key: str
+    day_start: datetime
+    due: datetime
+    known_until: datetime | None
+
+
+@lru_cache(maxsize=1 << 12)
+def stale_watches(plan: MeasurePlan, stale_after: timedelta) -> tuple[StaleWatch, ...]:
+    """The planned ends of a measure that could go stale: each day the plan stood at that
+    was not updated before its deadline, the first time it stood. A function of the plan
+    alone, which stays the same over most knowledge times of a walk."""
+    watches: list[StaleWatch] = []
+    keys: set[str] = set()
+    for stood in planned_ends_stood(plan):
+        key = f"STALE_MEASURE:{plan.measure_id}:{stood.day}"
+        at = day_start(stood.day)
+        due = at + stale_after
+        if key in keys or (
+            stood.known_until is not None and stood.known_until <= max(due, stood.known_from)
+        ):
+            continue  # updated before it went stale
+        keys.add(key)
+        watches.append(StaleWatch(key, at, due, stood.known_until))
+    return tuple(watches)
+
+
+def _stale_conditions(known: KnownJourney, rules: RuleSettings) -> list[Condition]:
     """STALE_MEASURE: a measure with planned end P (the start of that day in Oslo) has no
     end or later extension known by P+30d.
 
@@ -119,35 +150,30 @@ def _stale_conditions(known: KnownJourney, rules: RuleSettings) -> Iterable[Cond
     own or by a dropout, resolves it (`updated`) when it becomes known. A condition is
     raised for the first time its day stood past the deadline; never twice.
     """
-    for plan in known.measure_plans():
-        raised: set[str] = set()
-        for stood in planned_ends_stood(plan):
-            key = f"STALE_MEASURE:{plan.measure_id}:{stood.day}"
-            at = day_start(stood.day)
-            due = at + rules.stale_measure
-            if key in raised or (
-                stood.known_until is not None and stood.known_until <= max(due, stood.known_from)
-            ):
-                continue  # updated before it went stale
-            raised.add(key)
-            yield Condition(
-                key=key,
-                subject=plan.measure_id,
-                due=due,
-                settled_at=stood.known_until,
-                settled_by="updated",
-                closed_at=closed_at(known, at),
-            )
+    return [
+        Condition(
+            key=watch.key,
+            subject=plan.measure_id,
+            due=watch.due,
+            settled_at=watch.known_until,
+            settled_by="updated",
+            closed_at=closed_at(known, watch.day_start),
+        )
+        for plan in known.measure_plans()
+        for watch in stale_watches(plan, rules.stale_measure)
+    ]
 
 
 MEASURE_CHURN = Rule(
     "MEASURE_CHURN",
     _JOURNEYS | {MEASURE_STARTED, MEASURE_ENDED, PLACEMENT_STARTED, DROPPED_OUT},
     _churn_conditions,
+    requires=frozenset({MEASURE_ENDED, DROPPED_OUT}),
     one_open=True,
 )
 STALE_MEASURE = Rule(
     "STALE_MEASURE",
     _JOURNEYS | {MEASURE_STARTED, MEASURE_EXTENDED, MEASURE_ENDED, DROPPED_OUT},
     _stale_conditions,
+    requires=frozenset({MEASURE_STARTED}),
 )

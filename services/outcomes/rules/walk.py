@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from services.kernel.settings import RuleSettings
-from services.outcomes.domain import JourneySpan
+from services.outcomes.domain import Fact, JourneySpan
 from services.outcomes.journey import Journey, KnownJourney
 
 Status = Literal["open", "resolved"]
@@ -88,14 +88,21 @@ class Rule:
     """A rule: its name, the event types it reads, and how it judges a state of knowledge.
 
     `judge` must depend only on facts of the types in `reads`: the walk judges a rule again
-    only at knowledge times that add one of them. `one_open`: at most one open alert of
-    the rule per person.
+    only at knowledge times that add one of them. `requires`, some of those types: the
+    rule finds nothing until a fact of one of them is known, so the walk does not judge it
+    before (most people never have a placement end, say). `one_open`: at most one open
+    alert of the rule per person.
     """
 
     name: str
     reads: frozenset[str]
-    judge: Callable[[KnownJourney, RuleSettings], Iterable[Condition]]
+    judge: Callable[[KnownJourney, RuleSettings], list[Condition]]
+    requires: frozenset[str] = frozenset()
     one_open: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.requires <= self.reads:
+            raise ValueError(f"rule {self.name}: requires {set(self.requires - self.reads)} unread")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -119,10 +126,11 @@ class _Judged:
     """One rule's state in a walk: its conditions on the knowledge so far, its alerts, and
     the next instant after the last visit at which they change on unchanged knowledge."""
 
-    __slots__ = ("alerts", "conditions", "fresh", "judged", "rule", "upcoming")
+    __slots__ = ("alerts", "conditions", "fresh", "judged", "ready", "rule", "upcoming")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
+        self.ready = not rule.requires  # a fact the rule requires is known
         self.judged: list[Condition] = []
         self.conditions: dict[str, Condition] = {}
         self.alerts: dict[str, Alert] = {}
@@ -148,7 +156,7 @@ class _Judged:
                 resolution = "journey_closed"
             else:
                 is_open = True
-                times.extend(x for x in (condition.settled_at, condition.closed_at) if x)
+                _extend_instants(times, condition)
                 continue
             alerts[key] = Alert(
                 name, alert.subject, key, alert.raised_at, "resolved", t, resolution
@@ -156,13 +164,14 @@ class _Judged:
         due: list[Condition] = []
         dues: list[datetime] = []
         for key, condition in conditions.items():
+            if key in alerts:
+                continue
             # No alert is raised for a closed journey (CONTRACT §3): not once it is closed,
             # and never if it is closed by the deadline.
-            if key in alerts or condition.closed_by(max(t, condition.due)):
-                continue
             if condition.due <= t:
-                due.append(condition)
-            else:
+                if not condition.closed_by(t):
+                    due.append(condition)
+            elif not condition.closed_by(condition.due):
                 dues.append(condition.due)
         one_open = self.rule.one_open
         if one_open:
@@ -179,11 +188,19 @@ class _Judged:
                     name, condition.subject, condition.key, t, "open", None, None
                 )
                 is_open = True
-                times.extend(x for x in (condition.settled_at, condition.closed_at) if x)
+                _extend_instants(times, condition)
         if not (one_open and is_open):
             times.extend(dues)
         self.upcoming = min(times, default=None)
         self.fresh = False
+
+
+def _extend_instants(times: list[datetime], condition: Condition) -> None:
+    """The instants at which an open alert's condition resolves it, as far as known."""
+    if condition.settled_at is not None:
+        times.append(condition.settled_at)
+    if condition.closed_at is not None:
+        times.append(condition.closed_at)
 
 
 def walk(
@@ -198,44 +215,58 @@ def walk(
     `KnownJourney`; a rule is judged again only when a fact it reads was added.
     """
     states = [_Judged(rule) for rule in rules]
-    readers: dict[str, list[_Judged]] = {}
-    for state in states:
-        for type_ in state.rule.reads:
-            readers.setdefault(type_, []).append(state)
-    facts = [f for f in journey.facts if f.type in readers]
-    n = len(facts)
+    reads: frozenset[str] = frozenset().union(*(state.rule.reads for state in states))
+    times = _knowledge_times(f for f in journey.facts if f.type in reads)
     known = KnownJourney()
     upcoming: datetime | None = None
-    i = 0
-    while i < n and facts[i].recorded_at <= clock:
-        recorded_at = facts[i].recorded_at
-        touched: list[_Judged] = []
-        while i < n and facts[i].recorded_at == recorded_at:
-            known.add(facts[i])
-            touched.extend(s for s in readers[facts[i].type] if s not in touched)
-            i += 1
-        for state in touched:
-            judged = list(state.rule.judge(known, settings))
+    later_fact: datetime | None = None
+    for k, (recorded_at, facts) in enumerate(times):
+        if recorded_at > clock:
+            later_fact = recorded_at
+            break
+        for fact in facts:
+            known.add(fact)
+        types = {fact.type for fact in facts}
+        for state in states:
+            if state.rule.reads.isdisjoint(types):
+                continue
+            if not state.ready:
+                if state.rule.requires.isdisjoint(types):
+                    continue
+                state.ready = True
+            judged = state.rule.judge(known, settings)
             if judged != state.judged:
                 state.judged = judged
                 state.conditions = {c.key: c for c in judged}
                 state.fresh = True
-        next_recorded = facts[i].recorded_at if i < n else None
+        next_recorded = times[k + 1][0] if k + 1 < len(times) else None
         t = recorded_at
         while True:
             upcoming = None
             for state in states:
-                if state.fresh or (state.upcoming is not None and state.upcoming <= t):
+                at = state.upcoming
+                if state.fresh or (at is not None and at <= t):
                     state.visit(t)
-                if state.upcoming is not None and (upcoming is None or state.upcoming < upcoming):
-                    upcoming = state.upcoming
+                    at = state.upcoming
+                if at is not None and (upcoming is None or at < upcoming):
+                    upcoming = at
             if upcoming is None or upcoming > clock:
                 break
             if next_recorded is not None and upcoming >= next_recorded:
                 break  # the next recorded_at is visited with what it adds
             t = upcoming
-    later_fact = facts[i].recorded_at if i < n else None
     changes = [at for at in (upcoming, later_fact) if at is not None and at > clock]
     alerts = [alert for state in states for alert in state.alerts.values()]
     alerts.sort(key=lambda a: (a.raised_at, a.rule, a.subject, a.condition_key))
     return alerts, min(changes, default=None)
+
+
+def _knowledge_times(facts: Iterable[Fact]) -> list[tuple[datetime, list[Fact]]]:
+    """Facts in knowledge order, grouped by the recorded_at they share."""
+    times: list[tuple[datetime, list[Fact]]] = []
+    for fact in facts:
+        if times and times[-1][0] == fact.recorded_at:
+            times[-1][1].append(fact)
+        else:
+            times.append((fact.recorded_at, [fact]))
+    return times
