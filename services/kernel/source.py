@@ -49,6 +49,7 @@ class SourceRecord(Aggregate):
         """Take the event unless it is a duplicate or breaks this record's lifecycle."""
         verdict = self.verdict(domain_event)
         if verdict == ACCEPTED:
+            self._offered = domain_event  # spares `accepted` reading back what it is given
             self.accepted(body=domain_event.model_dump_json(), trace=trace)
         return verdict
 
@@ -67,7 +68,8 @@ class SourceRecord(Aggregate):
 
     @event("Accepted")
     def accepted(self, body: str, trace: dict[str, str]) -> None:
-        self._take_in(DomainEvent.model_validate_json(body))
+        offered: DomainEvent | None = self.__dict__.pop("_offered", None)
+        self._take_in(offered or DomainEvent.model_validate_json(body))
 
     def _take_in(self, domain_event: DomainEvent) -> None:
         self.seen.add(str(domain_event.event_id))

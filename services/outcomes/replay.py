@@ -50,7 +50,6 @@ from services.employer.application import EmployerApplication
 from services.intake.application import IntakeApplication
 from services.journey.application import JourneyApplication
 from services.kernel.events import (
-    DomainEvent,
     EdgeEvent,
     EventType,
     InvalidEvent,
@@ -280,7 +279,7 @@ def _accept(
     facts: dict[str, list[Fact]] = {}
     pending.reverse()  # taken from the end, so each event is let go once it is a fact
     for seq in range(len(pending)):
-        _, number, edge = pending.pop()
+        recorded_at, number, edge = pending.pop()
         service = OWNERS[edge.type]
         participant = pseudonyms.get(edge.person)
         if participant is None:
@@ -290,7 +289,7 @@ def _accept(
             record = records[service, participant] = RECORD_TYPES[service](service, participant)
         # Nothing is stored: the record's state is all that counts, so it takes the event
         # without the aggregate event that `offer` would record.
-        verdict = record.take(_domain_event(edge, participant, service))
+        verdict = record.take(edge.to_domain(participant, service, recorded_at))
         if isinstance(verdict, Refused):
             result.problems.append(
                 Problem(
@@ -302,23 +301,6 @@ def _accept(
         else:
             facts.setdefault(participant, []).append(to_fact(_stored_form(edge), seq))
     return facts
-
-
-def _domain_event(edge: EdgeEvent, participant: str, service: str) -> DomainEvent:
-    """`edge.to_domain(participant, service, ...)` for an event that has its `recorded_at`,
-    built without validating again: every field is the validated edge event's, the
-    participant an HMAC digest and the service one of `RECORD_TYPES`."""
-    assert edge.recorded_at is not None  # a line without one was skipped as invalid
-    return DomainEvent.model_construct(
-        event_id=edge.event_id,
-        type=edge.type,
-        occurred_at=edge.occurred_at,
-        recorded_at=edge.recorded_at,
-        source=edge.source,
-        participant=participant,
-        service=service,
-        data=edge.data,
-    )
 
 
 def _stored_form(edge: EdgeEvent) -> dict[str, Any]:
