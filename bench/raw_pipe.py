@@ -3,7 +3,8 @@
     Importer (the same client, same chunks and batches)
       → gRPC `Sources/SubmitEvents` on three "source" processes (one per source service)
       → asyncpg COPY of the lines into a plain table, then an in-process queue
-      → JetStream publish (concurrent, every ack awaited, a Nats-Msg-Id on each message)
+      → JetStream publish (`publish_all`, as the services publish: every ack awaited, a
+        Nats-Msg-Id on each message)
       → one "sink" process: pull consumer, batches of 500 (the services' batch size),
         ack-all on the last message
       → asyncpg COPY of (stream sequence, body) into a plain table.
@@ -35,6 +36,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from bench.common import SOURCES, Context, Figure, Result, client_batch
 from bench.procs import CpuMeter
 from services.cli.importer import Importer
+from services.kernel.bus import MSG_ID, Outgoing, publish_all
 from services.kernel.embedded import free_port
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
@@ -73,12 +75,11 @@ async def publisher(
             lines.extend(queue.get_nowait())
         for start in range(0, len(lines), batch):
             part = lines[start : start + batch]
-            await asyncio.gather(
-                *(
-                    js.publish(subject, line.encode(), headers={"Nats-Msg-Id": f"{tag}-{sent + i}"})
-                    for i, line in enumerate(part)
-                )
-            )
+            outgoing = [
+                Outgoing(subject, line.encode(), {MSG_ID: f"{tag}-{sent + i}"})
+                for i, line in enumerate(part)
+            ]
+            await publish_all(js, outgoing)  # the services' own publishing
             sent += len(part)
 
 

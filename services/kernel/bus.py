@@ -74,15 +74,19 @@ class Outgoing:
     headers: Mapping[str, str]
 
 
+PUBLISH_TIMEOUT = 10.0  # seconds for a batch's acks
+
+
 async def publish_all(js: JetStreamContext, messages: Sequence[Outgoing]) -> int:
     """Publish concurrently and wait for every ack; returns how many JetStream stored anew.
 
     A message JetStream recognises by its Nats-Msg-Id is acknowledged as a duplicate and
     not stored again, which makes a republish after a crash harmless.
     """
-    acks = await asyncio.gather(
-        *(js.publish(m.subject, m.body, headers=dict(m.headers)) for m in messages)
-    )
+    # Sent one after the other without waiting, the acks gathered as they come: no
+    # request, inbox and timer of its own for every message.
+    pending = [await js.publish_async(m.subject, m.body, headers=dict(m.headers)) for m in messages]
+    acks = await asyncio.wait_for(asyncio.gather(*pending), PUBLISH_TIMEOUT)
     return sum(1 for ack in acks if not ack.duplicate)
 
 
