@@ -8,7 +8,7 @@ cumulative) the benchmark waits until outcomes has every fact in its journey sto
 its rules have judged every participant, then reads the process's peak RSS (`VmHWM` of
 /proc/<pid>/status, the high-water mark since it started) and its current RSS.
 
-Outcomes keeps up to `LOS_AGGREGATE_CACHE_SIZE` (default 100,000) journeys cached;
+Outcomes keeps up to `LOS_AGGREGATE_CACHE_SIZE` (default 50,000) journeys cached;
 memory should stop growing once participants outnumber the cache.
 """
 

@@ -5,11 +5,12 @@ Two ways in, each beside its own raw read:
 - the journey store that the ingest benchmark filled: every `FactRecorded` row read with
   asyncpg, its JSON decoded, the facts grouped by participant into journeys exactly as
   `JourneyLog.journey()` builds them (`to_fact`), and all rules evaluated per journey at
-  the end of the cohort window (`rules.evaluate`, the function the live engine calls).
-  Baseline: the same query and the same JSON decode, nothing else;
+  the end of the cohort window (`rules.evaluate`, the function the live engine calls),
+  in one process and in one process per core, each taking a share of the participants.
+  Baseline: the same query and the same JSON decode (orjson), nothing else;
 - the JSONL file, through `los replay`'s own `replay_file` (validation, study pseudonym,
   the source services' lifecycle checks, then the rules), in one process and in one
-  process per core. Baseline: reading the file and decoding each line.
+  process per core. Baseline: reading the file and decoding each line (orjson).
 
 Rates are events per second over the events in the input.
 """
@@ -17,16 +18,17 @@ Rates are events per second over the events in the input.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from datetime import time as day_time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 
 from bench.common import COHORT_END, Context, Figure, Result
 from services.kernel.settings import Settings
@@ -34,10 +36,12 @@ from services.outcomes.application import to_fact
 from services.outcomes.journey import Journey
 from services.outcomes.rules import evaluate
 
+Replayed = tuple[int, float, int]  # events, seconds, alerts
+
 UNTIL = datetime.combine(COHORT_END + timedelta(days=1), day_time(0), tzinfo=UTC)
 FACT_ROWS = (
-    "SELECT state FROM outcomes.journeystore_events"
-    " WHERE topic LIKE '%.FactRecorded' ORDER BY notification_id"
+    "SELECT state FROM outcomes.journeystore_events WHERE topic LIKE '%.FactRecorded'"
+    " AND abs(hashtext(originator_id::text)) % $2 = $1 ORDER BY notification_id"
 )
 
 
@@ -47,10 +51,12 @@ def best_of(runs: int, measure: Callable[[], tuple[int, float]]) -> tuple[int, f
     return min(results, key=lambda r: r[1])
 
 
-async def _rows(database_url: str) -> list[bytes]:
+async def _rows(database_url: str, part: int = 0, parts: int = 1) -> list[bytes]:
+    """The stored facts of one share of the participants (every fact of a participant is
+    in the same share), in the order they were stored."""
     conn = await asyncpg.connect(database_url)
     try:
-        return [row[0] for row in await conn.fetch(FACT_ROWS)]
+        return [row[0] for row in await conn.fetch(FACT_ROWS, part, parts)]
     finally:
         await conn.close()
 
@@ -58,17 +64,18 @@ async def _rows(database_url: str) -> list[bytes]:
 async def store_raw_read(database_url: str) -> tuple[int, float]:
     started = time.perf_counter()
     rows = await _rows(database_url)
-    decoded = [json.loads(state) for state in rows]
+    decoded = [orjson.loads(state) for state in rows]
     return len(decoded), time.perf_counter() - started
 
 
-async def store_replay(database_url: str, until: datetime) -> tuple[int, float, int]:
+def store_replay(database_url: str, until: datetime, part: int = 0, parts: int = 1) -> Replayed:
+    """One share of the journey store through every rule: (events, seconds, alerts)."""
     rules = Settings().rules
     started = time.perf_counter()
-    rows = await _rows(database_url)
+    rows = asyncio.run(_rows(database_url, part, parts))
     by_participant: dict[str, list[dict[str, Any]]] = {}
     for state in rows:
-        fact = json.loads(state)["fact"]
+        fact = orjson.loads(state)["fact"]
         by_participant.setdefault(fact["participant"], []).append(fact)
     alerts = 0
     for participant, facts in by_participant.items():
@@ -78,13 +85,26 @@ async def store_replay(database_url: str, until: datetime) -> tuple[int, float, 
     return len(rows), time.perf_counter() - started, alerts
 
 
+def store_replay_parallel(database_url: str, until: datetime, workers: int) -> Replayed:
+    """The journey store shared out by participant over `workers` processes, as
+    `los replay --workers` shares out a file; seconds from start to the last result."""
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        futures = [
+            pool.submit(store_replay, database_url, until, part, workers) for part in range(workers)
+        ]
+        parts = [future.result() for future in futures]
+    seconds = time.perf_counter() - started
+    return sum(p[0] for p in parts), seconds, sum(p[2] for p in parts)
+
+
 def file_raw_read(path: Path) -> tuple[int, float]:
     started = time.perf_counter()
     count = 0
     with path.open("rb") as lines:
         for line in lines:
             if line.strip():
-                json.loads(line)
+                orjson.loads(line)
                 count += 1
     return count, time.perf_counter() - started
 
@@ -107,21 +127,36 @@ async def run(ctx: Context, path: Path) -> Result:
     if database_url is not None:
         raw = [await store_raw_read(database_url) for _ in range(2)]
         raw_events, raw_seconds = min(raw, key=lambda r: r[1])
-        events, seconds, alerts = await store_replay(database_url, UNTIL)
+        events, seconds, alerts = await asyncio.to_thread(store_replay, database_url, UNTIL)
+        cores = os.cpu_count() or 1
+        parallel = await asyncio.to_thread(store_replay_parallel, database_url, UNTIL, cores)
         details["journey_store"] = {
             "events": events,
             "replay_seconds": round(seconds, 2),
+            f"replay_seconds_{cores}_processes": round(parallel[1], 2),
             "alerts": alerts,
+            "alerts_parallel": parallel[2],
             "raw_read_seconds": round(raw_seconds, 2),
         }
+        raw_rate = round(raw_events / raw_seconds, 1)
         result.figures.append(
             Figure(
                 key="replay_store_rate",
-                label=f"Replay of the journey store, all rules ({events:,} events)",
+                label=f"Replay of the journey store, all rules, 1 process ({events:,} events)",
                 value=round(events / seconds, 1),
                 unit="events/s",
                 baseline_label="raw read + JSON decode of the same rows",
-                baseline=round(raw_events / raw_seconds, 1),
+                baseline=raw_rate,
+            )
+        )
+        result.figures.append(
+            Figure(
+                key="replay_store_rate_parallel",
+                label=f"Replay of the journey store, all rules, {cores} processes",
+                value=round(parallel[0] / parallel[1], 1),
+                unit="events/s",
+                baseline_label="raw read + JSON decode (1 process)",
+                baseline=raw_rate,
             )
         )
     raw_events, raw_seconds = best_of(2, lambda: file_raw_read(path))

@@ -77,7 +77,10 @@ class Settings(BaseSettings):
     # facts in many batches is judged once rather than once a batch; live, at once.
     catch_up_judging: timedelta = timedelta(seconds=1)
 
-    aggregate_cache_size: int = 100_000
+    # Records (journeys) each service keeps in memory; its memory stops growing once it
+    # holds this many (~4 kB per journey in outcomes). One missing from the cache costs
+    # a share of one read per batch, since a batch loads everyone it names at once.
+    aggregate_cache_size: int = 50_000
     rules: RuleSettings = RuleSettings()
 
     # Telemetry: "none", "console" or "otlp" (OTEL_EXPORTER_OTLP_ENDPOINT then applies).
