@@ -53,8 +53,7 @@ class Scale:
     background_rate: int  # events/s of background load during the latency benchmark
     memory_participants: tuple[int, ...]  # outcomes' peak RSS is read at each of these
     # Events per SubmitEvents call (the importer's BATCH) and per store transaction in the
-    # services (LOS_BATCH_SIZE), for ingest and the raw pipe alike. Both default to 500;
-    # bench-full needs less: see `batch_note`.
+    # services (LOS_BATCH_SIZE), for ingest and the raw pipe alike.
     client_batch: int = 500
     service_batch: int = 500
 
@@ -65,7 +64,7 @@ class Scale:
 
 QUICK = Scale(
     name="bench",
-    ingest_events=40_000,
+    ingest_events=200_000,
     naive_events=10_000,
     naive_seconds=10.0,
     latency_warmup=4.0,
@@ -90,17 +89,6 @@ FULL = Scale(
     probes_per_second=2.5,
     background_rate=1_000,
     memory_participants=(50_000, 500_000),
-    client_batch=250,
-    service_batch=250,
-)
-
-BATCH_NOTE = (
-    "At the default batch of 500 the 1,000,000-event cohort does not get through: its first"
-    " intake batch holds ~480 new people, so the store's one INSERT carries ~980 stored events"
-    " (about 1 MB), and a statement of 1 MB or more in psycopg's pipeline mode (which"
-    " `eventsourcing` uses for every insert) never completes here (psycopg 3.3.9, libpq 18,"
-    " Unix socket: the server waits in ClientRead, the client in Pipeline.sync). So"
-    " bench-full sends and stores 250 events at a time."
 )
 
 
