@@ -28,7 +28,7 @@ from services.kernel.store import Worker
 from services.kernel.telemetry import links_to, tracer
 from services.outcomes import alerts
 from services.outcomes.alerts import Connection, StoredAlert
-from services.outcomes.application import JourneyStore
+from services.outcomes.application import JourneyStore, facts_after
 from services.outcomes.clock import LiveClock, Watermark
 from services.outcomes.ingest import IngestProgress
 from services.outcomes.journey import Journey
@@ -131,18 +131,17 @@ class RuleEngine:
         return read > 0 or judged > 0
 
     async def _take_in_facts(self) -> int:
-        limit = self._settings.batch_size
-        facts, last = await self._worker.run(self._store.facts_after, self.state.position, limit)
+        async with self._pool.acquire() as conn:
+            facts = await facts_after(conn, self.state.position, self._settings.batch_size)
         if not facts:
             return 0
         due: dict[str, datetime] = {}
         wall = datetime.now(UTC)
-        for fact in facts:
-            recorded_at = datetime.fromisoformat(fact["recorded_at"])
-            participant = fact["participant"]
+        for _, participant, service, recorded in facts:
+            recorded_at = datetime.fromisoformat(recorded)
             due[participant] = min(due.get(participant, recorded_at), recorded_at)
-            self.clock.saw(fact["service"], recorded_at, wall, time.monotonic())
-        self.state.position = last
+            self.clock.saw(service, recorded_at, wall, time.monotonic())
+        self.state.position = facts[-1][0]
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(
                 "INSERT INTO outcomes.deadlines VALUES ($1, $2) ON CONFLICT (participant)"
