@@ -183,7 +183,7 @@ def link(results: dict[str, Result]) -> list[dict[str, Any]]:
     for figure in replays:
         targets.append(
             {
-                "target": f"replay ≥ 100,000 events/s ({figure.label.split(',')[0]})",
+                "target": f"replay ≥ 100,000 events/s ({figure.label.split(' (')[0]})",
                 "measured": f"{figure.value:,.0f} events/s",
                 "met": figure.met,
             }
