@@ -2,7 +2,8 @@
 
 It describes what a consumer of the stream sees: one channel per source service and event
 type, `{prefix}.events.{service}.{partition}.{type}`, carrying the domain event (the edge
-event with the person replaced by a pseudonym), and the dead-letter subject. Committed as
+event with the person replaced by a pseudonym), the dead-letter subject, and each
+source's clock announcements on core NATS, `{prefix}.clock.{service}`. Committed as
 `docs/asyncapi.json`; a contract test fails when it drifts. Regenerate with:
 
     python -m services.kernel.asyncapi docs/asyncapi.json
@@ -19,7 +20,8 @@ from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 from pydantic import create_model
 
-from services.kernel.events import DATA_MODELS, EMITTED_BY, DomainEvent
+from services.kernel.bus import ClockAnnouncement, clock_subject
+from services.kernel.events import DATA_MODELS, EMITTED_BY, SOURCE_SERVICES, DomainEvent
 from services.kernel.settings import Settings
 
 
@@ -49,6 +51,16 @@ def bus_document(settings: Settings | None = None) -> dict[str, Any]:
                     " the partition (p000…) is derived from the participant pseudonym."
                 ),
             )
+    for service in sorted(SOURCE_SERVICES):
+        broker.publisher(
+            clock_subject(settings, service),
+            schema=ClockAnnouncement,
+            title=f"{service}:clock",
+            description=(
+                f"Core NATS, not the stream: {service}'s outbox has published everything"
+                " it received before received_by, up to stream_sequence (the live clock)."
+            ),
+        )
     broker.publisher(
         settings.dead_letter_subject,
         schema=bytes,

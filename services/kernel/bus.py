@@ -5,6 +5,9 @@ derived from the pseudonymous participant id, so outcomes can split the partitio
 between instances and still see each person's events in order. Every message carries
 `Nats-Msg-Id` = `event_id`, which JetStream uses to drop a republished duplicate within
 the stream's duplicate window, and the W3C trace context of the event.
+
+Beside the stream, each source's outbox announces on core NATS, `{prefix}.clock.{service}`,
+how far it has published what it received (`ClockAnnouncement`), for outcomes' live clock.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
+from pydantic import AwareDatetime, BaseModel
 
 from services.kernel.settings import Settings
 
@@ -39,6 +43,20 @@ def events_subject(settings: Settings, service: str = "*", partition: str = "*")
 def subject_for(settings: Settings, service: str, participant: str, event_type: str) -> str:
     partition = partition_of(participant, settings.partitions)
     return f"{settings.subject_prefix}.events.{service}.p{partition:03d}.{event_type}"
+
+
+def clock_subject(settings: Settings, service: str = "*") -> str:
+    return f"{settings.subject_prefix}.clock.{service}"
+
+
+class ClockAnnouncement(BaseModel):
+    """A source service has published everything it received before `received_by`; the
+    last of it is at `stream_sequence` (or before: it is the stream's end when the
+    service started, until it publishes). Carries no participant."""
+
+    service: str
+    received_by: AwareDatetime
+    stream_sequence: int
 
 
 def stream_config(settings: Settings) -> StreamConfig:
@@ -78,16 +96,18 @@ PUBLISH_TIMEOUT = 10.0  # seconds for a batch's acks
 
 
 async def publish_all(js: JetStreamContext, messages: Sequence[Outgoing]) -> int:
-    """Publish concurrently and wait for every ack; returns how many JetStream stored anew.
+    """Publish concurrently and wait for every ack; returns the highest stream sequence
+    acknowledged (0 for no messages).
 
-    A message JetStream recognises by its Nats-Msg-Id is acknowledged as a duplicate and
-    not stored again, which makes a republish after a crash harmless.
+    A message JetStream recognises by its Nats-Msg-Id is acknowledged as a duplicate, with
+    the sequence it was stored at, and not stored again: a republish after a crash is
+    harmless.
     """
     # Sent one after the other without waiting, the acks gathered as they come: no
     # request, inbox and timer of its own for every message.
     pending = [await js.publish_async(m.subject, m.body, headers=dict(m.headers)) for m in messages]
     acks = await asyncio.wait_for(asyncio.gather(*pending), PUBLISH_TIMEOUT)
-    return sum(1 for ack in acks if not ack.duplicate)
+    return max((ack.seq for ack in acks), default=0)
 
 
 async def dead_letter(

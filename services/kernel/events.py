@@ -54,6 +54,7 @@ from services.kernel.vocabulary import (
 __all__ = [
     "DATA_MODELS",
     "EMITTED_BY",
+    "SOURCE_SERVICES",
     "Channel",
     "CheckStatus",
     "ClosingReason",
@@ -253,6 +254,7 @@ DATA_MODELS: Mapping[EventType, type[EventData]] = MappingProxyType(
 _INTAKE = frozenset({"intake"})
 _JOURNEY = frozenset({"journey"})
 _EMPLOYER = frozenset({"employer"})
+SOURCE_SERVICES = _INTAKE | _JOURNEY | _EMPLOYER
 EMITTED_BY: Mapping[EventType, frozenset[str]] = MappingProxyType(
     {
         EventType.PARTICIPANT_REFERRED: _INTAKE,

@@ -4,6 +4,13 @@ The store is the outbox: an event is on the bus only after it is in the service'
 store, and every stored event reaches the bus. The relay remembers how far it got in a
 row of its own schema; after a crash it publishes again from there, and JetStream drops
 what it already has by `Nats-Msg-Id` (the event id) within the duplicate window.
+
+Each time it has published everything stored (at most every `announce_interval`), it
+announces on core NATS that everything the service received before the moment it looked
+is on the stream, up to the sequence of the last it published (`ClockAnnouncement`):
+outcomes' live clock then need not wait out the transit allowance (CONTRACT §3). The
+moment is the earliest receive time of any batch the service has not stored yet
+(`Arrivals`), so a batch still being stored is never announced as published.
 """
 
 from __future__ import annotations
@@ -11,17 +18,28 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from contextlib import suppress
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from eventsourcing.application import Application
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NATS
 from opentelemetry.trace import SpanKind
 from psycopg import sql
 
-from services.kernel.bus import MSG_ID, Outgoing, publish_all, subject_for
+from services.kernel.bus import (
+    MSG_ID,
+    ClockAnnouncement,
+    Outgoing,
+    clock_subject,
+    publish_all,
+    subject_for,
+)
 from services.kernel.settings import Settings
 from services.kernel.store import Worker
 from services.kernel.telemetry import batch_context, current_traceparent, tracer
@@ -29,23 +47,50 @@ from services.kernel.telemetry import batch_context, current_traceparent, tracer
 log = logging.getLogger(__name__)
 
 
+class Arrivals:
+    """The receive times of the batches a source service has received and not yet stored
+    (or refused). Used on the event loop only."""
+
+    def __init__(self) -> None:
+        self._open: Counter[datetime] = Counter()
+
+    @contextmanager
+    def receiving(self, received_at: datetime) -> Iterator[None]:
+        self._open[received_at] += 1
+        try:
+            yield
+        finally:
+            self._open[received_at] -= 1
+            if not self._open[received_at]:
+                del self._open[received_at]
+
+    def stored_before(self) -> datetime:
+        """A moment before which everything the service received is stored."""
+        return min(self._open, default=datetime.now(UTC))
+
+
 class OutboxRelay:
     def __init__(
         self,
         app: Application,  # type: ignore[type-arg]
         worker: Worker,
-        js: JetStreamContext,
+        nc: NATS,
         settings: Settings,
-        schema: str,
+        service: str,  # also the schema of its store
     ) -> None:
         assert settings.database_url is not None
         self._app = app
         self._worker = worker
-        self._js = js
+        self._nc = nc
+        self._js = nc.jetstream()
         self._settings = settings
         self._database_url = settings.database_url
-        self._table = sql.Identifier(schema, "outbox_position")
+        self._table = sql.Identifier(service, "outbox_position")
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._service = service
+        self._published = 0  # the stream sequence of the last event published
+        self._announced_at = -float("inf")
+        self.arrivals = Arrivals()
         self.wake = asyncio.Event()
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
@@ -73,9 +118,12 @@ class OutboxRelay:
             (position,),
         )
 
-    def _next_batch(self, after: int) -> tuple[list[Outgoing], int]:
+    def _next_batch(self, after: int) -> tuple[list[Outgoing], int, bool]:
+        """The events to publish after notification `after`, the last notification read,
+        and whether there may be more."""
+        limit = self._settings.batch_size
         notifications = self._app.recorder.select_notifications(
-            start=after, limit=self._settings.batch_size, inclusive_of_start=False
+            start=after, limit=limit, inclusive_of_start=False
         )
         messages = []
         for notification in notifications:
@@ -90,25 +138,40 @@ class OutboxRelay:
             )
             messages.append(Outgoing(subject, body.encode(), headers))
         last = notifications[-1].id if notifications else after
-        return messages, last
+        return messages, last, len(notifications) == limit
 
     async def run(self) -> None:
-        """Publish everything stored, then wait to be woken (or poll once a second)."""
+        """Publish everything stored, announce it, then wait to be woken (or poll)."""
         position = await self._worker.run(self._read_position)
+        stream = await self._js.stream_info(self._settings.stream)
+        self._published = stream.state.last_seq  # all this service published before
+        interval = self._settings.announce_interval.total_seconds()
         while True:
-            messages, last = await self._worker.run(self._next_batch, position)
+            self.wake.clear()
+            received_by = self.arrivals.stored_before()
+            messages, last, more = await self._worker.run(self._next_batch, position)
             if messages:
-                await self._publish(messages)
+                self._published = max(self._published, await self._publish(messages))
             if last != position:
                 # Also past a batch with nothing to publish (records of refused events).
                 await self._worker.run(self._save_position, last)
                 position = last
+            if more:
                 continue
-            self.wake.clear()
+            if time.monotonic() - self._announced_at >= interval:
+                await self._announce(received_by)
             with suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+                await asyncio.wait_for(self.wake.wait(), timeout=interval)
 
-    async def _publish(self, messages: list[Outgoing]) -> None:
+    async def _announce(self, received_by: datetime) -> None:
+        announcement = ClockAnnouncement(
+            service=self._service, received_by=received_by, stream_sequence=self._published
+        )
+        subject = clock_subject(self._settings, self._service)
+        await self._nc.publish(subject, announcement.model_dump_json().encode())
+        self._announced_at = time.monotonic()
+
+    async def _publish(self, messages: list[Outgoing]) -> int:
         # A child of the first event's submit span, linked to the others'; the messages
         # carry this span on, so a consumer's span follows the publish.
         parent, links = batch_context(m.headers for m in messages)
@@ -118,4 +181,4 @@ class OutboxRelay:
             span.set_attribute("los.events", len(messages))
             carried = current_traceparent()
             sent = [replace(m, headers={**carried, MSG_ID: m.headers[MSG_ID]}) for m in messages]
-            await publish_all(self._js, sent)
+            return await publish_all(self._js, sent)

@@ -7,7 +7,6 @@ store in one transaction. Nothing valid is lost because a neighbour was bad.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from services.kernel.events import (
     parse_edge_event,
 )
 from services.kernel.ids import pseudonym
+from services.kernel.outbox import OutboxRelay
 from services.kernel.settings import Settings
 from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceApplication
 from services.kernel.store import Worker
@@ -34,13 +34,13 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         app: SourceApplication,
         worker: Worker,
         settings: Settings,
-        on_stored: Callable[[], None],
+        relay: OutboxRelay,
     ) -> None:
         self._app = app
         self._worker = worker
         self._settings = settings
         self._key = settings.pseudonym_key.get_secret_value()
-        self._on_stored = on_stored
+        self._relay = relay
 
     def _read(self, raw: str, received_at: datetime, identities: dict[str, str]) -> DomainEvent:
         edge = parse_edge_event(raw)
@@ -76,7 +76,8 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
                         field=invalid.field,
                         reason=invalid.reason,
                     )
-            verdicts = await self._worker.run(self._store, batch, identities)
+            with self._relay.arrivals.receiving(received_at):
+                verdicts = await self._worker.run(self._store, batch, identities)
             for index, (domain_event, _), verdict in zip(positions, batch, verdicts, strict=True):
                 if verdict == ACCEPTED:
                     response.accepted += 1
@@ -93,7 +94,7 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
             span.set_attribute("los.accepted", response.accepted)
             span.set_attribute("los.rejected", len(response.rejected))
         if response.accepted:
-            self._on_stored()
+            self._relay.wake.set()
         return response
 
     def _store(

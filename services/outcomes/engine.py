@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -21,8 +22,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from nats.aio.msg import Msg
+from pydantic import ValidationError
 
-from services.kernel.events import EMITTED_BY
+from services.kernel.bus import ClockAnnouncement, clock_subject
+from services.kernel.events import SOURCE_SERVICES
 from services.kernel.settings import Settings
 from services.kernel.store import Worker
 from services.kernel.telemetry import links_to, tracer
@@ -35,7 +39,7 @@ from services.outcomes.journey import Journey
 from services.outcomes.recipients import recipient_at
 from services.outcomes.rules import Alert, evaluate
 
-SOURCE_SERVICES = frozenset(service for owners in EMITTED_BY.values() for service in owners)
+log = logging.getLogger(__name__)
 
 
 def alert_id(participant: str, condition_key: str) -> str:
@@ -107,7 +111,12 @@ class RuleEngine:
         self._settings = settings
         self._progress = progress
         self.state = ClockState()
-        self.clock = LiveClock(SOURCE_SERVICES, settings.quiet_period, settings.transit_allowance)
+        self.clock = LiveClock(
+            SOURCE_SERVICES,
+            settings.quiet_period,
+            settings.transit_allowance,
+            settings.edge_allowance,
+        )
         self._catch_up_judging = settings.catch_up_judging.total_seconds()
         self._judged_at = -float("inf")
 
@@ -130,9 +139,29 @@ class RuleEngine:
         judged = await self._judge_due()
         return read > 0 or judged > 0
 
+    async def announced(self, message: Msg) -> None:
+        """A source's outbox announced how far it has published (`services/kernel/bus.py`)."""
+        try:
+            announcement = ClockAnnouncement.model_validate_json(message.data)
+        except ValidationError as invalid:
+            log.warning("ignored a clock announcement on %s: %s", message.subject, invalid)
+            return
+        if message.subject != clock_subject(self._settings, announcement.service):
+            log.warning(
+                "ignored a clock announcement for %s on %s", announcement.service, message.subject
+            )
+            return
+        self.clock.announced(
+            announcement.service, announcement.received_by, announcement.stream_sequence
+        )
+        self._progress.wake.set()
+
     async def _take_in_facts(self) -> int:
+        through = self._progress.ingested  # in the journey store before the read below
         async with self._pool.acquire() as conn:
             facts = await facts_after(conn, self.state.position, self._settings.batch_size)
+        if len(facts) < self._settings.batch_size:
+            self.clock.took_in(through)
         if not facts:
             return 0
         due: dict[str, datetime] = {}

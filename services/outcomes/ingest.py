@@ -39,9 +39,11 @@ CONSUMER = "outcomes"
 
 @dataclass
 class IngestProgress:
-    """What the live clock needs to know from ingest: is there a backlog in the stream."""
+    """What the live clock needs to know from ingest: is there a backlog in the stream,
+    and up to which stream sequence is everything in the journey store."""
 
     pending: int | None = None  # None until the first fetch: assume a backlog
+    ingested: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -58,6 +60,7 @@ class Ingest:
     async def run(self) -> None:
         settings = self._settings
         position = await self._worker.run(self._store.position, CONSUMER)
+        self.progress.ingested = position
         with suppress(NotFoundError):
             await self._js.delete_consumer(settings.stream, CONSUMER)
         subscription = await self._js.pull_subscribe(
@@ -126,6 +129,7 @@ class Ingest:
                 trace = current_traceparent()
                 await self._record(deliveries, messages, trace)
         await messages[-1].ack()
+        self.progress.ingested = messages[-1].metadata.sequence.stream
         self.progress.wake.set()
 
     async def _record(

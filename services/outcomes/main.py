@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from services.kernel import telemetry
+from services.kernel.bus import clock_subject
 from services.kernel.rpc import Service, start_server
 from services.kernel.runtime import connect, prepare_store, run
 from services.kernel.settings import Settings
@@ -37,6 +38,7 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
     broker = await connect(settings)
     ingest = Ingest(broker.connection.jetstream(), store, worker, settings)
     engine = RuleEngine(pool, store, worker, settings, ingest.progress)
+    await broker.connection.subscribe(clock_subject(settings), cb=engine.announced)
     feed = AlertFeed(pool)
     await feed.start()
     api = AlertsServicer(feed, pool, store, worker, settings.token_key.get_secret_value())

@@ -18,6 +18,8 @@ def test_committed_asyncapi_document_is_the_generated_one():
 def test_every_event_type_has_a_channel_for_each_service_that_emits_it():
     channels = bus_document()["channels"]
     expected = {f"{s}:{t}" for t, services in EMITTED_BY.items() for s in services}
-    assert expected | {"dead-letter"} == set(channels)
+    clocks = {"intake:clock", "journey:clock", "employer:clock"}
+    assert expected | clocks | {"dead-letter"} == set(channels)
+    assert channels["intake:clock"]["address"] == "los.v1.clock.intake"
     ended = channels["journey:measure.ended"]
     assert ended["address"] == "los.v1.events.journey.{partition}.measure.ended"

@@ -7,11 +7,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+import nats
 import pytest
+from nats.aio.msg import Msg
 
 from services.cli.watch import watch
+from services.kernel.bus import ClockAnnouncement, clock_subject
 from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
+from services.kernel.settings import Settings
 from services.rpc.los.v1 import alerts_pb2, sources_pb2, sources_pb2_grpc
 from tests.support import Person, los, token_for
 
@@ -40,11 +44,15 @@ async def assign(address: str, person: Person, coordinator: str, at: datetime) -
     assert reply.accepted == 1, reply
 
 
+# With a minute's transit allowance only the outboxes' announcements (everything received
+# before a moment is on the stream) can bring the clock past the deadline in time.
+@pytest.mark.parametrize("transit_allowance", ["PT0.5S", "PT60S"])
 @pytest.mark.servers
 async def test_a_measure_ending_with_nothing_after_raises_a_gap_on_the_wall_clock(
-    real_servers: Servers, tmp_path: Path
+    real_servers: Servers, tmp_path: Path, transit_allowance: str
 ) -> None:
-    with los(real_servers, tmp_path, rules__handover_gap="PT3S") as running:
+    settings = {"rules__handover_gap": "PT3S", "transit_allowance": transit_allowance}
+    with los(real_servers, tmp_path, **settings) as running:
         person = Person.make(1)
         now = datetime.now(UTC)
         await assign(running.address("intake"), person, "c-1", now - timedelta(days=20))
@@ -115,3 +123,36 @@ async def test_a_successor_inside_the_window_prevents_the_gap_and_one_after_reso
         # although their deadline has long passed on the clock that raised c-late's alert.
         with pytest.raises(TimeoutError):
             await next_update(outcomes, "c-early", within=2)
+
+
+@pytest.mark.servers
+async def test_an_outbox_announces_what_it_has_published_up_to_which_stream_sequence(
+    real_servers: Servers, tmp_path: Path
+) -> None:
+    with los(real_servers, tmp_path) as running:
+        env = running.env
+        settings = Settings(subject_prefix=env["LOS_SUBJECT_PREFIX"], stream=env["LOS_STREAM"])
+        connection = await nats.connect(env["NATS_URL"])
+        try:
+            heard: asyncio.Queue[ClockAnnouncement] = asyncio.Queue()
+
+            async def hear(message: Msg) -> None:
+                heard.put_nowait(ClockAnnouncement.model_validate_json(message.data))
+
+            await connection.subscribe(clock_subject(settings, "journey"), cb=hear)
+            person = Person.make(4)
+            now = datetime.now(UTC)
+            reply = await submit(running.address("journey"), [person.measure_started("m-1", now)])
+            assert reply.accepted == 1, reply
+            stored_by = datetime.now(UTC)
+
+            announcement = await asyncio.wait_for(heard.get(), 10)
+            while announcement.received_by < stored_by:
+                announcement = await asyncio.wait_for(heard.get(), 10)
+            assert announcement.service == "journey"
+            stream = await connection.jetstream().stream_info(settings.stream)
+            # The one event published is the stream's last message, and it is covered.
+            assert stream.state.messages == 1
+            assert announcement.stream_sequence == stream.state.last_seq
+        finally:
+            await connection.close()

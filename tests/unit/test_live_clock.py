@@ -10,6 +10,7 @@ WALL = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NOW = 1000.0  # monotonic seconds at WALL
 QUIET = timedelta(seconds=2)
 TRANSIT = timedelta(milliseconds=500)
+EDGE = timedelta(milliseconds=100)
 CAUGHT_UP = WALL - TRANSIT
 SERVICES = ("intake", "journey", "employer")
 
@@ -19,7 +20,7 @@ def history(days_ago: float) -> datetime:
 
 
 def clock(**marks: Watermark) -> LiveClock:
-    return LiveClock(SERVICES, QUIET, TRANSIT, marks)
+    return LiveClock(SERVICES, QUIET, TRANSIT, EDGE, marks)
 
 
 def sending(reached: datetime, live: bool = False) -> Watermark:
@@ -148,3 +149,62 @@ def test_seeing_a_fact_records_how_far_the_service_got_and_whether_it_is_live() 
     assert live_clock.watermarks["journey"].reached == WALL - timedelta(seconds=5)
     assert live_clock.watermarks["journey"].live
     assert not live_clock.watermarks["intake"].live
+
+
+def all_sending_live(reached: datetime) -> LiveClock:
+    return clock(**{service: sending(reached, live=True) for service in SERVICES})
+
+
+def test_an_announcement_counts_once_outcomes_has_taken_in_the_stream_up_to_it() -> None:
+    live_clock = all_sending_live(WALL - timedelta(seconds=1))
+    for service in SERVICES:
+        live_clock.announced(service, WALL - timedelta(milliseconds=300), through=10)
+        live_clock.announced(service, WALL - timedelta(milliseconds=50), through=20)
+
+    live_clock.took_in(9)
+    assert now(live_clock, backlog=True) == WALL - timedelta(seconds=1)
+    live_clock.took_in(15)
+    assert now(live_clock, backlog=True) == WALL - timedelta(milliseconds=300) - EDGE
+    live_clock.took_in(20)
+    assert now(live_clock, backlog=True) == WALL - timedelta(milliseconds=50) - EDGE
+
+
+def test_announcements_spare_live_services_the_transit_allowance() -> None:
+    live_clock = all_sending_live(WALL - timedelta(seconds=1))
+    for service in SERVICES:
+        live_clock.announced(service, WALL - timedelta(milliseconds=50), through=7)
+    live_clock.took_in(7)
+
+    assert now(live_clock) == WALL - timedelta(milliseconds=50) - EDGE
+
+
+def test_a_service_sending_history_is_held_at_its_watermark_whatever_it_announces() -> None:
+    # Received and published, yes; but more history may come after it.
+    live_clock = all_sending_live(WALL - timedelta(seconds=1))
+    live_clock.saw("journey", history(400), WALL, NOW)
+    for service in SERVICES:
+        live_clock.announced(service, WALL, through=3)
+    live_clock.took_in(3)
+
+    assert now(live_clock) == WALL - timedelta(seconds=1)
+    assert now(live_clock, backlog=True) == WALL - timedelta(seconds=1)
+
+
+def test_an_announcement_does_not_release_a_service_never_heard_from_during_a_backfill() -> None:
+    live_clock = clock(intake=sending(history(100)), journey=sending(history(90)))
+    live_clock.announced("employer", WALL, through=0)
+    live_clock.took_in(0)
+
+    assert now(live_clock) is None
+
+
+def test_a_service_never_heard_from_but_announcing_counts_as_far_as_it_announced() -> None:
+    live_clock = clock(
+        intake=sending(WALL - timedelta(seconds=3), live=True),
+        journey=sending(WALL - timedelta(seconds=2), live=True),
+    )
+    for service in SERVICES:
+        live_clock.announced(service, WALL, through=0)
+    live_clock.took_in(0)
+
+    assert now(live_clock) == WALL - EDGE
