@@ -16,7 +16,6 @@ moment is the earliest receive time of any batch the service has not stored yet
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import Counter
@@ -26,6 +25,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import psycopg
 from eventsourcing.application import Application
 from nats.aio.client import Client as NATS
@@ -131,7 +131,7 @@ class OutboxRelay:
             body: str | None = getattr(accepted, "body", None)
             if body is None:
                 continue  # the record's creation, not an accepted event
-            fields = json.loads(body)
+            fields = orjson.loads(body)
             headers = {**getattr(accepted, "trace", {}), MSG_ID: fields["event_id"]}
             subject = subject_for(
                 self._settings, fields["service"], fields["participant"], fields["type"]

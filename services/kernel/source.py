@@ -91,16 +91,16 @@ class SourceApplication(BatchApplication):
 
     def accept_batch(self, batch: Sequence[tuple[DomainEvent, dict[str, str]]]) -> list[Verdict]:
         people = {event.participant for event, _ in batch}
-        ids = {SourceRecord.create_id(self.service, person): person for person in people}
-        records = self.load(self.record_type, ids.keys())
+        ids = {person: SourceRecord.create_id(self.service, person) for person in people}
+        records = self.load(self.record_type, ids.values())
         verdicts: list[Verdict] = []
         in_order: list[Any] = []
-        with self.evicting(ids.keys()):
+        with self.evicting(ids.values()):
             for domain_event, trace in batch:
-                record_id = SourceRecord.create_id(self.service, domain_event.participant)
-                record = records.get(record_id)
+                person = domain_event.participant
+                record = records.get(ids[person])
                 if record is None:
-                    record = records[record_id] = self.record_type(self.service, ids[record_id])
+                    record = records[ids[person]] = self.record_type(self.service, person)
                 verdicts.append(record.offer(domain_event, trace))
                 in_order.extend(record.collect_events())
             # Stored, and so published, in the order received rather than grouped by
