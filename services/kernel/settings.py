@@ -71,9 +71,9 @@ class Settings(BaseSettings):
     # The live clock (CONTRACT §3): a source service counts as caught up to the wall clock
     # (less `transit_allowance`) once nothing is pending and it sent nothing for `quiet_period`.
     transit_allowance: timedelta = timedelta(milliseconds=500)
-    # Sooner than that, a live service's outbox announces every `announce_interval` how far
-    # it has published what it received; outcomes counts everything recorded up to then,
-    # less `edge_allowance` for the hop from the source system to the service, as in.
+    # Sooner than that: each source's outbox announces, every `announce_interval`, up to
+    # which moment it has published what it received, and outcomes counts a live service
+    # as caught up to that moment less `edge_allowance` (source system → Los service).
     announce_interval: timedelta = timedelta(milliseconds=50)
     edge_allowance: timedelta = timedelta(milliseconds=100)
     quiet_period: timedelta = timedelta(seconds=2)
