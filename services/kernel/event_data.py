@@ -1,0 +1,191 @@
+"""The `data` of each event type (CONTRACT §2): one model per type, picked by `type`.
+
+Unknown fields are kept (a source may already speak a later version of the contract),
+but not nested without end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Self, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.kernel.vocabulary import (
+    Channel,
+    CheckStatus,
+    ClosingReason,
+    Day,
+    DropoutReason,
+    EventType,
+    EvidenceSource,
+    Identifier,
+    MainGoal,
+    MeasureCode,
+    MeasureEndReason,
+    MeasureStatus,
+    NeedGroup,
+    OrgNumber,
+    PlacementEndReason,
+    PlacementKind,
+)
+
+# How deep a field the contract does not know may nest: deeper ones would not be stored.
+MAX_UNKNOWN_DEPTH = 32
+
+
+class _Data(BaseModel):
+    # Unknown fields are kept, not rejected (CONTRACT §1): a source may already speak
+    # a later version of the contract, which only ever adds fields.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="after")
+    def _unknown_fields_nest_a_little(self) -> Self:
+        for name, value in (self.__pydantic_extra__ or {}).items():
+            if _depth(value) > MAX_UNKNOWN_DEPTH:
+                raise ValueError(f"{name}: nests deeper than {MAX_UNKNOWN_DEPTH} levels")
+        return self
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+class ParticipantReferred(_Data):
+    """participant.referred: a person is referred; this opens a journey."""
+
+    channel: Channel
+    org_unit: Identifier = Field(
+        description="the team that owns the case until a coordinator is assigned"
+    )
+
+
+class ParticipantTriaged(_Data):
+    """participant.triaged: the person's needs are assessed."""
+
+    need_group: NeedGroup
+    main_goal: MainGoal
+    needs_coordinator: bool
+    org_unit: Identifier
+
+
+class CoordinatorAssigned(_Data):
+    """coordinator.assigned: replaces any current coordinator."""
+
+    coordinator_id: Identifier
+    org_unit: Identifier
+
+
+class CoordinatorUnassigned(_Data):
+    """coordinator.unassigned: the person no longer has this coordinator."""
+
+    coordinator_id: Identifier
+    reason: str
+
+
+class MeasureStarted(_Data):
+    """measure.started: the person starts a measure (tiltak)."""
+
+    measure_id: Identifier = Field(description="unique per source")
+    measure_code: MeasureCode = Field(
+        description="NAV tiltakskode or the adult-education/municipal equivalent; the list is open"
+    )
+    provider: OrgNumber
+    planned_end: Day | None = None
+
+
+class MeasureExtended(_Data):
+    """measure.extended: the measure's planned end moves."""
+
+    measure_id: Identifier
+    planned_end: Day
+
+
+class MeasureEnded(_Data):
+    """measure.ended: the measure ends, with NAV's deltakerstatus and årsak."""
+
+    measure_id: Identifier
+    status: MeasureStatus
+    # Optional, as NAV's own årsak is: a completed measure often has none.
+    reason: MeasureEndReason | None = None
+
+
+class PlacementStarted(_Data):
+    """placement.started: the person starts work with an employer."""
+
+    placement_id: Identifier
+    employer: OrgNumber
+    kind: PlacementKind
+    hours_pct: float = Field(ge=1, le=100, allow_inf_nan=False)
+
+
+class PlacementEnded(_Data):
+    """placement.ended: the work ends."""
+
+    placement_id: Identifier
+    reason: PlacementEndReason
+
+
+class ParticipantDroppedOut(_Data):
+    """participant.dropped_out: ends every active engagement of the person."""
+
+    reason: DropoutReason
+
+
+class Evidence(_Data):
+    """Where a six-month check's finding comes from, and when it was obtained."""
+
+    source: EvidenceSource
+    obtained_at: Day
+
+
+class SixMonthChecked(_Data):
+    """followup.six_month_checked: where the person is six months into a placement."""
+
+    placement_id: Identifier
+    status: CheckStatus
+    evidence: Evidence
+
+
+class JourneyClosed(_Data):
+    """journey.closed: the follow-up ends."""
+
+    reason: ClosingReason
+
+
+EventData: TypeAlias = (
+    ParticipantReferred
+    | ParticipantTriaged
+    | CoordinatorAssigned
+    | CoordinatorUnassigned
+    | MeasureStarted
+    | MeasureExtended
+    | MeasureEnded
+    | PlacementStarted
+    | PlacementEnded
+    | ParticipantDroppedOut
+    | SixMonthChecked
+    | JourneyClosed
+)
+
+DATA_MODELS: Mapping[EventType, type[EventData]] = MappingProxyType(
+    {
+        EventType.PARTICIPANT_REFERRED: ParticipantReferred,
+        EventType.PARTICIPANT_TRIAGED: ParticipantTriaged,
+        EventType.COORDINATOR_ASSIGNED: CoordinatorAssigned,
+        EventType.COORDINATOR_UNASSIGNED: CoordinatorUnassigned,
+        EventType.MEASURE_STARTED: MeasureStarted,
+        EventType.MEASURE_EXTENDED: MeasureExtended,
+        EventType.MEASURE_ENDED: MeasureEnded,
+        EventType.PLACEMENT_STARTED: PlacementStarted,
+        EventType.PLACEMENT_ENDED: PlacementEnded,
+        EventType.PARTICIPANT_DROPPED_OUT: ParticipantDroppedOut,
+        EventType.SIX_MONTH_CHECKED: SixMonthChecked,
+        EventType.JOURNEY_CLOSED: JourneyClosed,
+    }
+)
