@@ -45,6 +45,11 @@ def isolated_env(servers: Servers, **settings: str) -> dict[str, str]:
     }
 
 
+def bus_settings(env: dict[str, str]) -> Settings:
+    """The settings that name the bus of an isolated environment (its stream, subjects)."""
+    return Settings(subject_prefix=env["LOS_SUBJECT_PREFIX"], stream=env["LOS_STREAM"])
+
+
 @contextmanager
 def los(servers: Servers, log_dir: Path, **settings: str) -> Iterator[Platform]:
     """The four services as processes, isolated from other tests."""

@@ -13,10 +13,9 @@ import pytest
 from services.kernel.bus import DEAD_REASON, subject_for
 from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
-from services.kernel.settings import Settings
 from tests.integration.test_exactly_once import journey_facts, wait_for
 from tests.integration.test_handover_gap_live import KEY, submit
-from tests.support import Person, los
+from tests.support import Person, bus_settings, los
 
 
 @pytest.mark.servers
@@ -25,7 +24,7 @@ async def test_unreadable_and_misaddressed_messages_are_parked_and_the_stream_go
 ) -> None:
     with los(real_servers, tmp_path) as running:
         env = running.env
-        settings = Settings(subject_prefix=env["LOS_SUBJECT_PREFIX"], stream=env["LOS_STREAM"])
+        settings = bus_settings(env)
         person = Person.make(31)
         participant = pseudonym(person.national_id, KEY)
         connection = await nats.connect(env["NATS_URL"])

@@ -15,9 +15,8 @@ from services.cli.watch import watch
 from services.kernel.bus import ClockAnnouncement, clock_subject
 from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
-from services.kernel.settings import Settings
 from services.rpc.los.v1 import alerts_pb2, sources_pb2, sources_pb2_grpc
-from tests.support import Person, los, token_for
+from tests.support import Person, bus_settings, los, token_for
 
 KEY = "los-development-pseudonym-key"
 GAP = timedelta(seconds=3)  # instead of 14 days
@@ -131,7 +130,7 @@ async def test_an_outbox_announces_what_it_has_published_up_to_which_stream_sequ
 ) -> None:
     with los(real_servers, tmp_path) as running:
         env = running.env
-        settings = Settings(subject_prefix=env["LOS_SUBJECT_PREFIX"], stream=env["LOS_STREAM"])
+        settings = bus_settings(env)
         connection = await nats.connect(env["NATS_URL"])
         try:
             heard: asyncio.Queue[ClockAnnouncement] = asyncio.Queue()

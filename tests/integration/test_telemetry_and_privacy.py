@@ -28,7 +28,7 @@ from services.kernel.ids import pseudonym
 from services.kernel.settings import Settings
 from tests.integration.test_exactly_once import wait_for
 from tests.integration.test_handover_gap_live import KEY, assign, next_update, submit
-from tests.support import Person, facts_recorded, los
+from tests.support import Person, bus_settings, facts_recorded, los
 
 SCHEMAS = ("intake", "journey", "employer", "outcomes")
 ASSIGNED = {"coordinator_id": "c-x", "org_unit": "nav-0301"}
@@ -197,7 +197,7 @@ async def test_an_alert_is_traced_back_to_its_submit_and_no_national_id_leaves_t
         assert update.alert.participant == participant
 
         # Something for the dead-letter subject, so that it is searched too.
-        settings = Settings(subject_prefix=env["LOS_SUBJECT_PREFIX"], stream=env["LOS_STREAM"])
+        settings = bus_settings(env)
         connection = await nats.connect(env["NATS_URL"])
         try:
             js = connection.jetstream()
