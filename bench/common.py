@@ -27,7 +27,6 @@ from services.kernel.embedded import Servers
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 CACHE_DIR = BENCH_DIR / ".cache"
-
 Replayed = tuple[int, float, int]  # a replay: events, seconds, alerts
 SOURCES = ("intake", "journey", "employer")
 BENCHMARKS = ("ingest", "raw_pipe", "naive", "replay", "latency", "memory")

@@ -33,7 +33,6 @@ COMPILED = (
 _REPLAY = """
 import json, sys
 from datetime import datetime
-import services.outcomes.rules.walk as walk_module
 from bench.replay import store_replay
 events, seconds, alerts = store_replay(sys.argv[1], datetime.fromisoformat(sys.argv[2]))
 print(json.dumps({"events": events, "seconds": seconds, "alerts": alerts,
