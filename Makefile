@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint types unit proto docs bench bench-full clean
+.PHONY: demo test lint types unit compiled clean-compiled proto docs bench bench-full clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,10 +11,10 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: $(BIN)/.installed
+demo: compiled
 	$(BIN)/los demo
 
-test: lint types
+test: lint types compiled
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed
@@ -24,8 +24,16 @@ lint: $(BIN)/.installed
 types: $(BIN)/.installed
 	$(BIN)/mypy
 
-unit: $(BIN)/.installed
+unit: compiled
 	$(BIN)/pytest tests/unit tests/contract
+
+# The rule engine compiled with mypyc, in place; a no-op while its sources are unchanged
+# (services/outcomes/build.py). clean-compiled goes back to plain Python.
+compiled: $(BIN)/.installed
+	$(BIN)/python services/outcomes/build.py
+
+clean-compiled:
+	$(PYTHON) services/outcomes/build.py remove
 
 # Regenerate the gRPC code in services/rpc and the schemas in docs/ (both are committed).
 proto: $(BIN)/.installed
@@ -36,11 +44,11 @@ docs: $(BIN)/.installed
 	$(BIN)/python -m services.kernel.asyncapi docs/asyncapi.json
 
 # Benchmarks with their baselines, written to BENCHMARKS.md and bench/results/ (see bench/).
-bench: $(BIN)/.installed
+bench: compiled
 	$(BIN)/python -m bench.run
 
-bench-full: $(BIN)/.installed
+bench-full: compiled
 	$(BIN)/python -m bench.run --full
 
-clean:
-	rm -rf $(VENV) .los .mypy_cache .ruff_cache .pytest_cache
+clean: clean-compiled
+	rm -rf $(VENV) build .los .mypy_cache .ruff_cache .pytest_cache

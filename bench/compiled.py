@@ -1,10 +1,10 @@
-"""What if the rules were compiled: the journey store's replay with mypyc-compiled rules.
+"""What compiling the rules buys: the journey store's replay with the rules as plain Python.
 
-Not how the services run. A copy of `services/` is made in the run's scratch folder, the
-rule engine's modules are compiled there with mypyc (the `mypy` of the dev dependencies;
-it needs a C compiler), and `bench.replay.store_replay` runs in a process that imports
-`services` from that copy. The figure stands beside the same replay in pure Python from
-the same run, and the run records whether both found the same alerts.
+The services run the rule engine compiled by mypyc (`make compiled`,
+`services/outcomes/build.py`). For the baseline, a copy of `services/` without the
+compiled modules is made in the run's scratch folder, and `bench.replay.store_replay`
+runs in a process that imports `services` from that copy. The figure stands beside the
+compiled replay of the same run, and the run records whether both found the same alerts.
 """
 
 from __future__ import annotations
@@ -18,17 +18,9 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.common import BENCH_DIR, Replayed
+from services.outcomes.build import RECORD
 
 ROOT = BENCH_DIR.parent
-COMPILED = (
-    "services/outcomes/domain.py",
-    "services/outcomes/journey.py",
-    "services/outcomes/rules/walk.py",
-    "services/outcomes/rules/gaps.py",
-    "services/outcomes/rules/coordination.py",
-    "services/outcomes/rules/employment.py",
-    "services/outcomes/rules/measures.py",
-)
 
 _REPLAY = """
 import json, sys
@@ -40,22 +32,20 @@ print(json.dumps({"events": events, "seconds": seconds, "alerts": alerts,
 """
 
 
-def compile_rules(work_dir: Path) -> Path:
-    """A copy of the tree with the rule engine compiled; returns its root."""
-    tree = work_dir / "mypyc"
+def plain_tree(work_dir: Path) -> Path:
+    """A copy of the tree with none of the rule engine compiled; returns its root."""
+    tree = work_dir / "plain"
     shutil.rmtree(tree, ignore_errors=True)
     shutil.copytree(
-        ROOT / "services", tree / "services", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    shutil.copy(ROOT / "pyproject.toml", tree)  # mypy's settings
-    subprocess.run(
-        [sys.executable, "-m", "mypyc", *COMPILED], cwd=tree, check=True, capture_output=True
+        ROOT / "services",
+        tree / "services",
+        ignore=shutil.ignore_patterns("*.so", "__pycache__", Path(RECORD).name),
     )
     return tree
 
 
-def store_replay_compiled(tree: Path, database_url: str, until: datetime) -> Replayed:
-    """`store_replay` in one process with `services` imported from the compiled copy:
+def store_replay_plain(tree: Path, database_url: str, until: datetime) -> Replayed:
+    """`store_replay` in one process with `services` imported from the plain copy:
     (events, seconds, alerts)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
     done = subprocess.run(
@@ -67,6 +57,6 @@ def store_replay_compiled(tree: Path, database_url: str, until: datetime) -> Rep
         text=True,
     )
     found = json.loads(done.stdout.splitlines()[-1])
-    if not found["walk"].endswith(".so"):
-        raise RuntimeError(f"the rules were not imported compiled: {found['walk']}")
+    if not found["walk"].endswith(".py"):
+        raise RuntimeError(f"the rules were not imported as plain Python: {found['walk']}")
     return int(found["events"]), float(found["seconds"]), int(found["alerts"])

@@ -151,6 +151,7 @@ def _run_section(title: str, run: dict[str, Any], file_name: str) -> list[str]:
             else ""
         ),
         f"- **Servers**: {info['servers']}",
+        f"- **Rules**: {info.get('rules', 'plain Python')}",
         f"- **Load** (`/proc/loadavg`: 1, 5, 15 min, running/total tasks): before "
         f"`{info['load']['before']}`, after `{info['load']['after']}`; 1-minute load "
         f"sampled every 5 s during the run: min {info['load']['min_1m']}, "
@@ -278,8 +279,9 @@ def render() -> str:
         "   one event per transaction, next to the same store at the service's batch size.",
         "4. **Replay** (`bench/replay.py`): the journey store's facts through every rule, next",
         "   to a raw read + JSON decode of the same rows; and `los replay` of the same JSONL",
-        "   file, next to a raw read + JSON decode of its lines. A what-if replays the store",
-        "   with the rules compiled by mypyc (`bench/compiled.py`), beside pure Python.",
+        "   file, next to a raw read + JSON decode of its lines. The store's replay with the rules",
+        "   compiled by mypyc, as the services run them, stands beside the same replay with",
+        "   the rules as plain Python (`bench/compiled.py`).",
         "5. **Alert latency** (`bench/latency.py`): deciding event → alert at a WatchAlerts",
         "   client, and deadline → alert at the client, with 1,000 live events/s of background.",
         "6. **Memory** (`bench/memory.py`): peak RSS (`VmHWM`) of the outcomes process as the",

