@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.common import BENCH_DIR, Replayed
-from services.outcomes.build import RECORD
+from services.outcomes.build import plain_copy
 
 ROOT = BENCH_DIR.parent
 
@@ -36,12 +36,7 @@ def plain_tree(work_dir: Path) -> Path:
     """A copy of the tree with none of the rule engine compiled; returns its root."""
     tree = work_dir / "plain"
     shutil.rmtree(tree, ignore_errors=True)
-    shutil.copytree(
-        ROOT / "services",
-        tree / "services",
-        ignore=shutil.ignore_patterns("*.so", "__pycache__", Path(RECORD).name),
-    )
-    return tree
+    return plain_copy(tree)
 
 
 def store_replay_plain(tree: Path, database_url: str, until: datetime) -> Replayed:

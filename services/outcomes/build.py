@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
@@ -76,6 +77,16 @@ def remove(root: Path = ROOT) -> None:
     for path in (root / "services/outcomes").glob("rules__mypyc*"):
         path.unlink()
     (root / RECORD).unlink(missing_ok=True)
+
+
+def plain_copy(into: Path) -> Path:
+    """A copy of the `services` package under `into` with nothing compiled; returns `into`."""
+    shutil.copytree(
+        ROOT / "services",
+        into / "services",
+        ignore=shutil.ignore_patterns("*.so", "__pycache__", Path(RECORD).name),
+    )
+    return into
 
 
 def build(root: Path = ROOT) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from services.cohort import generate_cohort
-from services.outcomes.build import COMPILED, RECORD, ROOT, check, compiled, remove
+from services.outcomes.build import COMPILED, RECORD, ROOT, check, compiled, plain_copy, remove
 
 # One replay, and which file the rules' walk was imported from.
 _REPLAY = """
@@ -39,12 +39,7 @@ def test_the_rules_run_compiled() -> None:
 
 
 def test_compiled_and_plain_python_rules_replay_a_cohort_alike(tmp_path: Path) -> None:
-    plain = tmp_path / "plain"
-    shutil.copytree(
-        ROOT / "services",
-        plain / "services",
-        ignore=shutil.ignore_patterns("*.so", "__pycache__", Path(RECORD).name),
-    )
+    plain = plain_copy(tmp_path / "plain")
     cohort = generate_cohort(
         1500, seed=11, start=date(2024, 1, 1), end=date(2025, 6, 30), invalid_share=0.02
     )
