@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -51,14 +51,21 @@ class JourneyLog(Aggregate):
 
 
 def to_fact(fact: dict[str, Any], seq: int) -> Fact:
+    """A stored domain event as a fact of the journey, its times in UTC."""
     return Fact(
-        event_id=fact["event_id"],
-        type=fact["type"],
-        occurred_at=datetime.fromisoformat(fact["occurred_at"]),
-        recorded_at=datetime.fromisoformat(fact["recorded_at"]),
-        data=fact["data"],
-        seq=seq,
+        fact["event_id"],
+        fact["type"],
+        _utc(fact["occurred_at"]),
+        _utc(fact["recorded_at"]),
+        fact["data"],
+        seq,
     )
+
+
+def _utc(text: str) -> datetime:
+    """A stored instant in UTC (`Fact` refuses one without an offset)."""
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo is None else at.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

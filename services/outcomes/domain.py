@@ -61,8 +61,9 @@ class Fact:
         # Aware ones are kept in UTC, the same instants: each parsed offset is a tzinfo of
         # its own, and comparing datetimes of two tzinfos is some ten times slower than of
         # one. The rules compare a great many of them.
-        for name in ("occurred_at", "recorded_at"):
-            at: datetime = getattr(self, name)
+        if self.occurred_at.tzinfo is UTC and self.recorded_at.tzinfo is UTC:
+            return  # as `to_fact` reads them: nothing to check
+        for name, at in (("occurred_at", self.occurred_at), ("recorded_at", self.recorded_at)):
             if at.utcoffset() is None:
                 raise ValueError(f"fact {self.event_id}: {name} must carry a UTC offset")
             if at.tzinfo is not UTC:

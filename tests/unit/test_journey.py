@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from services.outcomes.application import to_fact
 from services.outcomes.domain import Engagement, Fact, JourneySpan
 from services.outcomes.journey import Journey, KnownJourney
 
@@ -96,6 +97,23 @@ def test_times_compare_as_instants_across_offsets() -> None:
 def test_a_naive_time_is_refused_naming_the_event_and_field() -> None:
     with pytest.raises(ValueError, match="fact e-naive: recorded_at"):
         Fact("e-naive", "measure.started", T0, datetime(2025, 3, 3), {"measure_id": "m"})
+
+
+def test_a_stored_event_is_read_back_as_the_same_instants_in_utc() -> None:
+    stored = {
+        "event_id": "e-stored",
+        "type": "measure.started",
+        "occurred_at": "2025-03-03T10:30:00+01:00",
+        "recorded_at": "2025-03-03T09:45:00Z",
+        "data": {"measure_id": "m"},
+    }
+    read = to_fact(stored, seq=4)
+    assert read.occurred_at == datetime(2025, 3, 3, 9, 30, tzinfo=UTC)
+    assert read.occurred_at.tzinfo is UTC
+    assert read.recorded_at.tzinfo is UTC
+    assert (read.recorded_at, read.seq) == (datetime(2025, 3, 3, 9, 45, tzinfo=UTC), 4)
+    with pytest.raises(ValueError, match="fact e-stored: occurred_at"):
+        to_fact({**stored, "occurred_at": "2025-03-03T10:30:00"}, seq=4)
 
 
 # --- engagements -------------------------------------------------------------------------
