@@ -160,7 +160,7 @@ def replay(
     file, merged, are the whole replay.
     """
     result = Replay()
-    with _collector_paused():
+    with collector_paused():
         facts = _accept(_read(lines, until, result, part, parts), key, result)
         for participant, known in facts.items():
             journey = Journey(participant, known)
@@ -170,7 +170,7 @@ def replay(
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Python's cycle collector paused: a replay builds objects that all live until it
     ends and makes next to no cycles, and every collection would walk them all again
     (half the time of reading a file went there)."""
