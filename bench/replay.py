@@ -16,7 +16,7 @@ Two ways in, each beside its own raw read:
 
 Rates are events per second over the events in the input. Every replay and every raw
 read runs with Python's cycle collector paused, as `los replay` runs (`collector_paused`):
-with it on, collections walking the decoded rows took two thirds of the raw read.
+with it on, collections walking the decoded rows took over half of the raw read.
 """
 
 from __future__ import annotations
