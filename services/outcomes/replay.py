@@ -286,7 +286,9 @@ def _accept(
             participant = pseudonyms[edge.person] = pseudonym(edge.person, key)
         record = records.get((service, participant))
         if record is None:
-            record = records[service, participant] = RECORD_TYPES[service](service, participant)
+            record = records[service, participant] = RECORD_TYPES[service].for_replay(
+                service, participant
+            )
         # Nothing is stored: the record's state is all that counts, so it takes the event
         # without the aggregate event that `offer` would record.
         verdict = record.take(edge.to_domain(participant, service, recorded_at))
