@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -103,6 +103,10 @@ class StoredAlert:
         return cls(**row)
 
 
+# The columns of `outcomes.alerts`, in order.
+_FIELDS = tuple(field.name for field in fields(StoredAlert))
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """One line of the alert log: what happened to which alert."""
@@ -125,24 +129,33 @@ async def current(conn: Connection, participants: Sequence[str]) -> dict[str, St
 
 
 async def write(conn: Connection, changes: Sequence[tuple[str, StoredAlert]]) -> None:
-    """Upsert each alert's new state and append the change to the log."""
-    await conn.executemany(
-        """INSERT INTO outcomes.alerts VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
+    """Upsert each alert's new state and append the changes to the log, in their order:
+    one statement each, whatever the number of changes (rows as arrays, `unnest`)."""
+    # An alert raised and resolved in one pass is in `changes` twice: its last state stands.
+    latest = list({alert.alert_id: alert for _, alert in changes}.values())
+    await conn.execute(
+        """INSERT INTO outcomes.alerts
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+             $6::text[], $7::timestamptz[], $8::text[], $9::timestamptz[], $10::text[],
+             $11::text[], $12::timestamptz[])
            ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status,
              resolved_at = EXCLUDED.resolved_at, resolution = EXCLUDED.resolution,
              acknowledged_by = EXCLUDED.acknowledged_by,
              acknowledged_at = EXCLUDED.acknowledged_at""",
-        [
-            (a.alert_id, a.participant, a.rule, a.subject, a.coordinator, a.org_unit,
-             a.raised_at, a.status, a.resolved_at, a.resolution, a.acknowledged_by,
-             a.acknowledged_at)
-            for _, a in changes
-        ],
-    )  # fmt: skip
-    await conn.executemany(
-        "INSERT INTO outcomes.alert_log (alert_id, change, coordinator, org_unit, alert)"
-        " VALUES ($1, $2, $3, $4, $5::jsonb)",
-        [(a.alert_id, change, a.coordinator, a.org_unit, a.as_json()) for change, a in changes],
+        *[[getattr(alert, name) for alert in latest] for name in _FIELDS],
+    )
+    # Sorted by position in `changes`, so the log's cursors follow their order.
+    await conn.execute(
+        """INSERT INTO outcomes.alert_log (alert_id, change, coordinator, org_unit, alert)
+           SELECT alert_id, change, coordinator, org_unit, alert::jsonb
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+             WITH ORDINALITY AS changes (alert_id, change, coordinator, org_unit, alert, n)
+           ORDER BY n""",
+        [a.alert_id for _, a in changes],
+        [change for change, _ in changes],
+        [a.coordinator for _, a in changes],
+        [a.org_unit for _, a in changes],
+        [a.as_json() for _, a in changes],
     )
     await conn.execute(f"NOTIFY {CHANNEL}")
 

@@ -172,10 +172,12 @@ class RuleEngine:
             self.clock.saw(service, recorded_at, wall, time.monotonic())
         self.state.position = facts[-1][0]
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.executemany(
-                "INSERT INTO outcomes.deadlines VALUES ($1, $2) ON CONFLICT (participant)"
-                " DO UPDATE SET due_at = LEAST(deadlines.due_at, EXCLUDED.due_at)",
-                list(due.items()),
+            await conn.execute(
+                "INSERT INTO outcomes.deadlines SELECT * FROM unnest($1::text[], $2::timestamptz[])"
+                " ON CONFLICT (participant) DO UPDATE"
+                " SET due_at = LEAST(deadlines.due_at, EXCLUDED.due_at)",
+                list(due),
+                list(due.values()),
             )
             await self._save_state(conn)
         return len(facts)
@@ -208,9 +210,12 @@ class RuleEngine:
                 changes, next_due, finished = self._judge(journeys, stored, clock)
                 if changes:
                     await alerts.write(conn, changes)
-                await conn.executemany(
-                    "UPDATE outcomes.deadlines SET due_at = $2 WHERE participant = $1",
-                    list(next_due.items()),
+                await conn.execute(
+                    "UPDATE outcomes.deadlines SET due_at = next.due_at"
+                    " FROM unnest($1::text[], $2::timestamptz[]) AS next (participant, due_at)"
+                    " WHERE deadlines.participant = next.participant",
+                    list(next_due),
+                    list(next_due.values()),
                 )
                 await conn.execute(
                     "DELETE FROM outcomes.deadlines WHERE participant = ANY($1::text[])", finished

@@ -1,0 +1,65 @@
+"""The alerts as stored: one write of many changes, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.kernel.embedded import Servers
+from services.outcomes import alerts
+from services.outcomes.alerts import StoredAlert
+from tests.support import fresh_database
+
+RAISED = datetime(2025, 3, 1, 9, tzinfo=UTC)
+
+
+def alert(alert_id: str, participant: str) -> StoredAlert:
+    return StoredAlert(
+        alert_id, participant, "HANDOVER_GAP", "m-1", "c-anna", "nav-1", RAISED, "open", None, None
+    )
+
+
+@pytest.mark.servers
+async def test_one_write_keeps_each_alerts_last_state_and_logs_every_change_in_order(
+    real_servers: Servers,
+) -> None:
+    pool = await asyncpg.create_pool(
+        fresh_database(real_servers.database_url), min_size=1, max_size=1
+    )
+    async with pool, pool.acquire() as conn:
+        await conn.execute("CREATE SCHEMA outcomes")
+        await conn.execute(alerts.SCHEMA_SQL)
+        earlier = alert("a-earlier", "p-1")
+        await alerts.write(conn, [("raised", earlier)])
+
+        resolved_at = RAISED + timedelta(days=3)
+        both = alert("a-both", "p-2")
+        changes = [
+            # Raised and resolved in one pass, as a late end can make a gap.
+            ("raised", both),
+            ("resolved", replace(both, status="resolved", resolved_at=RAISED, resolution="x")),
+            (
+                "resolved",
+                replace(earlier, status="resolved", resolved_at=resolved_at, resolution="y"),
+            ),
+            ("raised", alert("a-new", "p-1")),
+        ]
+        await alerts.write(conn, changes)
+
+        stored = await alerts.current(conn, ["p-1", "p-2"])
+        assert stored == {
+            "a-earlier": changes[2][1],
+            "a-both": changes[1][1],
+            "a-new": changes[3][1],
+        }
+        log = await conn.fetch("SELECT alert_id, change FROM outcomes.alert_log ORDER BY cursor")
+        assert [tuple(row) for row in log] == [
+            ("a-earlier", "raised"),
+            ("a-both", "raised"),
+            ("a-both", "resolved"),
+            ("a-earlier", "resolved"),
+            ("a-new", "raised"),
+        ]
