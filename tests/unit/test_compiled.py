@@ -8,14 +8,18 @@ import json
 import shutil
 import subprocess
 import sys
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.cohort import generate_cohort
 from services.outcomes.build import COMPILED, RECORD, ROOT, check, compiled, plain_copy, remove
+from services.outcomes.domain import Engagement, Fact, JourneySpan
+from services.outcomes.rules import Alert
 
 # One replay, and which file the rules' walk was imported from.
 _REPLAY = """
@@ -62,6 +66,30 @@ def test_compiled_and_plain_python_rules_replay_a_cohort_alike(tmp_path: Path) -
     assert plain_walk.endswith(".py")
     assert len(plain_alerts) > 500
     assert compiled_alerts == plain_alerts
+
+
+_AT = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "copy_with"),
+    [
+        (Fact("e1", "measure.started", _AT, _AT, {}), "recorded_at", {"seq": 2}),
+        (Engagement("measure", "m1", _AT, None, False), "end", {"end": _AT}),
+        (JourneySpan(_AT, None), "closed_at", {"closed_at": _AT}),
+        (Alert("HANDOVER_GAP", "m1", "k", _AT, "open", None, None), "status", {"status": "x"}),
+    ],
+    ids=["Fact", "Engagement", "JourneySpan", "Alert"],
+)
+def test_compiled_value_objects_cannot_be_changed(
+    value: Any, field: str, copy_with: dict[str, object]
+) -> None:
+    # `Final` fields: mypy refuses the assignment, and compiled so does Python.
+    with pytest.raises(AttributeError, match="not writable"):
+        setattr(value, field, _AT)
+    changed = replace(value, **copy_with)
+    assert changed != value
+    assert replace(value) == value
 
 
 def _built_tree(root: Path) -> None:

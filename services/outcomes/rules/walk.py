@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import Final, Literal, NamedTuple
 
 from services.kernel.settings import RuleSettings
 from services.outcomes.domain import Fact, JourneySpan
@@ -47,17 +47,36 @@ Resolution = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True, slots=True)
 class Alert:
-    """An alert a rule raised, with its state as of the clock it was evaluated at."""
+    """An alert a rule raised, with its state as of the clock it was evaluated at.
+    (Immutable as `domain.Fact` is: `Final` fields, `__init__` written out.)"""
 
-    rule: str
-    subject: str
-    condition_key: str
-    raised_at: datetime
-    status: Status
-    resolved_at: datetime | None
-    resolution: Resolution | None
+    rule: Final[str]
+    subject: Final[str]
+    condition_key: Final[str]
+    raised_at: Final[datetime]
+    status: Final[Status]
+    resolved_at: Final[datetime | None]
+    resolution: Final[Resolution | None]
+
+    def __init__(
+        self,
+        rule: str,
+        subject: str,
+        condition_key: str,
+        raised_at: datetime,
+        status: Status,
+        resolved_at: datetime | None,
+        resolution: Resolution | None,
+    ) -> None:
+        self.rule = rule
+        self.subject = subject
+        self.condition_key = condition_key
+        self.raised_at = raised_at
+        self.status = status
+        self.resolved_at = resolved_at
+        self.resolution = resolution
 
 
 class Condition(NamedTuple):
