@@ -5,8 +5,8 @@
       → asyncpg COPY of the lines into a plain table, then an in-process queue
       → JetStream publish (`publish_all`, as the services publish: every ack awaited, a
         Nats-Msg-Id on each message)
-      → one "sink" process: pull consumer, batches of 500 (the services' batch size),
-        ack-all on the last message
+      → one "sink" process: pull consumer (`PullConsumer`, as outcomes reads), batches
+        of 500 (the services' batch size), ack-all on the last message
       → asyncpg COPY of (stream sequence, body) into a plain table.
 
 No validation, no pseudonyms, no aggregates, no tracking, no rules: what the servers,
@@ -36,7 +36,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from bench.common import SOURCES, Context, Figure, Result, client_batch
 from bench.procs import CpuMeter
 from services.cli.importer import Importer
-from services.kernel.bus import MSG_ID, Outgoing, publish_all
+from services.kernel.bus import MSG_ID, Outgoing, PullConsumer, publish_all
 from services.kernel.embedded import free_port
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
@@ -104,25 +104,25 @@ async def sink(args: argparse.Namespace) -> None:
     conn = await asyncpg.connect(args.db)
     client = await nats.connect(args.nats)
     js = client.jetstream()
-    subscription = await js.pull_subscribe(
-        args.subject,
-        durable="raw-sink",
-        stream=args.stream,
-        config=ConsumerConfig(ack_policy=AckPolicy.ALL, max_ack_pending=args.batch * 4),
+    config = ConsumerConfig(
+        durable_name="raw-sink",
+        filter_subject=args.subject,
+        ack_policy=AckPolicy.ALL,
+        max_ack_pending=args.batch * 4,
     )
+    consumer = await PullConsumer.create(js, client, args.stream, config)
     print(json.dumps({"ready": time.time()}), flush=True)
     total = 0
     while total < args.expect:
-        try:
-            messages = await subscription.fetch(args.batch, timeout=0.5)
-        except TimeoutError:
+        messages = await consumer.fetch(args.batch, expires=0.5)
+        if not messages:
             continue
         records = [(m.metadata.sequence.stream, m.data.decode()) for m in messages]
         await conn.copy_records_to_table("sink_events", schema_name="raw", records=records)
         await messages[-1].ack()
         total += len(messages)
     print(json.dumps({"done": time.time(), "total": total}), flush=True)
-    await subscription.unsubscribe()
+    await consumer.close()
     await client.close()
     await conn.close()
 

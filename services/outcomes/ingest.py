@@ -18,14 +18,14 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 
 import stamina
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
-from services.kernel.bus import dead_letter, events_subject, subject_for
+from services.kernel.bus import PullConsumer, dead_letter, events_subject, subject_for
 from services.kernel.events import DomainEvent
 from services.kernel.settings import Settings
 from services.kernel.store import Worker
@@ -48,10 +48,9 @@ class IngestProgress:
 
 
 class Ingest:
-    def __init__(
-        self, js: JetStreamContext, store: JourneyStore, worker: Worker, settings: Settings
-    ) -> None:
-        self._js = js
+    def __init__(self, nc: NATS, store: JourneyStore, worker: Worker, settings: Settings) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
         self._store = store
         self._worker = worker
         self._settings = settings
@@ -63,42 +62,39 @@ class Ingest:
         self.progress.ingested = position
         with suppress(NotFoundError):
             await self._js.delete_consumer(settings.stream, CONSUMER)
-        subscription = await self._js.pull_subscribe(
-            events_subject(settings),
-            durable=CONSUMER,
-            stream=settings.stream,
-            config=ConsumerConfig(
+        consumer = await PullConsumer.create(
+            self._js,
+            self._nc,
+            settings.stream,
+            ConsumerConfig(
+                durable_name=CONSUMER,
+                filter_subject=events_subject(settings),
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=position + 1,
                 # Acknowledging the last message of a batch acknowledges the batch.
                 ack_policy=AckPolicy.ALL,
                 ack_wait=settings.ack_wait.total_seconds(),
-                # A fetch larger than max_ack_pending waits out its timeout (DESIGN.md).
+                # A request for more than max_ack_pending waits out its expiry (DESIGN.md).
                 max_ack_pending=settings.batch_size * 4,
             ),
         )
         # The next batch is fetched and decoded while this one is written.
-        upcoming = asyncio.ensure_future(self._next(subscription))
+        upcoming = asyncio.ensure_future(self._next(consumer))
         try:
             while True:
                 messages, deliveries = await upcoming
-                upcoming = asyncio.ensure_future(self._next(subscription))
+                upcoming = asyncio.ensure_future(self._next(consumer))
                 if messages:
                     await self._process(messages, deliveries)
         finally:
             upcoming.cancel()
-            # A pull subscription left open makes the connection's drain wait it out.
-            await subscription.unsubscribe()
+            # A subscription left open makes the connection's drain wait it out.
+            await consumer.close()
 
-    async def _next(
-        self, subscription: JetStreamContext.PullSubscription
-    ) -> tuple[list[Msg], list[Delivery]]:
+    async def _next(self, consumer: PullConsumer) -> tuple[list[Msg], list[Delivery]]:
         """The next batch from the stream and its domain events; the messages that are
         not domain events go to the dead-letter subject."""
-        try:
-            messages = await subscription.fetch(self._settings.batch_size, timeout=0.5)
-        except TimeoutError:
-            messages = []
+        messages = await consumer.fetch(self._settings.batch_size, expires=0.5)
         self.progress.pending = (messages[-1].metadata.num_pending or 0) if messages else 0
         deliveries: list[Delivery] = []
         for message in messages:

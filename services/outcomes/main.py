@@ -10,8 +10,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-import asyncpg
-
 from services.kernel import telemetry
 from services.kernel.bus import clock_subject
 from services.kernel.rpc import Service, start_server
@@ -21,7 +19,7 @@ from services.kernel.store import Worker
 from services.outcomes import alerts
 from services.outcomes.alerts import AlertFeed
 from services.outcomes.api import AlertsServicer
-from services.outcomes.application import JourneyStore
+from services.outcomes.application import JourneyStore, open_pool
 from services.outcomes.engine import RuleEngine
 from services.outcomes.ingest import Ingest
 from services.rpc.los.v1 import alerts_pb2_grpc
@@ -33,10 +31,10 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
     telemetry.setup("outcomes", settings.telemetry)
     store = JourneyStore(env=prepare_store(settings, "outcomes"))
     worker = Worker("outcomes")
-    pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=8)
+    pool = await open_pool(settings.database_url)
     await alerts.create_tables(pool)
     broker = await connect(settings)
-    ingest = Ingest(broker.connection.jetstream(), store, worker, settings)
+    ingest = Ingest(broker.connection, store, worker, settings)
     engine = RuleEngine(pool, store, worker, settings, ingest.progress)
     await broker.connection.subscribe(clock_subject(settings), cb=engine.announced)
     feed = AlertFeed(pool)

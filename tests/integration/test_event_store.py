@@ -1,4 +1,5 @@
-"""The event stores on PostgreSQL: a batch of many megabytes, and many people read at once."""
+"""The event stores on PostgreSQL: a batch of many megabytes, many people read at once, and
+the rule engine's read of the log planned for the log as it is."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from services.kernel.embedded import Servers
 from services.kernel.store import application_env, create_schema
-from services.outcomes.application import Delivery, JourneyStore, facts_after
+from services.outcomes.application import Delivery, JourneyStore, facts_after, open_pool
 from tests.support import fresh_database
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -87,3 +88,30 @@ def test_people_read_together_have_each_their_own_facts(real_servers: Servers) -
         expected = [d.event["event_id"] for d in batch if d.event["participant"] == f"person-{n}"]
         assert [f.event_id for f in journeys[f"person-{n}"].facts] == expected
     assert not journeys["nobody"].facts
+
+
+@pytest.mark.servers
+def test_the_engines_read_of_the_log_is_planned_for_each_run(real_servers: Servers) -> None:
+    # PostgreSQL gives a statement prepared five times a generic plan fitted to the tables
+    # as they were: for `facts_after` on a store that was small, a scan of the whole log.
+    database_url = fresh_database(real_servers.database_url)
+    create_schema(database_url, "outcomes")
+    writer = store(database_url, cache_size=100)
+    try:
+        writer.ingest("test", deliveries(people=10, facts_each=1, note_bytes=10))
+    finally:
+        writer.close()
+
+    async def plans() -> tuple[int, int]:
+        pool = await open_pool(database_url)
+        async with pool, pool.acquire() as conn:
+            for _ in range(8):
+                await facts_after(conn, 0, limit=5)
+            row = await conn.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE '%journeystore_events%'"
+            )
+        assert row is not None
+        return row["generic_plans"], row["custom_plans"]
+
+    assert asyncio.run(plans()) == (0, 8)

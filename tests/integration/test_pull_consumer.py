@@ -1,0 +1,114 @@
+"""`PullConsumer` against a real nats-server: batches in stream order, what an
+acknowledgement covers, and a live message not kept waiting for its batch to fill."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+
+from services.kernel.bus import PullConsumer
+from services.kernel.embedded import Servers
+
+
+@pytest.fixture
+async def stream(real_servers: Servers) -> AsyncIterator[tuple[NATS, str]]:
+    """A connection and a stream of its own, `{name}.>`, deleted afterwards."""
+    nc = await nats.connect(real_servers.nats_url)
+    name = f"PULL_{uuid.uuid4().hex[:8]}"
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.>"]))
+    try:
+        yield nc, name
+    finally:
+        await js.delete_stream(name)
+        await nc.close()
+
+
+def _config(name: str, ack_wait: float = 30.0) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name="reader",
+        filter_subject=f"{name}.>",
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.ALL,
+        ack_wait=ack_wait,
+        max_ack_pending=2_000,
+    )
+
+
+async def _publish(nc: NATS, name: str, bodies: list[bytes]) -> None:
+    js = nc.jetstream()
+    acks = [await js.publish_async(f"{name}.e", body) for body in bodies]
+    await asyncio.gather(*acks)
+
+
+@pytest.mark.servers
+async def test_batches_come_whole_and_in_stream_order(stream: tuple[NATS, str]) -> None:
+    nc, name = stream
+    bodies = [f"m{i}".encode() for i in range(1_250)]
+    await _publish(nc, name, bodies)
+    consumer = await PullConsumer.create(nc.jetstream(), nc, name, _config(name))
+    try:
+        batches = [await consumer.fetch(500, expires=2.0) for _ in range(3)]
+        after = await consumer.fetch(500, expires=0.3)
+    finally:
+        await consumer.close()
+
+    assert [len(batch) for batch in batches] == [500, 500, 250]
+    got = [m for batch in batches for m in batch]
+    assert [m.data for m in got] == bodies
+    assert [m.metadata.sequence.stream for m in got] == list(range(1, 1_251))
+    assert batches[0][-1].metadata.num_pending == 750
+    assert after == []
+
+
+@pytest.mark.servers
+async def test_acknowledging_the_last_message_covers_its_batch_and_no_more(
+    stream: tuple[NATS, str],
+) -> None:
+    nc, name = stream
+    await _publish(nc, name, [f"m{i}".encode() for i in range(30)])
+    consumer = await PullConsumer.create(nc.jetstream(), nc, name, _config(name, ack_wait=1.0))
+    try:
+        first = await consumer.fetch(10, expires=2.0)
+        await first[-1].ack()
+        second = await consumer.fetch(10, expires=2.0)  # never acknowledged
+    finally:
+        await consumer.close()
+    await asyncio.sleep(1.5)  # past ack_wait
+
+    again = await PullConsumer.create(nc.jetstream(), nc, name, _config(name, ack_wait=1.0))
+    try:
+        redelivered = await again.fetch(30, expires=2.0)
+    finally:
+        await again.close()
+
+    assert [m.metadata.sequence.stream for m in second] == list(range(11, 21))
+    assert [m.metadata.sequence.stream for m in redelivered] == list(range(11, 31))
+
+
+@pytest.mark.servers
+async def test_a_message_published_while_a_fetch_waits_comes_at_once(
+    stream: tuple[NATS, str],
+) -> None:
+    nc, name = stream
+    consumer = await PullConsumer.create(nc.jetstream(), nc, name, _config(name))
+    try:
+        # Expiring long after the test would give up: waiting for the batch to fill fails.
+        waiting = asyncio.ensure_future(consumer.fetch(500, expires=60.0))
+        await asyncio.sleep(0.2)
+        await _publish(nc, name, [b"live"])
+        got = await asyncio.wait_for(waiting, 10)
+        # What follows in a burst comes with the next fetch, in order.
+        await _publish(nc, name, [b"a", b"b", b"c"])
+        burst = await consumer.fetch(500, expires=5.0)
+    finally:
+        await consumer.close()
+
+    assert [m.data for m in got] == [b"live"]
+    assert [m.data for m in burst] == [b"a", b"b", b"c"]
