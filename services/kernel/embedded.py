@@ -64,10 +64,11 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
 
 
 @contextlib.contextmanager
-def embedded_nats(data_dir: Path) -> Iterator[str]:
-    """A JetStream nats-server on a free loopback port, stopped on exit."""
+def embedded_nats(data_dir: Path, port: int | None = None) -> Iterator[str]:
+    """A JetStream nats-server on a loopback port (a free one unless given), stopped on
+    exit. Started again on the same port and folder, it is the same server restarted."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     log = data_dir / "nats-server.log"
     command = [
         nats_server_binary(),

@@ -1,19 +1,22 @@
 """`PullConsumer` against a real nats-server: batches in stream order, what an
-acknowledgement covers, and a live message not kept waiting for its batch to fill."""
+acknowledgement covers, a live message not kept waiting for its batch to fill, and
+reading on after the server restarts."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 
 from services.kernel.bus import PullConsumer
-from services.kernel.embedded import Servers
+from services.kernel.embedded import Servers, embedded_nats, free_port
 
 
 @pytest.fixture
@@ -112,3 +115,43 @@ async def test_a_message_published_while_a_fetch_waits_comes_at_once(
 
     assert [m.data for m in got] == [b"live"]
     assert [m.data for m in burst] == [b"a", b"b", b"c"]
+
+
+@pytest.mark.servers
+@pytest.mark.timeout(120)
+async def test_reading_resumes_where_it_was_after_nats_server_restarts(tmp_path: Path) -> None:
+    # A nats-server of this test's own, stopped and started again on its port and folder.
+    port, name = free_port(), "RESTART"
+    with embedded_nats(tmp_path, port) as url:
+        reconnected = asyncio.Event()
+
+        async def on_reconnect() -> None:
+            reconnected.set()
+
+        nc = await nats.connect(
+            url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, reconnected_cb=on_reconnect
+        )
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.>"]))
+        await _publish(nc, name, [f"before-{i}".encode() for i in range(10)])
+        consumer = await PullConsumer.create(js, nc, name, _config(name))
+        before = await consumer.fetch(10, expires=2.0)
+        await before[-1].ack()
+        await nc.flush()
+    try:
+        # Down: nothing can come, and the fetch gives up after its expiry.
+        assert await consumer.fetch(10, expires=0.5) == []
+        with embedded_nats(tmp_path, port):
+            await asyncio.wait_for(reconnected.wait(), 30)
+            await _publish(nc, name, [f"after-{i}".encode() for i in range(5)])
+            after: list[Msg] = []
+            for _ in range(10):  # a request from before the restart may end one fetch early
+                after += await consumer.fetch(10, expires=1.0)
+                if len(after) >= 5:
+                    break
+    finally:
+        await consumer.close()
+        await nc.close()
+
+    assert [m.data for m in before] == [f"before-{i}".encode() for i in range(10)]
+    assert [m.data for m in after] == [f"after-{i}".encode() for i in range(5)]
