@@ -57,7 +57,8 @@ async def test_batches_come_whole_and_in_stream_order(stream: tuple[NATS, str]) 
     await _publish(nc, name, bodies)
     consumer = await PullConsumer.create(nc.jetstream(), nc, name, _config(name))
     try:
-        batches = [await consumer.fetch(500, expires=2.0) for _ in range(3)]
+        # A generous linger: the last, partial batch is all there before it is handed over.
+        batches = [await consumer.fetch(500, expires=2.0, linger=1.0) for _ in range(3)]
         after = await consumer.fetch(500, expires=0.3)
     finally:
         await consumer.close()
@@ -87,7 +88,7 @@ async def test_acknowledging_the_last_message_covers_its_batch_and_no_more(
 
     again = await PullConsumer.create(nc.jetstream(), nc, name, _config(name, ack_wait=1.0))
     try:
-        redelivered = await again.fetch(30, expires=2.0)
+        redelivered = await again.fetch(30, expires=2.0, linger=1.0)
     finally:
         await again.close()
 
@@ -109,7 +110,7 @@ async def test_a_message_published_while_a_fetch_waits_comes_at_once(
         got = await asyncio.wait_for(waiting, 10)
         # What follows in a burst comes with the next fetch, in order.
         await _publish(nc, name, [b"a", b"b", b"c"])
-        burst = await consumer.fetch(500, expires=5.0)
+        burst = await consumer.fetch(500, expires=5.0, linger=1.0)
     finally:
         await consumer.close()
 
