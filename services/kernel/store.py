@@ -25,13 +25,13 @@ from uuid import UUID
 
 import orjson
 import psycopg
-from eventsourcing.application import Application, ProcessingEvent, project_aggregate
+from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresProcessRecorder
 from psycopg import Cursor, sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -133,14 +133,11 @@ class ApplicationRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, originator_version, topic, state FROM {}.{}"
             " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
         ).format(sql.Identifier(self.datastore.schema), sql.Identifier(self.events_table_name))
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        # Rows as tuples: a dict for each row (the library's row factory) was a fifth of
+        # reading a journey back.
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(statement, (list(originator_ids),))
-            return [
-                StoredEvent(
-                    row["originator_id"], row["originator_version"], row["topic"], row["state"]
-                )
-                for row in curs.fetchall()
-            ]
+            return [StoredEvent(*row) for row in curs.fetchall()]
 
 
 class ProcessRecorder(ApplicationRecorder, PostgresProcessRecorder):
@@ -179,7 +176,7 @@ class BatchApplication(Application[UUID]):
         else:  # the library's in-memory recorder, in unit tests
             stored = [event for i in missing for event in recorder.select_events(i)]
         for _, events in groupby(stored, key=lambda event: event.originator_id):
-            aggregate = project_aggregate(None, map(self.mapper.to_domain_event, events))
+            aggregate = _replayed(map(self.mapper.to_domain_event, events))
             assert isinstance(aggregate, kind)
             found[aggregate.id] = aggregate
             if cache is not None:
@@ -208,6 +205,16 @@ class BatchApplication(Application[UUID]):
         processing.events.extend(events)
         processing.aggregates.update((aggregate.id, aggregate) for aggregate in aggregates)
         self._record(processing)
+
+
+def _replayed(events: Iterable[Any]) -> Aggregate | None:
+    """An aggregate rebuilt from its events, as the library's `project_aggregate` does but
+    without checking each event against a `typing` protocol at run time: that check was
+    half the cost of rebuilding a journey no longer in the cache."""
+    aggregate = None
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 def _chunks(events: Sequence[StoredEvent], limit: int) -> Iterator[Sequence[StoredEvent]]:
