@@ -1,4 +1,5 @@
-"""The alerts as stored: one write of many changes, against a real PostgreSQL."""
+"""The alerts as stored: one write of many changes, and the read of a judging pass, against a
+real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from services.kernel.embedded import Servers
 from services.outcomes import alerts
 from services.outcomes.alerts import StoredAlert
+from services.outcomes.application import open_pool
 from tests.support import fresh_database
 
 RAISED = datetime(2025, 3, 1, 9, tzinfo=UTC)
@@ -63,3 +65,32 @@ async def test_one_write_keeps_each_alerts_last_state_and_logs_every_change_in_o
             ("a-earlier", "resolved"),
             ("a-new", "raised"),
         ]
+
+
+@pytest.mark.servers
+async def test_a_judging_pass_reads_the_alerts_of_its_people_along_the_index(
+    real_servers: Servers,
+) -> None:
+    # With PostgreSQL's default cost of a random read, the planner chose to read every
+    # alert ever raised to find those of one batch of people (65,000 of them here).
+    pool = await open_pool(fresh_database(real_servers.database_url))
+    async with pool, pool.acquire() as conn:
+        await conn.execute("CREATE SCHEMA outcomes")
+        await conn.execute(alerts.SCHEMA_SQL)
+        await conn.execute(
+            """INSERT INTO outcomes.alerts (alert_id, participant, rule, subject, raised_at,
+                 status)
+               SELECT 'a-' || n, 'p-' || n / 2, 'HANDOVER_GAP', 'm-1', $1, 'open'
+               FROM generate_series(1, 65000) AS n""",
+            RAISED,
+        )
+        await conn.execute("ANALYZE outcomes.alerts")
+        people = [f"p-{n}" for n in range(1, 32_500, 65)]  # 500 of them, 1,000 alerts
+
+        assert len(await alerts.current(conn, people)) == 1_000
+        # The plan of the very statement `current` ran (asyncpg prepared it), for them.
+        name = await conn.fetchval(
+            "SELECT name FROM pg_prepared_statements WHERE statement LIKE 'SELECT%outcomes.alerts%'"
+        )
+        plan = await conn.fetch(f"""EXPLAIN EXECUTE "{name}"('{{{",".join(people)}}}')""")
+    assert not [row[0] for row in plan if "Seq Scan" in row[0]]
