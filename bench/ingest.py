@@ -39,29 +39,23 @@ from services.cli.platform import running_services
 FACTS = "%.FactRecorded"
 
 
-async def watching(database_url: str) -> asyncpg.Connection:
-    """A connection to poll the journey store with while outcomes fills it, each poll
-    planned for its values as outcomes' own reads are (`open_pool`). asyncpg prepares every
-    statement; under PostgreSQL's generic plan a poll of `count_facts` cost far more than
-    the few new rows it counts: from the end of a 1,000,000-event import to the last fact,
-    this connection's server process used ~45 % of a core, taken from the services being
-    measured."""
-    return await asyncpg.connect(
-        database_url, server_settings={"plan_cache_mode": "force_custom_plan"}
-    )
-
-
 async def count_facts(conn: asyncpg.Connection, state: dict[str, int]) -> int:
-    """Facts in the journey store, counted incrementally by notification id (cheap)."""
-    row = await conn.fetchrow(
-        "SELECT count(*) FILTER (WHERE topic LIKE $2) AS facts, max(notification_id) AS last"
-        " FROM outcomes.journeystore_events WHERE notification_id > $1",
+    """Facts in the journey store, counted incrementally by notification id (cheap).
+
+    Read in id order and in runs, so that the plan reads only the rows since the last
+    poll, along the index. As `SELECT count(*) ... WHERE notification_id > $1` PostgreSQL
+    chose a sequential scan of the whole store (0.42 s a poll at 1,100,000 rows, 4 polls a
+    second): ~45 % of a core, taken from the services being measured, between the end of
+    a 1,000,000-event import and the last fact."""
+    rows = await conn.fetch(
+        "SELECT notification_id, topic LIKE $2 AS fact FROM outcomes.journeystore_events"
+        " WHERE notification_id > $1 ORDER BY notification_id LIMIT 50000",
         state["last"],
         FACTS,
     )
-    if row is not None and row["last"] is not None:
-        state["facts"] += row["facts"]
-        state["last"] = row["last"]
+    if rows:
+        state["facts"] += sum(row["fact"] for row in rows)
+        state["last"] = rows[-1]["notification_id"]
     return state["facts"]
 
 
@@ -159,7 +153,7 @@ async def run(ctx: Context, path: Path, lines: int, profile_dir: Path | None = N
         pids = {name: process.pid for name, process in platform.processes.items()}
         outcomes_pid = pids["outcomes"]
         importer = Importer({service: platform.address(service) for service in SOURCES})
-        conn = await watching(database_url)
+        conn = await asyncpg.connect(database_url)
         meter = CpuMeter({name: [pid] for name, pid in pids.items()}, ctx.work_dir)
         counted = {"facts": 0, "last": 0}
         rss_samples: list[int] = []
