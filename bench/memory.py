@@ -24,10 +24,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import nats
 
 from bench.common import Context, Figure, Result, delete_stream, status_kb, wait_for
-from bench.ingest import count_facts, rules_settled, watching
+from bench.ingest import count_facts, rules_settled
 from services.cli.platform import start_service, stop, wait_healthy
 from services.kernel.bus import MSG_ID, stream_config, subject_for
 from services.kernel.embedded import free_port
@@ -127,7 +128,7 @@ async def run(ctx: Context) -> Result:
             wait_healthy, "outcomes", f"127.0.0.1:{env['LOS_OUTCOMES_PORT']}", process, log_dir
         )
         idle_kb = status_kb(process.pid, "VmRSS") or 0
-        conn = await watching(env["DATABASE_URL"])
+        conn = await asyncpg.connect(env["DATABASE_URL"])
         counted = {"facts": 0, "last": 0}
         try:
             done = 0
