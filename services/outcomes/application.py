@@ -137,9 +137,9 @@ async def open_pool(database_url: str | None) -> asyncpg.Pool:
 
     The tables the engine reads by participant are in memory or on SSD, where a random
     read costs little more than a sequential one: at PostgreSQL's default of 4 for that
-    ratio, the planner read all 65,000 alerts to find those of 500 people (18.5 ms
-    against 5.0 along the index), and a read that grows with every alert ever raised would
-    end up most of each judging pass. 1.1 is what PostgreSQL's manual suggests for SSD.
+    ratio, the planner read all 65,000 alerts to find those of a judging pass's 500
+    people (18.5 ms against 5.0 along the index), a read that grows with every alert ever
+    raised. 1.1 is what PostgreSQL's manual suggests for SSD.
     """
     return await asyncpg.create_pool(
         database_url,
