@@ -103,14 +103,13 @@ async def serve_source(args: argparse.Namespace) -> None:
 async def sink(args: argparse.Namespace) -> None:
     conn = await asyncpg.connect(args.db)
     client = await nats.connect(args.nats)
-    js = client.jetstream()
     config = ConsumerConfig(
         durable_name="raw-sink",
         filter_subject=args.subject,
         ack_policy=AckPolicy.ALL,
         max_ack_pending=args.batch * 4,
     )
-    consumer = await PullConsumer.create(js, client, args.stream, config)
+    consumer = await PullConsumer.create(client, args.stream, config)
     print(json.dumps({"ready": time.time()}), flush=True)
     total = 0
     while total < args.expect:

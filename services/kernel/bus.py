@@ -170,12 +170,10 @@ class PullConsumer:
         self._subscription: Subscription | None = None
 
     @classmethod
-    async def create(
-        cls, js: JetStreamContext, nc: NATS, stream: str, config: ConsumerConfig
-    ) -> PullConsumer:
+    async def create(cls, nc: NATS, stream: str, config: ConsumerConfig) -> PullConsumer:
         """Create (or update) the durable consumer `config` names, and subscribe to it."""
         assert config.durable_name, "a pull consumer here is durable"
-        await js.add_consumer(stream, config)
+        await nc.jetstream().add_consumer(stream, config)
         consumer = cls(nc, stream, config.durable_name)
         consumer._subscription = await nc.subscribe(consumer._inbox, cb=consumer._arrive)
         return consumer

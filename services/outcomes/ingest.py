@@ -63,7 +63,6 @@ class Ingest:
         with suppress(NotFoundError):
             await self._js.delete_consumer(settings.stream, CONSUMER)
         consumer = await PullConsumer.create(
-            self._js,
             self._nc,
             settings.stream,
             ConsumerConfig(

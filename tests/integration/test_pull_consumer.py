@@ -55,7 +55,7 @@ async def test_batches_come_whole_and_in_stream_order(stream: tuple[NATS, str]) 
     nc, name = stream
     bodies = [f"m{i}".encode() for i in range(1_250)]
     await _publish(nc, name, bodies)
-    consumer = await PullConsumer.create(nc.jetstream(), nc, name, _config(name))
+    consumer = await PullConsumer.create(nc, name, _config(name))
     try:
         # A generous linger: the last, partial batch is all there before it is handed over.
         batches = [await consumer.fetch(500, expires=2.0, linger=1.0) for _ in range(3)]
@@ -77,7 +77,7 @@ async def test_acknowledging_the_last_message_covers_its_batch_and_no_more(
 ) -> None:
     nc, name = stream
     await _publish(nc, name, [f"m{i}".encode() for i in range(30)])
-    consumer = await PullConsumer.create(nc.jetstream(), nc, name, _config(name, ack_wait=1.0))
+    consumer = await PullConsumer.create(nc, name, _config(name, ack_wait=1.0))
     try:
         first = await consumer.fetch(10, expires=2.0)
         await first[-1].ack()
@@ -86,7 +86,7 @@ async def test_acknowledging_the_last_message_covers_its_batch_and_no_more(
         await consumer.close()
     await asyncio.sleep(1.5)  # past ack_wait
 
-    again = await PullConsumer.create(nc.jetstream(), nc, name, _config(name, ack_wait=1.0))
+    again = await PullConsumer.create(nc, name, _config(name, ack_wait=1.0))
     try:
         # Exactly the 20 expected: the batch fills at once, before ack_wait (1 s) would
         # send the unacknowledged ones yet again.
@@ -103,7 +103,7 @@ async def test_a_message_published_while_a_fetch_waits_comes_at_once(
     stream: tuple[NATS, str],
 ) -> None:
     nc, name = stream
-    consumer = await PullConsumer.create(nc.jetstream(), nc, name, _config(name))
+    consumer = await PullConsumer.create(nc, name, _config(name))
     try:
         # Expiring long after the test would give up: waiting for the batch to fill fails.
         waiting = asyncio.ensure_future(consumer.fetch(500, expires=60.0))
@@ -137,7 +137,7 @@ async def test_reading_resumes_where_it_was_after_nats_server_restarts(tmp_path:
         js = nc.jetstream()
         await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.>"]))
         await _publish(nc, name, [f"before-{i}".encode() for i in range(10)])
-        consumer = await PullConsumer.create(js, nc, name, _config(name))
+        consumer = await PullConsumer.create(nc, name, _config(name))
         before = await consumer.fetch(10, expires=2.0)
         await before[-1].ack()
         await nc.flush()
