@@ -3,11 +3,14 @@
 Two ways in, each beside its own raw read:
 
 - the journey store that the ingest benchmark filled: every `FactRecorded` row read with
-  asyncpg, its JSON decoded, the facts grouped by participant into journeys exactly as
-  `JourneyLog.journey()` builds them (`to_fact`), and all rules evaluated per journey at
-  the end of the cohort window (`rules.evaluate`, the function the live engine calls),
-  in one process and in one process per core, each taking a share of the participants.
-  Baseline: the same query and the same JSON decode (orjson), nothing else;
+  asyncpg journey by journey, as the store keeps them (its primary key: the participant's
+  log, then the version), its JSON decoded, the facts grouped by participant into
+  journeys exactly as `JourneyLog.journey()` builds them (`to_fact`), and all rules
+  evaluated per journey at the end of the cohort window (`rules.evaluate`, the function
+  the live engine calls), in one process and in one process per core, each taking a
+  share of the participants. Baseline: the same query and the same JSON decode (orjson),
+  nothing else. (Read in the order they were stored instead, one journey's facts lie
+  scattered over memory: the same replay took ~15 % longer, `bench/findings.md` item 20);
 - the same replay with the rules as plain Python rather than compiled by mypyc as the
   services run them (`bench/compiled.py`), to show what compiling buys;
 - the JSONL file, through `los replay`'s own `replay_file` (validation, study pseudonym,
@@ -55,7 +58,7 @@ UNTIL = datetime.combine(COHORT_END + timedelta(days=1), day_time(0), tzinfo=UTC
 T = TypeVar("T")
 FACT_ROWS = (
     "SELECT state FROM outcomes.journeystore_events WHERE topic LIKE '%.FactRecorded'"
-    " AND abs(hashtext(originator_id::text)) % $2 = $1 ORDER BY notification_id"
+    " AND abs(hashtext(originator_id::text)) % $2 = $1 ORDER BY originator_id, originator_version"
 )
 
 
@@ -80,8 +83,9 @@ def best_of(runs: int, measure: Callable[[], tuple[int, float]]) -> tuple[int, f
 
 async def _rows(database_url: str, part: int = 0, parts: int = 1) -> list[bytes]:
     """The stored facts of one share of the participants (every fact of a participant is
-    in the same share), in the order they were stored. The session may sort them in
-    memory: with PostgreSQL's default 4 MB, sorting all rows spilled ~115 MB to disk."""
+    in the same share), each participant's together and in the order they were stored,
+    as the store reads a journey. The session may sort them in memory: with PostgreSQL's
+    default 4 MB, sorting all rows spilled ~115 MB to disk."""
     conn = await asyncpg.connect(database_url, server_settings={"work_mem": "256MB"})
     try:
         return [row[0] for row in await conn.fetch(FACT_ROWS, part, parts)]
