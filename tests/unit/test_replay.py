@@ -12,13 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import random
 import re
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
-from itertools import count
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,135 +26,24 @@ from typer.testing import CliRunner
 from services.cli.main import app
 from services.cohort import generate_cohort
 from services.kernel.events import parse_edge_event
-from services.kernel.ids import synthetic_national_id, synthetic_orgnr
 from services.kernel.settings import RuleSettings
 from services.kernel.source import SourceRecord
-from services.outcomes.replay import (
-    NO_RECORDED_AT,
-    OWNERS,
-    RECORD_TYPES,
-    Replay,
-    replay,
-    replay_file,
+from services.outcomes.replay import OWNERS, RECORD_TYPES, Replay, replay, replay_file
+from tests.unit.replaying import (
+    ANA,
+    BO,
+    KEY,
+    RULES,
+    TEAM,
+    UNTIL,
+    Person,
+    alerts,
+    day,
+    history,
+    outline,
+    run,
+    z,
 )
-
-KEY = "replay-test-key"
-CET = timezone(timedelta(hours=1))
-T0 = datetime(2025, 1, 6, 9, 0, tzinfo=CET)
-RULES = RuleSettings()
-TEAM = "nav-0301-grorud"
-_event_ids = count(1)
-
-
-def day(n: float) -> datetime:
-    return T0 + timedelta(days=n)
-
-
-UNTIL = day(200)
-
-
-def z(n: float) -> str:
-    """Day n as the output spells it: UTC, with "Z"."""
-    return (T0 + timedelta(days=n)).astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Person:
-    """A synthetic participant, and the organisation that reports about them."""
-
-    national_id: str
-    org: str
-
-    @classmethod
-    def make(cls, seed: int) -> Person:
-        rng = random.Random(seed)
-        return cls(synthetic_national_id(rng, date(1990, 5, 17)), synthetic_orgnr(rng))
-
-    @property
-    def pseudonym(self) -> str:
-        """CONTRACT §5, computed here rather than by the code under test."""
-        return hmac.new(KEY.encode(), self.national_id.encode(), hashlib.sha256).hexdigest()
-
-    def event(
-        self,
-        type_: str,
-        data: dict[str, Any],
-        at: float,
-        recorded: float | None = None,
-        event_id: str | None = None,
-    ) -> str:
-        return json.dumps(
-            {
-                "event_id": event_id or str(uuid.UUID(int=next(_event_ids), version=4)),
-                "type": type_,
-                "occurred_at": day(at).isoformat(),
-                "recorded_at": day(at if recorded is None else recorded).isoformat(),
-                "source": {"system": "nav", "org": self.org},
-                "person": self.national_id,
-                "data": data,
-            }
-        )
-
-    def referred(self, at: float, org_unit: str = TEAM) -> str:
-        return self.event("participant.referred", {"channel": "nav", "org_unit": org_unit}, at)
-
-    def started(self, m: str, at: float, recorded: float | None = None) -> str:
-        data = {"measure_id": m, "measure_code": "AVKLARING", "provider": self.org}
-        return self.event("measure.started", data, at, recorded)
-
-    def ended(
-        self,
-        m: str,
-        at: float,
-        recorded: float | None = None,
-        status: str = "FULLFORT",
-        reason: str = "FERDIG",
-    ) -> str:
-        data = {"measure_id": m, "status": status, "reason": reason}
-        return self.event("measure.ended", data, at, recorded)
-
-    def assigned(
-        self, c: str, at: float, recorded: float | None = None, org_unit: str = TEAM
-    ) -> str:
-        data = {"coordinator_id": c, "org_unit": org_unit}
-        return self.event("coordinator.assigned", data, at, recorded)
-
-    def unassigned(self, c: str, at: float) -> str:
-        return self.event("coordinator.unassigned", {"coordinator_id": c, "reason": "moved"}, at)
-
-    def dropped_out(self, at: float) -> str:
-        return self.event("participant.dropped_out", {"reason": "LOST_CONTACT"}, at)
-
-    def closed(self, at: float) -> str:
-        return self.event("journey.closed", {"reason": "MOVED"}, at)
-
-
-ANA = Person.make(1)
-BO = Person.make(2)
-
-
-def run(lines: list[str], until: datetime = UNTIL) -> Replay:
-    return replay(lines, until, KEY, RULES)
-
-
-def alerts(lines: list[str], until: datetime = UNTIL) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in run(lines, until).alerts]
-
-
-def outline(alert: dict[str, Any]) -> tuple[Any, ...]:
-    return (
-        alert["subject"],
-        alert["raised_at"],
-        alert["status"],
-        alert["resolved_at"],
-        alert["resolution"],
-    )
-
-
-def history(*lines: str) -> list[str]:
-    """Ana referred on day 0 and in measure m1 from day 1, then `lines`."""
-    return [ANA.referred(0), ANA.started("m1", 1), *lines]
-
 
 # -- HANDOVER_GAP through replay ------------------------------------------------------
 
@@ -343,146 +228,6 @@ def test_ordered_by_raised_at_then_rule_then_subject() -> None:
     ]
     found = [(a["raised_at"], a["subject"]) for a in alerts(lines, until=day(240))]
     assert found == [(z(114), "m1"), (z(114), "m2"), (z(197), "m3"), (z(234), "m0")]
-
-
-# -- lines that are skipped -----------------------------------------------------------
-
-
-def test_invalid_lines_are_reported_with_line_and_reason_and_skipped() -> None:
-    bad_check_digit = json.loads(ANA.started("m1", 1))
-    bad_check_digit["person"] = ANA.national_id[:10] + str((int(ANA.national_id[10]) + 1) % 10)
-    no_recorded_at = json.loads(ANA.started("m2", 1))
-    del no_recorded_at["recorded_at"]
-    lines = [
-        ANA.referred(0),
-        "not json",
-        json.dumps(bad_check_digit),
-        "",
-        json.dumps(no_recorded_at),
-        ANA.started("m1", 1),
-        ANA.ended("m1", 100),
-    ]
-    found = run(lines)
-    assert found.events == 6
-    assert [outline(json.loads(line)) for line in found.alerts] == [
-        ("m1", z(114), "open", None, None)
-    ]
-    reported = [str(problem) for problem in found.skipped]
-    assert reported[0].startswith("line 2: invalid: event without a valid event_id: not valid JSON")
-    assert reported[1:] == [
-        f"line 3: invalid: event {bad_check_digit['event_id']}: person: check digit k2 invalid",
-        f"line 5: invalid: event {no_recorded_at['event_id']}: recorded_at: {NO_RECORDED_AT}",
-    ]
-    assert (found.invalid, found.refused) == (3, 0)
-
-
-REFUSALS: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
-    "an end without a start": (
-        lambda: [ANA.ended("m9", 100)],
-        "journey",
-        "data.measure_id",
-        "no start known for measure m9",
-    ),
-    "an extension without a start": (
-        lambda: [
-            ANA.event("measure.extended", {"measure_id": "m9", "planned_end": "2025-09-01"}, 5)
-        ],
-        "journey",
-        "data.measure_id",
-        "no start known for measure m9",
-    ),
-    "an end before its start": (
-        lambda: [ANA.ended("m1", 0.5, recorded=2)],
-        "journey",
-        "occurred_at",
-        "before the start of measure m1",
-    ),
-    "a second start": (
-        lambda: [ANA.started("m1", 20)],
-        "journey",
-        "data.measure_id",
-        "measure m1 has already started",
-    ),
-    "a second end": (
-        lambda: [ANA.ended("m1", 100), ANA.ended("m1", 101, status="AVBRUTT")],
-        "journey",
-        "data.measure_id",
-        "measure m1 has already ended",
-    ),
-    "a placement end without its start": (
-        lambda: [
-            ANA.event("placement.ended", {"placement_id": "p1", "reason": "QUIT"}, 30),
-        ],
-        "employer",
-        "data.placement_id",
-        "no start known for placement p1",
-    ),
-}
-
-
-@pytest.mark.parametrize("case", REFUSALS)
-def test_what_the_source_services_refuse_replay_refuses(case: str) -> None:
-    extra, service, field, reason = REFUSALS[case]
-    lines = history(*extra())
-    found = run(lines)
-    last = len(lines)
-    event_id = json.loads(lines[-1])["event_id"]
-    assert [str(p) for p in found.skipped] == [
-        f"line {last}: refused by {service}: event {event_id}: {field}: {reason}"
-    ]
-    assert (found.invalid, found.refused) == (0, 1)
-
-
-def test_a_refused_event_is_no_fact() -> None:
-    # The second start of m1 would have closed the gap, had it been accepted.
-    lines = history(ANA.ended("m1", 100), ANA.started("m1", 105))
-    assert [outline(a) for a in alerts(lines)] == [("m1", z(114), "open", None, None)]
-
-
-def test_an_end_recorded_before_its_start_is_refused_as_the_live_service_would() -> None:
-    # In the file the start comes first, but the end was recorded earlier: in recorded_at
-    # order, as `los import` sends a sorted file, journey sees the end with no start.
-    lines = [ANA.referred(0), ANA.started("m1", 1, recorded=60), ANA.ended("m1", 50)]
-    found = run(lines)
-    event_id = json.loads(lines[2])["event_id"]
-    assert [str(p) for p in found.skipped] == [
-        f"line 3: refused by journey: event {event_id}:"
-        " data.measure_id: no start known for measure m1"
-    ]
-    assert found.alerts == []
-
-
-def test_duplicates_are_counted_not_reported() -> None:
-    end = ANA.ended("m1", 100)
-    again_later = json.loads(end)
-    again_later["recorded_at"] = day(160).isoformat()
-    found = run(history(end, json.dumps(again_later), end))
-    assert found.duplicates == 2
-    assert found.problems == []
-    assert [outline(json.loads(line)) for line in found.alerts] == [
-        ("m1", z(114), "open", None, None)
-    ]
-
-
-def test_a_line_only_pythons_json_reads_is_judged_with_its_persons_other_lines() -> None:
-    # With a byte order mark, or a lone surrogate escape in an unknown field, a line is
-    # JSON to `json` but not to pydantic's reader; it still goes to its person's part,
-    # where the end finds its start.
-    end = json.loads(ANA.ended("m1", 100))
-    end["data"]["note"] = "\ud800"
-    lines = [
-        line.encode() for line in history(json.dumps(end), ANA.started("m2", 130), BO.referred(0))
-    ]
-    lines[-2] = b"\xef\xbb\xbf" + lines[-2]
-    whole = replay(lines, UNTIL, KEY, RULES)
-    assert [outline(json.loads(line)) for line in whole.alerts] == [
-        ("m1", z(114), "resolved", z(130), "engagement_started")
-    ]
-    for parts in (2, 3, 4):
-        shared = Replay.merge(
-            replay(lines, UNTIL, KEY, RULES, part, parts) for part in range(parts)
-        )
-        assert (shared.alerts, shared.skipped) == (whole.alerts, whole.skipped)
 
 
 # -- the command ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 
 from services.kernel.settings import RuleSettings
 from services.outcomes.replay import replay
+from tests.unit.replaying import KEY, TEAM, day, outline, run, z
 from tests.unit.rule_cases import (
     ANA,
     TEAM_B,
@@ -33,7 +34,6 @@ from tests.unit.rule_cases.coordination import NO_COORDINATOR, need
 from tests.unit.rule_cases.employment import EARLY_JOB_EXIT, SIX_MONTH_CHECK_OVERDUE, job, placement
 from tests.unit.rule_cases.gaps import NO_START_AFTER_TRIAGE
 from tests.unit.rule_cases.measures import DEADLINE, MEASURE_CHURN, STALE_MEASURE, churn, planned
-from tests.unit.test_replay import KEY, TEAM, day, outline, run, z
 
 TABLES: dict[str, dict[str, Case]] = {
     "NO_START_AFTER_TRIAGE": NO_START_AFTER_TRIAGE,

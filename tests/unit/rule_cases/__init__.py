@@ -16,8 +16,8 @@ import random
 from collections.abc import Callable
 from typing import NamedTuple
 
-from tests.unit.test_replay import ANA as REPLAY_ANA
-from tests.unit.test_replay import TEAM, Person, day
+from tests.unit.replaying import ANA as REPLAY_ANA
+from tests.unit.replaying import TEAM, Person, day
 
 TRIAGE_TEAM = "nav-0301-team-t"
 TEAM_B = "nav-0301-team-b"

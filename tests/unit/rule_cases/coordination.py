@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.unit.replaying import z
 from tests.unit.rule_cases import (
     ANA,
     J0,
@@ -10,7 +11,6 @@ from tests.unit.rule_cases import (
     reordered,
     resolved,
 )
-from tests.unit.test_replay import z
 
 # -- NO_COORDINATOR: a need unmet at T, no assignment in [T, T+7d], raised T+7d ----------
 

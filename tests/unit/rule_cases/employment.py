@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from tests.unit.replaying import z
 from tests.unit.rule_cases import (
     ANA,
     Case,
@@ -10,7 +11,6 @@ from tests.unit.rule_cases import (
     reordered,
     resolved,
 )
-from tests.unit.test_replay import z
 
 # -- SIX_MONTH_CHECK_OVERDUE: placement at S, no check known by S+182d+14d ---------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.unit.replaying import z
 from tests.unit.rule_cases import (
     ANA,
     J0,
@@ -13,7 +14,6 @@ from tests.unit.rule_cases import (
     reordered,
     resolved,
 )
-from tests.unit.test_replay import z
 
 # -- NO_START_AFTER_TRIAGE: first triage T, nothing active in [T, T+30d], raised T+30d ---
 

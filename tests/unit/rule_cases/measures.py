@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.unit.replaying import z
 from tests.unit.rule_cases import (
     ANA,
     Case,
@@ -10,7 +11,6 @@ from tests.unit.rule_cases import (
     reordered,
     resolved,
 )
-from tests.unit.test_replay import z
 
 # -- MEASURE_CHURN: 3 measures under 90 days ended in (E-365d, E], no placement ---------
 
