@@ -12,19 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from services.outcomes.replay import NO_RECORDED_AT, Replay, replay
-from tests.unit.replaying import (
-    ANA,
-    BO,
-    KEY,
-    RULES,
-    UNTIL,
-    alerts,
-    day,
-    history,
-    outline,
-    run,
-    z,
-)
+from tests.unit.replaying import ANA, BO, KEY, RULES, UNTIL, alerts, day, history, outline, run, z
 
 
 def test_invalid_lines_are_reported_with_line_and_reason_and_skipped() -> None:

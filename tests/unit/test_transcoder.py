@@ -10,7 +10,7 @@ from services.journey.application import JourneyApplication
 from services.journey.domain import MeasureRecord
 from services.kernel.store import Transcoder
 from services.outcomes.application import JourneyLog
-from tests.unit.test_source_records import ANNE, day, measure_started, received
+from tests.unit.source_events import ANNE, day, measure_started, received
 
 ORJSON = {"TRANSCODER_TOPIC": f"{Transcoder.__module__}:Transcoder"}
 

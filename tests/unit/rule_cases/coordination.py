@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.replaying import z
-from tests.unit.rule_cases import (
-    ANA,
-    J0,
-    Case,
-    opened,
-    reordered,
-    resolved,
-)
+from tests.unit.rule_cases import ANA, J0, Case, opened, reordered, resolved
 
 # -- NO_COORDINATOR: a need unmet at T, no assignment in [T, T+7d], raised T+7d ----------
 

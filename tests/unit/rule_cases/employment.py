@@ -4,13 +4,7 @@
 from __future__ import annotations
 
 from tests.unit.replaying import z
-from tests.unit.rule_cases import (
-    ANA,
-    Case,
-    opened,
-    reordered,
-    resolved,
-)
+from tests.unit.rule_cases import ANA, Case, opened, reordered, resolved
 
 # -- SIX_MONTH_CHECK_OVERDUE: placement at S, no check known by S+182d+14d ---------------
 

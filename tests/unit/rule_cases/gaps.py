@@ -3,17 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.replaying import z
-from tests.unit.rule_cases import (
-    ANA,
-    J0,
-    J2,
-    J50,
-    Case,
-    measure,
-    opened,
-    reordered,
-    resolved,
-)
+from tests.unit.rule_cases import ANA, J0, J2, J50, Case, measure, opened, reordered, resolved
 
 # -- NO_START_AFTER_TRIAGE: first triage T, nothing active in [T, T+30d], raised T+30d ---
 

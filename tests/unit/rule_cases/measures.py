@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.replaying import z
-from tests.unit.rule_cases import (
-    ANA,
-    Case,
-    measure,
-    opened,
-    reordered,
-    resolved,
-)
+from tests.unit.rule_cases import ANA, Case, measure, opened, reordered, resolved
 
 # -- MEASURE_CHURN: 3 measures under 90 days ended in (E-365d, E], no placement ---------
 
