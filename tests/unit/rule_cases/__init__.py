@@ -1,11 +1,11 @@
 """The cases of `test_replay_rules.py`: one table per rule of CONTRACT §4 other than
-HANDOVER_GAP, in the manner of `test_replay.py` and with its synthetic people, grouped as
-the rules are in `services/outcomes/rules/`. Each case is a history of edge events with
+HANDOVER_GAP, in the manner of `test_replay.py` and with the people of `replaying.py`,
+grouped as the rules are in `services/outcomes/rules/`. Each case is a history of edge events with
 synthetic national ids and the alerts of its rule as outlines (subject, raised_at,
 status, resolved_at, resolution), worked out by hand from CONTRACT §3-§5 and
 docs/contract-readings.md.
 
-Day 0 is 2025-01-06 09:00 +01:00 (08:00Z), the day numbers of `test_replay.py`. A journey
+Day 0 is 2025-01-06 09:00 +01:00 (08:00Z), the day numbers of `replaying.py`. A journey
 opened by a referral on day 0 is the subject `journey:2025-01-06T08:00:00+00:00`. Unless
 a case says otherwise, `--until` is day 450.
 """
@@ -25,7 +25,7 @@ UNTIL = 450.0
 
 
 class Participant(Person):
-    """`test_replay.Person`, with the events the other rules read."""
+    """`replaying.Person`, with the events the other rules read."""
 
     def referred(self, at: float, org_unit: str = TEAM, recorded: float | None = None) -> str:
         data = {"channel": "nav", "org_unit": org_unit}
@@ -84,7 +84,7 @@ class Participant(Person):
         return self.event("journey.closed", {"reason": reason}, at, recorded)
 
 
-# The same person as test_replay's Ana: same national id, same pseudonym.
+# The same person as replaying's Ana: same national id, same pseudonym.
 ANA = Participant(REPLAY_ANA.national_id, REPLAY_ANA.org)
 
 Outline = tuple[str, str, str, str | None, str | None]
