@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -71,7 +71,7 @@ class Person:
     org: str
 
     @classmethod
-    def make(cls, seed: int) -> Person:
+    def make(cls, seed: int) -> Self:
         rng = random.Random(seed)
         return cls(synthetic_national_id(rng, date(1990, 5, 17)), synthetic_orgnr(rng))
 
@@ -82,14 +82,16 @@ class Person:
         occurred_at: datetime,
         recorded_at: datetime | None = None,
         system: str = "nav",
+        org: str | None = None,
     ) -> str:
+        """The edge event as a source system sends it: one JSON line."""
         return json.dumps(
             {
                 "event_id": str(uuid.uuid4()),
                 "type": event_type,
                 "occurred_at": occurred_at.isoformat(),
                 "recorded_at": (recorded_at or occurred_at).isoformat(),
-                "source": {"system": system, "org": self.org},
+                "source": {"system": system, "org": org or self.org},
                 "person": self.national_id,
                 "data": data,
             }

@@ -7,19 +7,15 @@ aggregate cache, so every batch loads its records from the stored events.
 
 from __future__ import annotations
 
-import json
-import random
-import uuid
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from services.employer.application import EmployerApplication
 from services.intake.domain import Participant
 from services.journey.application import JourneyApplication
 from services.kernel.events import DomainEvent, parse_edge_event
-from services.kernel.ids import pseudonym, synthetic_national_id, synthetic_orgnr
+from services.kernel.ids import pseudonym
 from services.kernel.source import SourceApplication, Verdict
+from tests import support
 
 KEY = "unit-test-pseudonym-key"
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -38,43 +34,13 @@ def day(n: float) -> datetime:
     return T0 + timedelta(days=n)
 
 
-@dataclass(frozen=True)
-class Person:
-    """A synthetic participant, and the organisation that reports about them."""
-
-    national_id: str
-    org: str
-
-    @classmethod
-    def make(cls, seed: int) -> Person:
-        rng = random.Random(seed)
-        return cls(synthetic_national_id(rng, date(1991, 6, 12)), synthetic_orgnr(rng))
+class Person(support.Person):
+    """A synthetic participant (`tests.support.Person`), with the pseudonym the services
+    give them under the test key."""
 
     @property
     def participant(self) -> str:
         return pseudonym(self.national_id, KEY)
-
-    def line(
-        self,
-        event_type: str,
-        data: dict[str, Any],
-        occurred_at: datetime,
-        *,
-        system: str = "nav",
-        org: str | None = None,
-    ) -> str:
-        """The edge event as a source system sends it: one JSON line."""
-        return json.dumps(
-            {
-                "event_id": str(uuid.uuid4()),
-                "type": event_type,
-                "occurred_at": occurred_at.isoformat(),
-                "recorded_at": occurred_at.isoformat(),
-                "source": {"system": system, "org": org or self.org},
-                "person": self.national_id,
-                "data": data,
-            }
-        )
 
 
 def received(line: str, person: Person, service: str) -> tuple[DomainEvent, dict[str, str]]:
@@ -94,21 +60,28 @@ BJORN = Person.make(2)
 # --- journey: measures -------------------------------------------------------------------
 
 
-def measure_started(person: Person, measure_id: str, at: datetime, **source: str) -> str:
+def measure_started(
+    person: Person, measure_id: str, at: datetime, system: str = "nav", org: str | None = None
+) -> str:
     data = {"measure_id": measure_id, "measure_code": "ARBEIDSTRENING", "provider": person.org}
-    return person.line("measure.started", data, at, **source)
+    return person.event("measure.started", data, at, system=system, org=org)
 
 
 def measure_extended(person: Person, measure_id: str, at: datetime, planned_end: date) -> str:
     data = {"measure_id": measure_id, "planned_end": planned_end.isoformat()}
-    return person.line("measure.extended", data, at)
+    return person.event("measure.extended", data, at)
 
 
 def measure_ended(
-    person: Person, measure_id: str, at: datetime, status: str = "FULLFORT", **source: str
+    person: Person,
+    measure_id: str,
+    at: datetime,
+    status: str = "FULLFORT",
+    system: str = "nav",
+    org: str | None = None,
 ) -> str:
     data = {"measure_id": measure_id, "status": status, "reason": "FERDIG"}
-    return person.line("measure.ended", data, at, **source)
+    return person.event("measure.ended", data, at, system=system, org=org)
 
 
 def journey_takes(app: JourneyApplication, person: Person, *lines: str) -> list[Verdict]:
@@ -117,12 +90,12 @@ def journey_takes(app: JourneyApplication, person: Person, *lines: str) -> list[
 
 def placement_started(person: Person, placement_id: str, at: datetime) -> str:
     data = {"placement_id": placement_id, "employer": person.org, "kind": "TEMPORARY"}
-    return person.line("placement.started", {**data, "hours_pct": 60}, at, system="employer")
+    return person.event("placement.started", {**data, "hours_pct": 60}, at, system="employer")
 
 
 def placement_ended(person: Person, placement_id: str, at: datetime, reason: str = "QUIT") -> str:
     data = {"placement_id": placement_id, "reason": reason}
-    return person.line("placement.ended", data, at, system="employer")
+    return person.event("placement.ended", data, at, system="employer")
 
 
 def employer_takes(app: EmployerApplication, person: Person, *lines: str) -> list[Verdict]:
@@ -131,12 +104,12 @@ def employer_takes(app: EmployerApplication, person: Person, *lines: str) -> lis
 
 def assigned(person: Person, coordinator: str, at: datetime) -> str:
     data = {"coordinator_id": coordinator, "org_unit": "nav-grunerlokka"}
-    return person.line("coordinator.assigned", data, at)
+    return person.event("coordinator.assigned", data, at)
 
 
 def unassigned(person: Person, coordinator: str, at: datetime) -> str:
     data = {"coordinator_id": coordinator, "reason": "sick leave"}
-    return person.line("coordinator.unassigned", data, at)
+    return person.event("coordinator.unassigned", data, at)
 
 
 def intake_takes(app: IntakeRecords, person: Person, *lines: str) -> list[Verdict]:
