@@ -5,6 +5,13 @@ store, and every stored event reaches the bus. The relay remembers how far it go
 row of its own schema; after a crash it publishes again from there, and JetStream drops
 what it already has by `Nats-Msg-Id` (the event id) within the duplicate window.
 
+Once it has read the store up to its end, the relay publishes each batch the service
+commits from memory, handed over by the store's worker thread right after the commit
+(`recorded`), rather than reading it back: commits and reads of the store happen in that
+one thread, so nothing committed after the read is missed. If it falls behind by more
+than `HANDED_OVER` batches (the bus is slow or down), it drops what was handed over and
+reads the store again from its position.
+
 Each time it has published everything stored (at most every `announce_interval`), it
 announces on core NATS that everything the service received before the moment it looked
 is on the stream, up to the sequence of the last it published (`ClockAnnouncement`):
@@ -18,16 +25,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 import psycopg
-from eventsourcing.application import Application
+from eventsourcing.persistence import Recording
 from nats.aio.client import Client as NATS
 from opentelemetry.trace import SpanKind
 from psycopg import sql
@@ -41,10 +49,13 @@ from services.kernel.bus import (
     subject_for,
 )
 from services.kernel.settings import Settings
+from services.kernel.source import SourceApplication
 from services.kernel.store import Worker
 from services.kernel.telemetry import batch_context, current_traceparent, tracer
 
 log = logging.getLogger(__name__)
+
+HANDED_OVER = 64  # batches committed and not yet published, at most, before reading the store
 
 
 class Arrivals:
@@ -72,7 +83,7 @@ class Arrivals:
 class OutboxRelay:
     def __init__(
         self,
-        app: Application,  # type: ignore[type-arg]
+        app: SourceApplication,
         worker: Worker,
         nc: NATS,
         settings: Settings,
@@ -92,6 +103,12 @@ class OutboxRelay:
         self._announced_at = -float("inf")
         self.arrivals = Arrivals()
         self.wake = asyncio.Event()
+        # (last notification id, events) of each batch committed since the store was read
+        # to its end, while `_reading` is False. The worker thread appends and sets
+        # `_reading`; the relay takes from the left on the event loop.
+        self._handed: deque[tuple[int, list[Any]]] = deque()
+        self._reading = True
+        app.recorded = self._recorded
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         """One connection for the relay's position, opened again if it broke."""
@@ -118,27 +135,53 @@ class OutboxRelay:
             (position,),
         )
 
+    def _recorded(self, recordings: list[Recording[UUID]]) -> None:
+        """A batch just committed (in the worker thread)."""
+        if self._reading:
+            return  # the next read of the store will find it
+        if len(self._handed) >= HANDED_OVER:
+            self._handed.clear()
+            self._reading = True
+            return
+        last = max(recording.notification.id for recording in recordings)
+        self._handed.append((last, [recording.domain_event for recording in recordings]))
+
+    def _message(self, accepted: Any) -> Outgoing | None:
+        """A source record's stored event as the message that publishes it; None for the
+        record's creation, which publishes nothing."""
+        body: str | None = getattr(accepted, "body", None)
+        if body is None:
+            return None
+        fields = orjson.loads(body)
+        headers = {**getattr(accepted, "trace", {}), MSG_ID: fields["event_id"]}
+        subject = subject_for(
+            self._settings, fields["service"], fields["participant"], fields["type"]
+        )
+        return Outgoing(subject, body.encode(), headers)
+
+    def _take_handed(self, after: int) -> tuple[list[Outgoing], int]:
+        """The events handed over since the last take, and the last notification of them."""
+        messages: list[Outgoing] = []
+        last = after
+        while self._handed:
+            last, events = self._handed.popleft()
+            messages.extend(filter(None, map(self._message, events)))
+        return messages, last
+
     def _next_batch(self, after: int) -> tuple[list[Outgoing], int, bool]:
-        """The events to publish after notification `after`, the last notification read,
-        and whether there may be more."""
+        """The events to publish after notification `after`, read from the store, the last
+        notification read, and whether there may be more (in the worker thread)."""
         limit = self._settings.batch_size
         notifications = self._app.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
-        messages = []
-        for notification in notifications:
-            accepted = self._app.mapper.to_domain_event(notification)
-            body: str | None = getattr(accepted, "body", None)
-            if body is None:
-                continue  # the record's creation, not an accepted event
-            fields = orjson.loads(body)
-            headers = {**getattr(accepted, "trace", {}), MSG_ID: fields["event_id"]}
-            subject = subject_for(
-                self._settings, fields["service"], fields["participant"], fields["type"]
-            )
-            messages.append(Outgoing(subject, body.encode(), headers))
+        events = map(self._app.mapper.to_domain_event, notifications)
+        messages = list(filter(None, map(self._message, events)))
         last = notifications[-1].id if notifications else after
-        return messages, last, len(notifications) == limit
+        more = len(notifications) == limit
+        if not more:  # read to the end: from now on each batch is handed over
+            self._reading = False
+        return messages, last, more
 
     async def run(self) -> None:
         """Publish everything stored, announce it, then wait to be woken (or poll)."""
@@ -149,7 +192,10 @@ class OutboxRelay:
         while True:
             self.wake.clear()
             received_by = self.arrivals.stored_before()
-            messages, last, more = await self._worker.run(self._next_batch, position)
+            if self._reading:
+                messages, last, more = await self._worker.run(self._next_batch, position)
+            else:
+                (messages, last), more = self._take_handed(position), False
             if messages:
                 self._published = max(self._published, await self._publish(messages))
             if last != position:

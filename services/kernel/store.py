@@ -27,7 +27,7 @@ import orjson
 import psycopg
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import JSONTranscoder, StoredEvent, Tracking
+from eventsourcing.persistence import JSONTranscoder, Recording, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresProcessRecorder
 from psycopg import Cursor, sql
 from psycopg.conninfo import conninfo_to_dict
@@ -198,13 +198,14 @@ class BatchApplication(Application[UUID]):
 
     def record_batch(
         self, events: Sequence[Any], aggregates: Iterable[Aggregate], tracking: Tracking | None
-    ) -> None:
+    ) -> list[Recording[UUID]]:
         """`events` in one transaction, with `tracking`; then `aggregates` are cached.
-        (The library's `save`, without its protocol check on every object.)"""
+        Returns each event with its notification. (The library's `save`, without its
+        protocol check on every object.)"""
         processing = ProcessingEvent[UUID](tracking)
         processing.events.extend(events)
         processing.aggregates.update((aggregate.id, aggregate) for aggregate in aggregates)
-        self._record(processing)
+        return self._record(processing)
 
 
 def _replayed(events: Iterable[Any]) -> Aggregate | None:
