@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 import asyncpg
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ProcessRecorder, Tracking
 from eventsourcing.utils import get_topic
 
@@ -40,11 +40,20 @@ class JourneyLog(Aggregate):
         self.seen: set[str] = set()
         self.trace: dict[str, str] = {}  # the trace context of the ingest of the latest fact
 
-    @event("FactRecorded")
+    class FactRecorded(Aggregate.Event):
+        """A fact about the participant (a domain event from the stream, as JSON values),
+        and the trace context of its ingest. A plain event class, as `SourceRecord`'s."""
+
+        fact: dict[str, Any]
+        trace: dict[str, str] | None = None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.seen.add(self.fact["event_id"])
+            aggregate.facts.append(to_fact(self.fact, len(aggregate.facts)))
+            aggregate.trace = self.trace or {}
+
     def record(self, fact: dict[str, Any], trace: dict[str, str] | None = None) -> None:
-        self.seen.add(fact["event_id"])
-        self.facts.append(to_fact(fact, len(self.facts)))
-        self.trace = trace or {}
+        self.trigger_event(self.FactRecorded, fact=fact, trace=trace)
 
     def journey(self) -> Journey:
         return Journey(self.participant, list(self.facts))
@@ -124,7 +133,7 @@ class JourneyStore(BatchApplication):
         return {p: stored.get(i) or JourneyLog(p) for i, p in ids.items()}
 
 
-FACT_TOPIC = get_topic(JourneyLog.FactRecorded)  # type: ignore[attr-defined]  # by @event
+FACT_TOPIC = get_topic(JourneyLog.FactRecorded)
 
 
 async def open_pool(database_url: str | None) -> asyncpg.Pool:
