@@ -17,9 +17,10 @@ from uuid import UUID
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
+    SerializeAsAny,
     ValidationError,
     ValidationInfo,
 )
@@ -144,7 +145,12 @@ def _data_for_type(value: object, info: ValidationInfo) -> object:
     return value if isinstance(value, model) else model.model_validate(value)
 
 
-TypedData = Annotated[EventData, BeforeValidator(_data_for_type)]
+# The model `type` picks validates `data`, and nothing else does: as a validator before
+# the union, pydantic then also matched the model against each member of the union
+# (~5 µs an event). Written as whatever model it is; the JSON Schema is the union's.
+TypedData = SerializeAsAny[
+    Annotated[EventData, PlainValidator(_data_for_type, json_schema_input_type=EventData)]
+]
 
 
 class Source(BaseModel):
