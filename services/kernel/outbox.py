@@ -28,7 +28,6 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -226,5 +225,8 @@ class OutboxRelay:
         ) as span:
             span.set_attribute("los.events", len(messages))
             carried = current_traceparent()
-            sent = [replace(m, headers={**carried, MSG_ID: m.headers[MSG_ID]}) for m in messages]
+            sent = [
+                Outgoing(m.subject, m.body, {**carried, MSG_ID: m.headers[MSG_ID]})
+                for m in messages
+            ]
             return await publish_all(self._js, sent)
