@@ -6,11 +6,9 @@ row of its own schema; after a crash it publishes again from there, and JetStrea
 what it already has by `Nats-Msg-Id` (the event id) within the duplicate window.
 
 Once it has read the store up to its end, the relay publishes each batch the service
-commits from memory, handed over by the store's worker thread right after the commit
-(`recorded`), rather than reading it back: commits and reads of the store happen in that
-one thread, so nothing committed after the read is missed. If it falls behind by more
-than `HANDED_OVER` batches (the bus is slow or down), it drops what was handed over and
-reads the store again from its position.
+commits from memory, handed over by the store right after the commit (`Handover`),
+rather than reading it back; if it falls behind by more than `HANDED_OVER` batches (the
+bus is slow or down), it reads the store again from its position.
 
 Each time it has published everything stored (at most every `announce_interval`), it
 announces on core NATS that everything the service received before the moment it looked
@@ -25,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -49,7 +47,7 @@ from services.kernel.bus import (
 )
 from services.kernel.settings import Settings
 from services.kernel.source import SourceApplication
-from services.kernel.store import Worker
+from services.kernel.store import Handover, Worker
 from services.kernel.telemetry import batch_context, current_traceparent, tracer
 
 log = logging.getLogger(__name__)
@@ -102,11 +100,8 @@ class OutboxRelay:
         self._announced_at = -float("inf")
         self.arrivals = Arrivals()
         self.wake = asyncio.Event()
-        # (last notification id, events) of each batch committed since the store was read
-        # to its end, while `_reading` is False. The worker thread appends and sets
-        # `_reading`; the relay takes from the left on the event loop.
-        self._handed: deque[tuple[int, list[Any]]] = deque()
-        self._reading = True
+        self._handover = Handover[Any](HANDED_OVER)
+        self._caught_up = False  # read the store to its end since the handover opened
         app.recorded = self._recorded
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
@@ -135,15 +130,7 @@ class OutboxRelay:
         )
 
     def _recorded(self, recordings: list[Recording[UUID]]) -> None:
-        """A batch just committed (in the worker thread)."""
-        if self._reading:
-            return  # the next read of the store will find it
-        if len(self._handed) >= HANDED_OVER:
-            self._handed.clear()
-            self._reading = True
-            return
-        last = max(recording.notification.id for recording in recordings)
-        self._handed.append((last, [recording.domain_event for recording in recordings]))
+        self._handover.committed([(r.notification.id, r.domain_event) for r in recordings])
 
     def _message(self, accepted: Any) -> Outgoing | None:
         """A source record's stored event as the message that publishes it; None for the
@@ -158,14 +145,11 @@ class OutboxRelay:
         )
         return Outgoing(subject, body.encode(), headers)
 
-    def _take_handed(self, after: int) -> tuple[list[Outgoing], int]:
-        """The events handed over since the last take, and the last notification of them."""
-        messages: list[Outgoing] = []
-        last = after
-        while self._handed:
-            last, events = self._handed.popleft()
-            messages.extend(filter(None, map(self._message, events)))
-        return messages, last
+    def _handed_over(self, after: int) -> tuple[list[Outgoing], int]:
+        """The events handed over since notification `after`, and the last of them."""
+        handed = self._handover.take(after)
+        messages = list(filter(None, (self._message(event) for _, event in handed)))
+        return messages, handed[-1][0] if handed else after
 
     def _next_batch(self, after: int) -> tuple[list[Outgoing], int, bool]:
         """The events to publish after notification `after`, read from the store, the last
@@ -177,10 +161,7 @@ class OutboxRelay:
         events = map(self._app.mapper.to_domain_event, notifications)
         messages = list(filter(None, map(self._message, events)))
         last = notifications[-1].id if notifications else after
-        more = len(notifications) == limit
-        if not more:  # read to the end: from now on each batch is handed over
-            self._reading = False
-        return messages, last, more
+        return messages, last, len(notifications) == limit
 
     async def run(self) -> None:
         """Publish everything stored, announce it, then wait to be woken (or poll)."""
@@ -191,10 +172,14 @@ class OutboxRelay:
         while True:
             self.wake.clear()
             received_by = self.arrivals.stored_before()
-            if self._reading:
-                messages, last, more = await self._worker.run(self._next_batch, position)
+            if not self._handover.is_open:  # first, or closed while the relay fell behind
+                self._handover.open()
+                self._caught_up = False
+            if self._caught_up:
+                (messages, last), more = self._handed_over(position), False
             else:
-                (messages, last), more = self._take_handed(position), False
+                messages, last, more = await self._worker.run(self._next_batch, position)
+                self._caught_up = not more
             if messages:
                 self._published = max(self._published, await self._publish(messages))
             if last != position:

@@ -8,13 +8,12 @@ transaction, so throughput comes from batch size, not from more writers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Recording
 
 from services.kernel.events import DomainEvent
 from services.kernel.store import BatchApplication
@@ -105,9 +104,6 @@ class SourceApplication(BatchApplication):
 
     service: ClassVar[str]
     record_type: ClassVar[type[SourceRecord]]
-    # Told of every batch's events as soon as they are committed, in the worker thread
-    # (by the outbox relay, to publish them without reading them back).
-    recorded: Callable[[list[Recording[UUID]]], None] | None = None
 
     def accept_batch(self, batch: Sequence[tuple[DomainEvent, dict[str, str]]]) -> list[Verdict]:
         people = {event.participant for event, _ in batch}
@@ -126,9 +122,7 @@ class SourceApplication(BatchApplication):
             # Stored, and so published, in the order received rather than grouped by
             # person: outcomes' live clock relies on each service's stream following
             # recorded_at.
-            recordings = self.record_batch(in_order, records.values(), tracking=None)
-        if self.recorded is not None and recordings:
-            self.recorded(recordings)
+            self.record_batch(in_order, records.values(), tracking=None)
         return verdicts
 
     def remember(self, identities: dict[str, str]) -> None:

@@ -16,11 +16,12 @@ once, rather than with one query per person.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from itertools import groupby
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 from uuid import UUID
 
 import orjson
@@ -154,6 +155,10 @@ class BatchApplication(Application[UUID]):
     The aggregate cache hands out its own aggregates, not copies: change them only inside
     `evicting`, which drops them from the cache if the batch is not recorded."""
 
+    # Told of each batch's events with their notifications as soon as they are committed,
+    # in the worker thread: a reader of the log hands them to itself (`Handover`).
+    recorded: Callable[[list[Recording[UUID]]], None] | None = None
+
     def load(self, kind: type[A], ids: Collection[UUID]) -> dict[UUID, A]:
         """The stored aggregates among `ids` (the others are new): from the cache, the
         rest with one query."""
@@ -205,7 +210,49 @@ class BatchApplication(Application[UUID]):
         processing = ProcessingEvent[UUID](tracking)
         processing.events.extend(events)
         processing.aggregates.update((aggregate.id, aggregate) for aggregate in aggregates)
-        return self._record(processing)
+        recordings = self._record(processing)
+        if self.recorded is not None and recordings:
+            self.recorded(recordings)
+        return recordings
+
+
+class Handover(Generic[T]):
+    """What an application commits, handed in memory to one reader of its log on the event
+    loop, so that the reader need not read it back from the store.
+
+    The reader reads the store from its position until it reaches the end, then takes
+    what was handed over. It opens the handover before each read (`open`), so a batch
+    committed while it reads is in what it read, handed over, or both: `take` leaves out
+    what the reader has passed. A reader more than `limit` batches behind (the bus is
+    slow, the rules are busy) finds the handover closed, what it held dropped, and reads
+    the store again."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._batches: deque[list[tuple[int, T]]] = deque()
+        self.is_open = False
+
+    def open(self) -> None:
+        self._batches.clear()
+        self.is_open = True
+
+    def committed(self, items: list[tuple[int, T]]) -> None:
+        """A batch just committed: (notification id, item) of each of its events that the
+        reader wants. In the worker thread."""
+        if not self.is_open:
+            return
+        if len(self._batches) >= self._limit:
+            self.is_open = False
+            self._batches.clear()
+            return
+        self._batches.append(items)
+
+    def take(self, after: int) -> list[tuple[int, T]]:
+        """What was handed over after notification `after`, in order."""
+        taken: list[tuple[int, T]] = []
+        while self._batches:
+            taken.extend(item for item in self._batches.popleft() if item[0] > after)
+        return taken
 
 
 def _replayed(events: Iterable[Any]) -> Aggregate | None:

@@ -1,6 +1,7 @@
 """The rules at work: follows the journey store, keeps the live clock, fires deadlines.
 
-It reads new facts from the journey store's notification log and marks their participants
+It reads new facts from the journey store's notification log (once it has read to the
+end, from what ingest hands over as it commits, `Handover`) and marks their participants
 due at the facts' knowledge time (one durable `deadlines` row per participant, written in
 the same transaction as its position in the log, so nothing is lost across a crash).
 Then, at the live clock of CONTRACT §3 (`clock.py`), it judges every participant that is
@@ -20,15 +21,17 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
+from eventsourcing.persistence import Recording
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from services.kernel.bus import ClockAnnouncement, clock_subject
 from services.kernel.events import SOURCE_SERVICES
 from services.kernel.settings import Settings
-from services.kernel.store import Worker
+from services.kernel.store import Handover, Worker
 from services.kernel.telemetry import links_to, tracer
 from services.outcomes import alerts
 from services.outcomes.alerts import Connection, StoredAlert
@@ -40,6 +43,9 @@ from services.outcomes.recipients import recipient_at
 from services.outcomes.rules import Alert, evaluate
 
 log = logging.getLogger(__name__)
+
+HANDED_OVER = 64  # batches of facts ingested and not yet taken in, at most, before reading the log
+FactRow = tuple[int, str, str, str]  # notification id, participant, service, recorded_at
 
 
 def alert_id(participant: str, condition_key: str) -> str:
@@ -119,6 +125,9 @@ class RuleEngine:
         )
         self._catch_up_judging = settings.catch_up_judging.total_seconds()
         self._judged_at = -float("inf")
+        self._handover = Handover[tuple[str, str, str]](HANDED_OVER)
+        self._caught_up = False  # read the log to its end since the handover opened
+        store.recorded = self._recorded
 
     async def run(self) -> None:
         self.state, self.clock.watermarks = await self._load_state()
@@ -132,7 +141,9 @@ class RuleEngine:
     async def step(self) -> bool:
         """One pass: take in new facts, move the clock, judge who is due. True if it did work."""
         read = await self._take_in_facts()
-        behind = self._advance_clock(more_to_read=read == self._settings.batch_size)
+        # A batch's worth or more at once: read from the log there may be more behind it;
+        # handed over, facts arrive faster than a batch a step. Either way, a backlog.
+        behind = self._advance_clock(more_to_read=read >= self._settings.batch_size)
         if behind and time.monotonic() - self._judged_at < self._catch_up_judging:
             return read > 0  # the rules give the same alerts when judged later (CONTRACT §3)
         self._judged_at = time.monotonic()
@@ -156,11 +167,31 @@ class RuleEngine:
         )
         self._progress.wake.set()
 
+    def _recorded(self, recordings: list[Recording[UUID]]) -> None:
+        """Ingest committed these (in the store's worker thread)."""
+        facts = [
+            (r.notification.id, (fact["participant"], fact["service"], fact["recorded_at"]))
+            for r in recordings
+            if (fact := getattr(r.domain_event, "fact", None)) is not None
+        ]
+        self._handover.committed(facts)
+
     async def _take_in_facts(self) -> int:
+        """Take in the facts after the engine's position; returns how many."""
         through = self._progress.ingested  # in the journey store before the read below
-        async with self._pool.acquire() as conn:
-            facts = await facts_after(conn, self.state.position, self._settings.batch_size)
-        if len(facts) < self._settings.batch_size:
+        if not self._handover.is_open:  # first, or closed while the engine fell behind
+            self._handover.open()
+            self._caught_up = False
+        facts: Sequence[FactRow | asyncpg.Record]
+        if self._caught_up:
+            facts = [(n, *fact) for n, fact in self._handover.take(self.state.position)]
+            more = False
+        else:
+            async with self._pool.acquire() as conn:
+                facts = await facts_after(conn, self.state.position, self._settings.batch_size)
+            more = len(facts) == self._settings.batch_size
+            self._caught_up = not more
+        if not more:
             self.clock.took_in(through)
         if not facts:
             return 0

@@ -1,0 +1,110 @@
+"""How the rule engine takes in new facts, on a real PostgreSQL: it reads the journey
+store's log up to its end, then takes each ingested batch as ingest hands it over, and
+reads the log again when it falls behind; every fact's participant is due either way."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.kernel.embedded import Servers
+from services.kernel.settings import Settings
+from services.kernel.store import Worker, application_env, create_schema
+from services.outcomes import alerts, engine
+from services.outcomes.application import Delivery, JourneyStore, facts_after, open_pool
+from services.outcomes.engine import RuleEngine
+from services.outcomes.ingest import IngestProgress
+from tests.integration.test_event_store import deliveries
+from tests.support import fresh_database
+
+pytestmark = pytest.mark.servers
+
+
+@dataclass
+class Engine:
+    rules: RuleEngine
+    store: JourneyStore
+    worker: Worker
+    pool: asyncpg.Pool
+    progress: IngestProgress
+    reads: list[int]  # the position each read of the log started after
+
+    async def ingest(self, batch: list[Delivery]) -> None:
+        await self.worker.run(self.store.ingest, "outcomes", batch)
+        self.progress.ingested = batch[-1].sequence
+
+    async def due(self) -> set[str]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT participant FROM outcomes.deadlines")
+        return {row["participant"] for row in rows}
+
+
+@asynccontextmanager
+async def rule_engine(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Engine]:
+    database_url = fresh_database(servers.database_url)
+    create_schema(database_url, "outcomes")
+    store = JourneyStore(env=application_env(database_url, "outcomes", cache_size=1_000))
+    worker = Worker("outcomes")
+    pool = await open_pool(database_url)
+    await alerts.create_tables(pool)
+    reads: list[int] = []
+
+    async def counted(conn: Any, after: int, limit: int) -> list[asyncpg.Record]:
+        reads.append(after)
+        return await facts_after(conn, after, limit)
+
+    monkeypatch.setattr(engine, "facts_after", counted)
+    progress = IngestProgress()
+    settings = Settings(database_url=database_url, batch_size=50)
+    rules = RuleEngine(pool, store, worker, settings, progress)
+    try:
+        yield Engine(rules, store, worker, pool, progress, reads)
+    finally:
+        await pool.close()
+        worker.close()
+        store.close()
+
+
+def participants(batch: list[Delivery]) -> set[str]:
+    return {delivery.event["participant"] for delivery in batch}
+
+
+async def test_after_reading_the_log_to_its_end_the_engine_takes_what_ingest_hands_over(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    facts = deliveries(people=40, facts_each=3, note_bytes=10)
+    before, after = facts[:70], facts[70:]
+    async with rule_engine(real_servers, monkeypatch) as e:
+        await e.ingest(before)  # ingested before the engine ran
+        while await e.rules.step():
+            pass
+        assert await e.due() == participants(before)
+        assert len(e.reads) == 2  # 50 facts a read: the second found the end
+        for start in range(0, len(after), 25):
+            await e.ingest(after[start : start + 25])
+            await e.rules.step()
+        assert await e.due() == participants(facts)
+        assert len(e.reads) == 2  # not read back
+        assert e.rules.state.position == await e.worker.run(e.store.recorder.max_notification_id)
+
+
+async def test_an_engine_that_falls_behind_reads_the_log_again(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "HANDED_OVER", 2)
+    facts = deliveries(people=40, facts_each=1, note_bytes=10)
+    async with rule_engine(real_servers, monkeypatch) as e:
+        await e.ingest(facts[:5])
+        await e.rules.step()
+        assert e.reads == [0]
+        for start in range(5, 40, 5):  # seven batches before the engine steps again
+            await e.ingest(facts[start : start + 5])
+        await e.rules.step()
+        await e.rules.step()
+        assert await e.due() == participants(facts)
+        assert len(e.reads) == 2
