@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from bench.procs import CpuMeter
 from services.cli.importer import Importer
 from services.kernel.bus import MSG_ID, Outgoing, PullConsumer, publish_all
 from services.kernel.embedded import free_port
+from services.kernel.runtime import YOUNG_COLLECTION
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
 BATCH = 500  # publish and fetch batch; `--batch` sets it to the run's service batch
@@ -137,6 +139,8 @@ def main() -> None:
     parser.add_argument("--expect", type=int, default=0)
     parser.add_argument("--batch", type=int, default=BATCH)
     args = parser.parse_args()
+    # As in a service's process (services/kernel/runtime.py), so the two compare.
+    gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
     asyncio.run(serve_source(args) if args.role == "source" else sink(args))
 
 
