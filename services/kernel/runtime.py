@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 # (Python's default is 700). A service allocates many short-lived objects for every event
 # (pydantic models, dicts, the library's events) and frees nearly all of them by reference
 # counting, so at 700 most collections find nothing: at 50,000 the services spent about a
-# quarter less CPU per event (BENCHMARKS.md, findings item 21). The older generations keep
-# their defaults, relative to this one.
-YOUNG_COLLECTION = 50_000
+# quarter less CPU per event, at 200,000 a few per cent less again (BENCHMARKS.md,
+# findings item 21). The older generations keep their defaults, relative to this one.
+YOUNG_COLLECTION = 200_000
 
 
 def run(main: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
