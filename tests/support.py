@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +20,7 @@ from services.cli.platform import Platform, running_services
 from services.kernel.embedded import Servers
 from services.kernel.ids import synthetic_national_id, synthetic_orgnr
 from services.kernel.settings import Settings
+from services.outcomes.application import Delivery
 from services.outcomes.auth import mint
 
 
@@ -143,3 +144,21 @@ def alert_rows(database_url: str) -> list[tuple[Any, ...]]:
             "SELECT alert_id, participant, rule, subject, coordinator, org_unit, raised_at,"
             " status, resolved_at, resolution FROM outcomes.alerts ORDER BY alert_id"
         ).fetchall()
+
+
+def deliveries(people: int, facts_each: int, note_bytes: int) -> list[Delivery]:
+    """`facts_each` facts about each of `people` new people, in stream order."""
+    found = []
+    for n in range(people * facts_each):
+        at = (datetime(2025, 3, 3, 9, 0, tzinfo=UTC) + timedelta(minutes=n)).isoformat()
+        fact = {
+            "event_id": str(uuid.uuid4()),
+            "participant": f"person-{n % people}",
+            "service": "journey",
+            "type": "participant.dropped_out",
+            "occurred_at": at,
+            "recorded_at": at,
+            "data": {"reason": "x" * note_bytes},
+        }
+        found.append(Delivery(n + 1, fact))
+    return found

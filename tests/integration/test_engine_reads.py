@@ -19,8 +19,7 @@ from services.outcomes import alerts, engine
 from services.outcomes.application import Delivery, JourneyStore, facts_after, open_pool
 from services.outcomes.engine import RuleEngine
 from services.outcomes.ingest import IngestProgress
-from tests.integration.test_event_store import deliveries
-from tests.support import fresh_database
+from tests.support import deliveries, fresh_database
 
 pytestmark = pytest.mark.servers
 

@@ -4,40 +4,18 @@ the rule engine's read of the log planned for the log as it is."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from services.kernel.embedded import Servers
 from services.kernel.store import application_env, create_schema
-from services.outcomes.application import Delivery, JourneyStore, facts_after, open_pool
-from tests.support import fresh_database
-
-T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+from services.outcomes.application import JourneyStore, facts_after, open_pool
+from tests.support import deliveries, fresh_database
 
 
 def store(database_url: str, cache_size: int) -> JourneyStore:
     return JourneyStore(env=application_env(database_url, "outcomes", cache_size=cache_size))
-
-
-def deliveries(people: int, facts_each: int, note_bytes: int) -> list[Delivery]:
-    """`facts_each` facts about each of `people` new people, in stream order."""
-    found = []
-    for n in range(people * facts_each):
-        at = (T0 + timedelta(minutes=n)).isoformat()
-        fact = {
-            "event_id": str(uuid.uuid4()),
-            "participant": f"person-{n % people}",
-            "service": "journey",
-            "type": "participant.dropped_out",
-            "occurred_at": at,
-            "recorded_at": at,
-            "data": {"reason": "x" * note_bytes},
-        }
-        found.append(Delivery(n + 1, fact))
-    return found
 
 
 @pytest.mark.servers
