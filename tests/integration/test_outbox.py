@@ -71,7 +71,7 @@ class Relaying:
 
 @asynccontextmanager
 async def relaying(servers: Servers) -> AsyncIterator[Relaying]:
-    """A journey store, and its relay running once `start` is called."""
+    """A journey store and its outbox relay, not running yet (`running`)."""
     env = isolated_env(servers)
     settings = Settings(
         nats_url=env["NATS_URL"],
