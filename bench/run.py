@@ -132,6 +132,14 @@ def scale_note(scale: Scale, lines: int) -> str:
     )
 
 
+def _cpu_per_event(result: Result | None, cpu_key: str, events_key: str) -> float | None:
+    """Microseconds of CPU per event, all the benchmark's processes together."""
+    if result is None or cpu_key not in result.details or not result.details.get(events_key):
+        return None
+    seconds: dict[str, float] = result.details[cpu_key]
+    return 1e6 * sum(seconds.values()) / int(result.details[events_key])
+
+
 def link(results: dict[str, Result]) -> list[dict[str, Any]]:
     """Put each figure beside its baseline from the same run and judge the targets."""
     figures = {f.key: f for r in results.values() for f in r.figures}
@@ -166,6 +174,21 @@ def link(results: dict[str, Result]) -> list[dict[str, Any]]:
                 "measured": f"{100 * share:.0f} %",
                 "met": share >= 0.7,
             }
+        )
+    cpu = _cpu_per_event(results.get("ingest"), "cpu_seconds_until_last_fact", "accepted")
+    raw_cpu = _cpu_per_event(results.get("raw_pipe"), "cpu_seconds", "events")
+    if cpu is not None and raw_cpu is not None:
+        # The same comparison as the rates, in CPU rather than time: it moves less with
+        # what else the machine runs than a rate does.
+        results["ingest"].figures.append(
+            Figure(
+                key="ingest_cpu_per_event",
+                label="CPU per event, all processes measured, up to the last fact",
+                value=round(cpu, 1),
+                unit="µs",
+                baseline_label="raw pipe's processes",
+                baseline=round(raw_cpu, 1),
+            )
         )
     if ingest_rate is not None and naive_rate is not None and "ingest" in results:
         results["ingest"].figures.append(

@@ -1,0 +1,33 @@
+"""`bench.run.link`: each figure beside its baseline from the same run."""
+
+from bench.common import Figure, Result
+from bench.run import link
+
+
+def ingest() -> Result:
+    return Result(
+        "ingest",
+        figures=[Figure("ingest_rate", "Ingest end to end", 4_000.0, "events/s")],
+        details={
+            "accepted": 200_000,
+            "cpu_seconds_until_last_fact": {"intake": 20, "outcomes": 40},
+        },
+    )
+
+
+def test_the_ingests_cpu_per_event_stands_beside_the_raw_pipes() -> None:
+    raw_pipe = Result(
+        "raw_pipe",
+        figures=[Figure("raw_pipe_rate", "Raw pipe", 20_000.0, "events/s")],
+        details={"events": 200_000, "cpu_seconds": {"sink": 10, "journey": 6}},
+    )
+    results = {"ingest": ingest(), "raw_pipe": raw_pipe}
+    link(results)
+    (cpu,) = [f for f in results["ingest"].figures if f.key == "ingest_cpu_per_event"]
+    assert (cpu.value, cpu.unit, cpu.baseline) == (300.0, "µs", 80.0)  # 60 s and 16 s / 200,000
+
+
+def test_without_a_raw_pipe_there_is_no_cpu_figure() -> None:
+    results = {"ingest": ingest()}
+    link(results)
+    assert [f.key for f in results["ingest"].figures] == ["ingest_rate"]
