@@ -178,8 +178,8 @@ def link(results: dict[str, Result]) -> list[dict[str, Any]]:
     cpu = _cpu_per_event(results.get("ingest"), "cpu_seconds_until_last_fact", "accepted")
     raw_cpu = _cpu_per_event(results.get("raw_pipe"), "cpu_seconds", "events")
     if cpu is not None and raw_cpu is not None:
-        # The same comparison as the rates, in CPU rather than time: it moves less with
-        # what else the machine runs than a rate does.
+        # The same comparison as the rates, in the work each side does per event: the
+        # two cores bound both, so this says how much Los would have to shed.
         results["ingest"].figures.append(
             Figure(
                 key="ingest_cpu_per_event",
