@@ -96,7 +96,7 @@ def rules_build() -> str:
 
 def scale_from(args: argparse.Namespace) -> Scale:
     scale = FULL if args.full else QUICK
-    if args.events or args.latency_seconds or args.memory:
+    if args.events or args.latency_seconds or args.memory or args.batch:
         scale = replace(scale, name=f"{scale.name} (custom)")
     if args.events:
         scale = replace(scale, ingest_events=args.events)
@@ -105,6 +105,8 @@ def scale_from(args: argparse.Namespace) -> Scale:
     if args.memory:
         stages = tuple(int(n) for n in args.memory.split(","))
         scale = replace(scale, memory_participants=stages)
+    if args.batch:
+        scale = replace(scale, client_batch=args.batch, service_batch=args.batch)
     return scale
 
 
@@ -132,12 +134,57 @@ def scale_note(scale: Scale, lines: int) -> str:
     )
 
 
-def _cpu_per_event(result: Result | None, cpu_key: str, events_key: str) -> float | None:
-    """Microseconds of CPU per event, all the benchmark's processes together."""
+# Each of the ingest's processes and the raw pipe's process on the same hop.
+RAW_COUNTERPART = {
+    "intake": "intake",
+    "journey": "journey",
+    "employer": "employer",
+    "outcomes": "sink",
+    "nats-server": "nats-server",
+    "postgres": "postgres",
+}
+
+
+def _cpu_per_event(result: Result | None, cpu_key: str, events_key: str) -> dict[str, float] | None:
+    """Microseconds of CPU per event of each of the benchmark's processes."""
     if result is None or cpu_key not in result.details or not result.details.get(events_key):
         return None
     seconds: dict[str, float] = result.details[cpu_key]
-    return 1e6 * sum(seconds.values()) / int(result.details[events_key])
+    events = int(result.details[events_key])
+    return {process: 1e6 * cpu / events for process, cpu in seconds.items()}
+
+
+def _cpu_figures(results: dict[str, Result]) -> list[Figure]:
+    """The ingest's CPU per event beside the raw pipe's: all processes together, then
+    each process beside its counterpart on the same hop. The two cores bound both, so
+    this says how much Los would have to shed, and where."""
+    cpu = _cpu_per_event(results.get("ingest"), "cpu_seconds_until_last_fact", "accepted")
+    raw = _cpu_per_event(results.get("raw_pipe"), "cpu_seconds", "events")
+    if cpu is None or raw is None:
+        return []
+    figures = [
+        Figure(
+            key="ingest_cpu_per_event",
+            label="CPU per event, all processes measured, up to the last fact",
+            value=round(sum(cpu.values()), 1),
+            unit="µs",
+            baseline_label="raw pipe's processes",
+            baseline=round(sum(raw.values()), 1),
+        )
+    ]
+    for process, counterpart in RAW_COUNTERPART.items():
+        if process in cpu and counterpart in raw:
+            figures.append(
+                Figure(
+                    key=f"ingest_cpu_per_event_{process}",
+                    label=f"CPU per event: {process}",
+                    value=round(cpu[process], 1),
+                    unit="µs",
+                    baseline_label=f"raw pipe's {counterpart}",
+                    baseline=round(raw[counterpart], 1),
+                )
+            )
+    return figures
 
 
 def link(results: dict[str, Result]) -> list[dict[str, Any]]:
@@ -175,21 +222,8 @@ def link(results: dict[str, Result]) -> list[dict[str, Any]]:
                 "met": share >= 0.7,
             }
         )
-    cpu = _cpu_per_event(results.get("ingest"), "cpu_seconds_until_last_fact", "accepted")
-    raw_cpu = _cpu_per_event(results.get("raw_pipe"), "cpu_seconds", "events")
-    if cpu is not None and raw_cpu is not None:
-        # The same comparison as the rates, in the work each side does per event: the
-        # two cores bound both, so this says how much Los would have to shed.
-        results["ingest"].figures.append(
-            Figure(
-                key="ingest_cpu_per_event",
-                label="CPU per event, all processes measured, up to the last fact",
-                value=round(cpu, 1),
-                unit="µs",
-                baseline_label="raw pipe's processes",
-                baseline=round(raw_cpu, 1),
-            )
-        )
+    if "ingest" in results:
+        results["ingest"].figures.extend(_cpu_figures(results))
     if ingest_rate is not None and naive_rate is not None and "ingest" in results:
         results["ingest"].figures.append(
             Figure(
@@ -299,6 +333,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, help="override the number of ingest events")
     parser.add_argument("--latency-seconds", type=float, help="override the probing time")
     parser.add_argument("--memory", help="override the memory stages, e.g. 5000,20000")
+    parser.add_argument("--batch", type=int, help="override the events per call and per batch")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder and logs")
     parser.add_argument("--no-report", action="store_true", help="do not rewrite BENCHMARKS.md")
     args = parser.parse_args()

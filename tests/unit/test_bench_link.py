@@ -23,8 +23,18 @@ def test_the_ingests_cpu_per_event_stands_beside_the_raw_pipes() -> None:
     )
     results = {"ingest": ingest(), "raw_pipe": raw_pipe}
     link(results)
-    (cpu,) = [f for f in results["ingest"].figures if f.key == "ingest_cpu_per_event"]
+    figures = {f.key: f for f in results["ingest"].figures}
+    cpu = figures["ingest_cpu_per_event"]
     assert (cpu.value, cpu.unit, cpu.baseline) == (300.0, "µs", 80.0)  # 60 s and 16 s / 200,000
+    # Each process beside its counterpart on the same hop: outcomes reads as the sink does.
+    outcomes = figures["ingest_cpu_per_event_outcomes"]
+    assert (outcomes.value, outcomes.baseline_label, outcomes.baseline) == (
+        200.0,
+        "raw pipe's sink",
+        50.0,
+    )
+    # A process the raw pipe has no counterpart for in this run gets no row of its own.
+    assert "ingest_cpu_per_event_intake" not in figures
 
 
 def test_without_a_raw_pipe_there_is_no_cpu_figure() -> None:
