@@ -2,8 +2,9 @@
 
 It reads new facts from the journey store's notification log (once it has read to the
 end, from what ingest hands over as it commits, `Handover`) and marks their participants
-due at the facts' knowledge time (one durable `deadlines` row per participant, written in
-the same transaction as its position in the log, so nothing is lost across a crash).
+due at the facts' knowledge time: one durable `deadlines` row per participant, written
+before the next judging in one transaction with the engine's position in the log (a
+crash before that loses nothing: the engine reads those facts again).
 Then, at the live clock of CONTRACT §3 (`clock.py`), it judges every participant that is
 due with the pure rules, stores what changed in the alerts, and sets the participant's
 next deadline.
@@ -127,6 +128,9 @@ class RuleEngine:
         self._judged_at = -float("inf")
         self._handover = Handover[tuple[str, str, str]](HANDED_OVER)
         self._caught_up = False  # read the log to its end since the handover opened
+        # Participants due from facts taken in since the deadlines were last written, and
+        # when; written with the engine's position before the next judging.
+        self._due: dict[str, datetime] = {}
         store.recorded = self._recorded
 
     async def run(self) -> None:
@@ -195,14 +199,21 @@ class RuleEngine:
             self.clock.took_in(through)
         if not facts:
             return 0
-        due: dict[str, datetime] = {}
+        due = self._due
         wall = datetime.now(UTC)
         for _, participant, service, recorded in facts:
             recorded_at = datetime.fromisoformat(recorded)
             due[participant] = min(due.get(participant, recorded_at), recorded_at)
             self.clock.saw(service, recorded_at, wall, time.monotonic())
         self.state.position = facts[-1][0]
-        async with self._pool.acquire() as conn, conn.transaction():
+        return len(facts)
+
+    async def _write_due(self, conn: Connection) -> None:
+        """The participants due from the facts taken in, with the position they bring the
+        engine to, in one transaction: a crash before it loses neither, as the engine
+        then reads those facts from the journey store again."""
+        due = self._due
+        async with conn.transaction():
             await conn.execute(
                 "INSERT INTO outcomes.deadlines SELECT * FROM unnest($1::text[], $2::timestamptz[])"
                 " ON CONFLICT (participant) DO UPDATE"
@@ -211,7 +222,7 @@ class RuleEngine:
                 list(due.values()),
             )
             await self._save_state(conn)
-        return len(facts)
+        due.clear()
 
     def _advance_clock(self, *, more_to_read: bool) -> bool:
         """Move the live clock; True while there is a backlog to work through."""
@@ -222,9 +233,11 @@ class RuleEngine:
 
     async def _judge_due(self) -> int:
         clock = self.state.clock
-        if clock is None:
-            return 0
         async with self._pool.acquire() as conn:
+            if self._due:
+                await self._write_due(conn)
+            if clock is None:
+                return 0
             rows = await conn.fetch(
                 "SELECT participant FROM outcomes.deadlines WHERE due_at <= $1 LIMIT $2",
                 clock,

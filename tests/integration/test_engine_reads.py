@@ -1,12 +1,15 @@
 """How the rule engine takes in new facts, on a real PostgreSQL: it reads the journey
 store's log up to its end, then takes each ingested batch as ingest hands it over, and
-reads the log again when it falls behind; every fact's participant is due either way."""
+reads the log again when it falls behind; every fact's participant is due either way,
+written with the engine's position before it next judges."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -31,6 +34,7 @@ class Engine:
     worker: Worker
     pool: asyncpg.Pool
     progress: IngestProgress
+    settings: Settings
     reads: list[int]  # the position each read of the log started after
 
     async def ingest(self, batch: list[Delivery]) -> None:
@@ -44,7 +48,11 @@ class Engine:
 
 
 @asynccontextmanager
-async def rule_engine(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Engine]:
+async def rule_engine(
+    servers: Servers, monkeypatch: pytest.MonkeyPatch, catch_up_judging: timedelta = timedelta(0)
+) -> AsyncIterator[Engine]:
+    """An engine on a fresh store; by default it judges, and so writes who is due, every
+    step (in service, at most once a `catch_up_judging` while there is a backlog)."""
     database_url = fresh_database(servers.database_url)
     create_schema(database_url, "outcomes")
     store = JourneyStore(env=application_env(database_url, "outcomes", cache_size=1_000))
@@ -59,10 +67,10 @@ async def rule_engine(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> Asyn
 
     monkeypatch.setattr(engine, "facts_after", counted)
     progress = IngestProgress()
-    settings = Settings(database_url=database_url, batch_size=50)
+    settings = Settings(database_url=database_url, batch_size=50, catch_up_judging=catch_up_judging)
     rules = RuleEngine(pool, store, worker, settings, progress)
     try:
-        yield Engine(rules, store, worker, pool, progress, reads)
+        yield Engine(rules, store, worker, pool, progress, settings, reads)
     finally:
         await pool.close()
         worker.close()
@@ -107,3 +115,32 @@ async def test_an_engine_that_falls_behind_reads_the_log_again(
         await e.rules.step()
         assert await e.due() == participants(facts)
         assert len(e.reads) == 2
+
+
+async def test_facts_taken_in_and_not_yet_written_are_read_again_after_a_restart(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    facts = deliveries(people=20, facts_each=1, note_bytes=10)
+    first, second = facts[:10], facts[10:]
+    async with rule_engine(real_servers, monkeypatch, timedelta(hours=1)) as e:
+        await e.ingest(first)
+        await e.rules.step()  # judges, writing who is due and its position
+        written = e.rules.state.position
+        await e.ingest(second)
+        await e.rules.step()  # a backlog, judged within the hour: takes in, writes nothing
+        assert e.rules.state.position > written
+        assert await e.due() == participants(first)
+        # The engine stops here (a crash); a new one goes on from what was written.
+        restarted = RuleEngine(e.pool, e.store, e.worker, e.settings, e.progress)
+        running = asyncio.create_task(restarted.run())
+        try:
+            for _ in range(200):
+                if await e.due() == participants(facts):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            running.cancel()
+            with suppress(asyncio.CancelledError):
+                await running
+        assert await e.due() == participants(facts)
+        assert e.reads[-1] == written
