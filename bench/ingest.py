@@ -204,6 +204,7 @@ async def run(ctx: Context, path: Path, lines: int, profile_dir: Path | None = N
             await conn.close()
             await importer.close()
         peak_kb = status_kb(outcomes_pid, "VmHWM")
+        peaks_kb = {name: status_kb(pid, "VmHWM") or 0 for name, pid in pids.items()}
     await delete_stream(ctx.servers.nats_url, env["LOS_STREAM"])
 
     # The last fact's own timestamp (set by outcomes as it recorded it) is the end of the
@@ -238,6 +239,7 @@ async def run(ctx: Context, path: Path, lines: int, profile_dir: Path | None = N
         "alerts_by_rule": {row["rule"]: row["n"] for row in by_rule},
         "outcomes_peak_rss_mb": round((peak_kb or 0) / 1024, 1),
         "outcomes_rss_max_sampled_mb": round(max(rss_samples, default=0) / 1024, 1),
+        "peak_rss_mb": {name: round(kb / 1024, 1) for name, kb in peaks_kb.items()},
         "cpu_seconds_until_last_fact": cpu_ingest,
         "cpu_seconds_rules_tail": cpu_rules_tail,
         "profiles": {name: str(p) for name, p in profiles.items()},
