@@ -238,8 +238,12 @@ class RuleEngine:
                 await self._write_due(conn)
             if clock is None:
                 return 0
+            # With more due than a batch (a backlog), the most recently due first: their
+            # journeys are the likeliest to be in the store's cache still. The others wait
+            # for a later pass, at the latest until the backlog is worked through.
             rows = await conn.fetch(
-                "SELECT participant FROM outcomes.deadlines WHERE due_at <= $1 LIMIT $2",
+                "SELECT participant FROM outcomes.deadlines WHERE due_at <= $1"
+                " ORDER BY due_at DESC LIMIT $2",
                 clock,
                 self._settings.batch_size,
             )

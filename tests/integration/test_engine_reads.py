@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -144,3 +144,25 @@ async def test_facts_taken_in_and_not_yet_written_are_read_again_after_a_restart
                 await running
         assert await e.due() == participants(facts)
         assert e.reads[-1] == written
+
+
+async def test_with_more_due_than_a_batch_the_engine_judges_the_most_recently_due_first(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Their journeys are the likeliest to be in the cache still (bench/findings.md, 22).
+    facts = deliveries(people=60, facts_each=1, note_bytes=10)
+    for n, delivery in enumerate(facts):  # every source heard from, so the clock moves
+        delivery.event["service"] = ("intake", "journey", "employer")[n % 3]
+    async with rule_engine(real_servers, monkeypatch) as e:
+        await e.rules.step()  # the log read to its end: what is ingested is handed over
+        await e.ingest(facts)
+        await e.rules.step()  # takes in all 60, judges 50 (the batch size)
+        clock = e.rules.state.clock
+        assert clock is not None
+        due = [d for d in facts if datetime.fromisoformat(d.event["recorded_at"]) <= clock]
+        assert len(due) > 50
+        async with e.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT participant FROM outcomes.deadlines WHERE due_at <= $1", clock
+            )
+        assert {row["participant"] for row in rows} == participants(due[: len(due) - 50])
