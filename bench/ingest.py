@@ -203,7 +203,6 @@ async def run(ctx: Context, path: Path, lines: int, profile_dir: Path | None = N
         finally:
             await conn.close()
             await importer.close()
-        peak_kb = status_kb(outcomes_pid, "VmHWM")
         peaks_kb = {name: status_kb(pid, "VmHWM") or 0 for name, pid in pids.items()}
     await delete_stream(ctx.servers.nats_url, env["LOS_STREAM"])
 
@@ -237,7 +236,7 @@ async def run(ctx: Context, path: Path, lines: int, profile_dir: Path | None = N
         "timeline": timeline,
         "alerts": alerts,
         "alerts_by_rule": {row["rule"]: row["n"] for row in by_rule},
-        "outcomes_peak_rss_mb": round((peak_kb or 0) / 1024, 1),
+        "outcomes_peak_rss_mb": round(peaks_kb["outcomes"] / 1024, 1),
         "outcomes_rss_max_sampled_mb": round(max(rss_samples, default=0) / 1024, 1),
         "peak_rss_mb": {name: round(kb / 1024, 1) for name, kb in peaks_kb.items()},
         "cpu_seconds_until_last_fact": cpu_ingest,
