@@ -273,6 +273,8 @@ def render() -> str:
         "   `los import`'s `Importer` through intake/journey/employer (gRPC) → their stores →",
         "   outbox → JetStream → outcomes' journey store, with every rule running. Rate = events",
         "   accepted ÷ time from the first chunk sent to the last fact in the journey store.",
+        "   Then each step of Los's own code an event takes, measured alone in one process",
+        "   (`bench/budget.py`), beside all the raw pipe's processes spent per event.",
         "2. **Raw pipe** (`bench/raw_pipe.py`): the same file, client and hops with no logic —",
         "   gRPC → COPY into a plain table → JetStream publish → pull consumer → COPY.",
         "3. **Naive** (`bench/naive.py`): outcomes' own journey store (`eventsourcing`) saving",

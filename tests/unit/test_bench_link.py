@@ -1,7 +1,7 @@
-"""`bench.run.link`: each figure beside its baseline from the same run."""
+"""`bench.targets.link`: each figure beside its baseline from the same run."""
 
 from bench.common import Figure, Result
-from bench.run import link
+from bench.targets import link
 
 
 def ingest() -> Result:
@@ -41,3 +41,16 @@ def test_without_a_raw_pipe_there_is_no_cpu_figure() -> None:
     results = {"ingest": ingest()}
     link(results)
     assert [f.key for f in results["ingest"].figures] == ["ingest_rate"]
+
+
+def test_the_steps_measured_alone_stand_beside_all_the_raw_pipe_spent() -> None:
+    raw_pipe = Result(
+        "raw_pipe",
+        figures=[Figure("raw_pipe_rate", "Raw pipe", 20_000.0, "events/s")],
+        details={"events": 200_000, "cpu_seconds": {"sink": 10, "journey": 6}},
+    )
+    measured = ingest()
+    measured.figures.append(Figure("budget_total", "All these steps", 90.0, "µs"))
+    link({"ingest": measured, "raw_pipe": raw_pipe})
+    total = next(f for f in measured.figures if f.key == "budget_total")
+    assert (total.baseline, total.ratio) == (80.0, 90.0 / 80.0)
