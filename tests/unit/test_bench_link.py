@@ -26,6 +26,8 @@ def test_the_ingests_cpu_per_event_stands_beside_the_raw_pipes() -> None:
     figures = {f.key: f for f in results["ingest"].figures}
     cpu = figures["ingest_cpu_per_event"]
     assert (cpu.value, cpu.unit, cpu.baseline) == (300.0, "µs", 80.0)  # 60 s and 16 s / 200,000
+    # Half of 20,000 events/s on two cores: 200 µs of CPU an event at most.
+    assert (cpu.target, cpu.met) == ("≤ 200 µs: both cores at half the raw pipe's rate", False)
     # Each process beside its counterpart on the same hop: outcomes reads as the sink does.
     outcomes = figures["ingest_cpu_per_event_outcomes"]
     assert (outcomes.value, outcomes.baseline_label, outcomes.baseline) == (
