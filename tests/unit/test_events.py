@@ -1,9 +1,9 @@
-"""The event contract: what a source may send, what is rejected and why, the domain form."""
+"""The event contract: what a source may send, and what is rejected and why."""
 
 import json
 import pickle
 import random
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from services.kernel.events import (
     DATA_MODELS,
     EMITTED_BY,
-    DomainEvent,
     EdgeEvent,
     EventType,
     InvalidEvent,
@@ -21,65 +20,20 @@ from services.kernel.events import (
     MeasureStarted,
     PlacementStarted,
     SixMonthChecked,
-    check_recorded_at,
     parse_edge_event,
 )
 from services.kernel.ids import pseudonym, synthetic_national_id
+from tests.unit.edge_examples import (
+    DATA_EXAMPLES,
+    EVENT_ID,
+    NAV_OSLO,
+    PERSON,
+    RECEIVED,
+    edge,
+    without,
+)
 
-PERSON = synthetic_national_id(random.Random(1), date(1998, 4, 17))
 HAND_COMPUTED_PERSON = "15838512329"  # see test_ids: born 15.03.1985, Tenor +80
-EVENT_ID = "6f1c0d8e-6a4b-4c57-9e53-3f2b1f0b7a11"
-NAV_OSLO = "974760673"
-PROVIDER = "988077917"
-RECEIVED = datetime(2025, 3, 15, 15, 30, tzinfo=UTC)
-
-DATA_EXAMPLES: dict[str, dict[str, Any]] = {
-    "participant.referred": {"channel": "kommune", "org_unit": "nav-grunerlokka"},
-    "participant.triaged": {
-        "need_group": "TRENGER_VEILEDNING_NEDSATT_ARBEIDSEVNE",
-        "main_goal": "SKAFFE_ARBEID",
-        "needs_coordinator": True,
-        "org_unit": "nav-grunerlokka",
-    },
-    "coordinator.assigned": {"coordinator_id": "c-17", "org_unit": "nav-grunerlokka"},
-    "coordinator.unassigned": {"coordinator_id": "c-17", "reason": "sluttet i stillingen"},
-    "measure.started": {
-        "measure_id": "m-123",
-        "measure_code": "ARBEIDSFORBEREDENDE_TRENING",
-        "provider": PROVIDER,
-        "planned_end": "2025-09-30",
-    },
-    "measure.extended": {"measure_id": "m-123", "planned_end": "2025-12-31"},
-    "measure.ended": {"measure_id": "m-123", "status": "HAR_SLUTTET", "reason": "IKKE_MOTT"},
-    "placement.started": {
-        "placement_id": "p-9",
-        "employer": PROVIDER,
-        "kind": "SUBSIDISED",
-        "hours_pct": 60,
-    },
-    "placement.ended": {"placement_id": "p-9", "reason": "CONVERTED"},
-    "participant.dropped_out": {"reason": "LOST_CONTACT"},
-    "followup.six_month_checked": {
-        "placement_id": "p-9",
-        "status": "EMPLOYED_SAME",
-        "evidence": {"source": "register", "obtained_at": "2025-10-02"},
-    },
-    "journey.closed": {"reason": "GOAL_REACHED"},
-}
-
-
-def edge(event_type: str = "measure.ended", data: Any = None, **fields: Any) -> dict[str, Any]:
-    """A realistic edge event as a source sends it, with `fields` replaced."""
-    event = {
-        "event_id": EVENT_ID,
-        "type": event_type,
-        "occurred_at": "2025-03-14T09:00:00+01:00",
-        "recorded_at": "2025-03-15T16:20:00+01:00",
-        "source": {"system": "nav", "org": NAV_OSLO},
-        "person": PERSON,
-        "data": DATA_EXAMPLES[event_type] if data is None else data,
-    }
-    return {**event, **fields}
 
 
 def rejection(raw: Any) -> InvalidEvent:
@@ -165,16 +119,6 @@ def _started(**changes: Any) -> dict[str, Any]:
     return edge("measure.started", data={**DATA_EXAMPLES["measure.started"], **changes})
 
 
-def _without(event: dict[str, Any], *path: str) -> dict[str, Any]:
-    *parents, last = path
-    event = json.loads(json.dumps(event))
-    target = event
-    for key in parents:
-        target = target[key]
-    del target[last]
-    return event
-
-
 @pytest.mark.parametrize(
     ("raw", "field", "reason"),
     [
@@ -196,9 +140,9 @@ def _without(event: dict[str, Any], *path: str) -> dict[str, Any]:
         (edge(occurred_at="2025-03-14"), "occurred_at", "RFC 3339 timestamp expected"),
         (edge(occurred_at="2025-02-30T09:00:00Z"), "occurred_at", "not a valid RFC 3339 timestamp"),
         (edge(type="measure.cancelled"), "type", "must be one of 'participant.referred'"),
-        (_without(edge(), "type"), "type", "is required"),
-        (_without(edge(), "data", "measure_id"), "data.measure_id", "is required"),
-        (_without(edge(), "data"), "data", "is required"),
+        (without(edge(), "type"), "type", "is required"),
+        (without(edge(), "data", "measure_id"), "data.measure_id", "is required"),
+        (without(edge(), "data"), "data", "is required"),
         (edge(data=["m-123"]), "data", "must be an object"),
         (
             edge(data={"measure_id": "", "status": "AVBRUTT"}),
@@ -286,7 +230,7 @@ misplaced_id = st.sampled_from(
         lambda n: _placement(employer=n),
         lambda n: _started(measure_code=n.lower() + "x"),
         lambda n: _started(planned_end=n),
-        lambda n: _without(edge(person=n), "data", "measure_id"),
+        lambda n: without(edge(person=n), "data", "measure_id"),
     ]
 )
 
@@ -298,16 +242,6 @@ def test_a_national_id_never_appears_in_a_rejection(birth, seed, make_event):
     assert number not in str(error)
     assert number not in repr(error)
     assert number[:-1] not in str(error)  # nor the id with its last digit changed
-
-
-def test_unknown_data_fields_are_kept_through_the_domain_form():
-    data = {**DATA_EXAMPLES["followup.six_month_checked"], "note": {"by": "c-17", "n": [1, 2]}}
-    data["evidence"] = {**data["evidence"], "document": "a-7"}
-    event = parse_edge_event(edge("followup.six_month_checked", data=data))
-    domain = event.to_domain(pseudonym(PERSON, "k"), "employer", RECEIVED)
-    dumped = json.loads(domain.model_dump_json())
-    assert dumped["data"]["note"] == {"by": "c-17", "n": [1, 2]}
-    assert dumped["data"]["evidence"]["document"] == "a-7"
 
 
 def nested(levels: int) -> Any:
@@ -341,80 +275,6 @@ def test_an_unknown_data_field_nested_deeper_is_rejected_by_name(data_path) -> N
 def test_unknown_envelope_fields_are_dropped():
     event = parse_edge_event(edge(comment="Ola Nordmann, født 1985"))
     assert "comment" not in event.model_dump()
-
-
-@pytest.mark.parametrize("event_type", list(EventType))
-def test_the_domain_form_round_trips(event_type):
-    edge_event = parse_edge_event(edge(event_type, data={**DATA_EXAMPLES[event_type], "x": 1}))
-    service = min(EMITTED_BY[event_type])
-    domain = edge_event.to_domain(pseudonym(PERSON, "k"), service, RECEIVED)
-    text = domain.model_dump_json()
-    assert PERSON not in text
-    assert DomainEvent.model_validate_json(text) == domain
-    assert DomainEvent.model_validate_json(text).model_dump_json() == text
-    assert domain.data == edge_event.data
-
-
-def test_to_domain_swaps_the_person_for_the_pseudonym_and_keeps_the_rest():
-    event = parse_edge_event(edge())
-    participant = pseudonym(PERSON, "k")
-    domain = event.to_domain(participant, "journey", RECEIVED)
-    assert domain.participant == participant
-    assert domain.service == "journey"
-    assert "person" not in domain.model_dump()
-    assert PERSON not in repr(event)
-    assert PERSON not in repr(domain)
-    assert (domain.event_id, domain.type, domain.occurred_at, domain.source) == (
-        event.event_id,
-        event.type,
-        event.occurred_at,
-        event.source,
-    )
-    assert domain.recorded_at == event.recorded_at
-
-
-def test_to_domain_fills_a_missing_recorded_at_with_the_receive_time():
-    event = parse_edge_event(_without(edge(), "recorded_at"))
-    assert event.to_domain(pseudonym(PERSON, "k"), "journey", RECEIVED).recorded_at == RECEIVED
-
-
-def test_a_domain_event_needs_a_pseudonym_and_a_recorded_at():
-    text = parse_edge_event(edge()).to_domain(pseudonym(PERSON, "k"), "journey", RECEIVED)
-    as_dict = json.loads(text.model_dump_json())
-    with pytest.raises(ValueError, match="participant"):
-        DomainEvent.model_validate({**as_dict, "participant": PERSON})
-    with pytest.raises(ValueError, match="recorded_at"):
-        DomainEvent.model_validate({k: v for k, v in as_dict.items() if k != "recorded_at"})
-
-
-@pytest.mark.parametrize(
-    ("recorded_at", "accepted"),
-    [
-        (None, True),
-        (RECEIVED - timedelta(days=400), True),
-        (RECEIVED + timedelta(minutes=5), True),
-        (RECEIVED + timedelta(minutes=5, seconds=1), False),
-        (datetime(2025, 3, 15, 16, 36, tzinfo=timezone(timedelta(hours=1))), False),
-    ],
-)
-def test_recorded_at_may_not_run_ahead_of_the_platform(recorded_at, accepted):
-    event = EdgeEvent.model_validate({**edge(), "recorded_at": recorded_at})
-    if accepted:
-        check_recorded_at(event, RECEIVED, timedelta(minutes=5))
-        return
-    with pytest.raises(InvalidEvent) as error:
-        check_recorded_at(event, RECEIVED, timedelta(minutes=5))
-    assert error.value.field == "recorded_at"
-    assert error.value.reason == "more than 5 minutes after the platform's receive time"
-    assert error.value.event_id == EVENT_ID
-
-
-def test_the_recorded_at_reason_follows_the_setting():
-    event = EdgeEvent.model_validate(edge())
-    with pytest.raises(InvalidEvent, match="more than 1 hour after"):
-        check_recorded_at(event, event.occurred_at, timedelta(hours=1))
-    with pytest.raises(InvalidEvent, match="more than 90 seconds after"):
-        check_recorded_at(event, event.occurred_at, timedelta(seconds=90))
 
 
 def test_each_type_has_one_data_model_and_its_emitting_services():
