@@ -35,13 +35,13 @@ def day(n: float) -> datetime:
     return T0 + timedelta(days=n)
 
 
-def fact(type_: str, at: datetime, recorded: datetime | None = None, **data: Any) -> Fact:
-    return Fact(f"e{next(_ids)}", type_, at, recorded or at, data)
+def fact(type_: str, at: float, recorded: float | None = None, **data: Any) -> Fact:
+    """A fact occurring on day `at`, recorded on day `recorded` (by default the same)."""
+    return Fact(f"e{next(_ids)}", type_, day(at), day(at if recorded is None else recorded), data)
 
 
 def started(m: str, at: float, recorded: float | None = None) -> Fact:
-    rec = day(recorded) if recorded is not None else None
-    return fact("measure.started", day(at), rec, measure_id=m, measure_code="AVKLARING")
+    return fact("measure.started", at, recorded, measure_id=m, measure_code="AVKLARING")
 
 
 def ended(
@@ -51,29 +51,26 @@ def ended(
     status: str = "FULLFORT",
     reason: str = "FERDIG",
 ) -> Fact:
-    rec = day(recorded) if recorded is not None else None
-    return fact("measure.ended", day(at), rec, measure_id=m, status=status, reason=reason)
+    return fact("measure.ended", at, recorded, measure_id=m, status=status, reason=reason)
 
 
 def placement(p: str, at: float, reason: str | None = None, end: float | None = None) -> list[Fact]:
-    facts = [fact("placement.started", day(at), placement_id=p, kind="TEMPORARY", hours_pct=50)]
+    facts = [fact("placement.started", at, placement_id=p, kind="TEMPORARY", hours_pct=50)]
     if end is not None:
-        facts.append(fact("placement.ended", day(end), placement_id=p, reason=reason))
+        facts.append(fact("placement.ended", end, placement_id=p, reason=reason))
     return facts
 
 
 def dropout(at: float, recorded: float | None = None) -> Fact:
-    rec = day(recorded) if recorded is not None else None
-    return fact("participant.dropped_out", day(at), rec, reason="LOST_CONTACT")
+    return fact("participant.dropped_out", at, recorded, reason="LOST_CONTACT")
 
 
 def closed(at: float, recorded: float | None = None) -> Fact:
-    rec = day(recorded) if recorded is not None else None
-    return fact("journey.closed", day(at), rec, reason="MOVED")
+    return fact("journey.closed", at, recorded, reason="MOVED")
 
 
 def referred(at: float) -> Fact:
-    return fact("participant.referred", day(at), channel="nav", org_unit="0301")
+    return fact("participant.referred", at, channel="nav", org_unit="0301")
 
 
 def gaps(facts: list[Fact], clock: float) -> list[Alert]:
@@ -375,13 +372,8 @@ def journeys(draw: st.DrawFn) -> list[Fact]:
         if draw(st.booleans()):
             end = start + draw(st.integers(min_value=1, max_value=40))
             reason = draw(st.sampled_from(["QUIT", "IKKE_MOTT", "FERDIG", "CONTRACT_ENDED"]))
-            make(
-                f"{kind}.ended",
-                end,
-                draw(delays.map(abs)),
-                **{f"{kind}_id": f"x{n}"},
-                reason=reason,
-            )
+            ids_and_reason = {f"{kind}_id": f"x{n}", "reason": reason}
+            make(f"{kind}.ended", end, draw(delays.map(abs)), **ids_and_reason)
     if draw(st.booleans()):
         make("participant.dropped_out", draw(st.integers(0, 150)), draw(delays.map(abs)))
     if draw(st.booleans()):
