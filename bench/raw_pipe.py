@@ -9,6 +9,11 @@
         of 500 (the services' batch size), ack-all on the last message
       → asyncpg COPY of (stream sequence, body) into a plain table.
 
+Then the same pipe once more with nats-py's own `PullSubscription.fetch` in the sink: the
+bare hop the issue measured its ~13,000 events/s with, before Los had a consumer of its
+own (BENCHMARKS.md, findings item 17). It stands beside the ingest as context; the
+target is held to the first.
+
 No validation, no pseudonyms, no aggregates, no tracking, no rules: what the servers,
 the drivers and Python's per-message cost allow. The clock starts when the first chunk
 is sent and stops when the sink has copied the last event (by the sink's own clock).
@@ -26,12 +31,16 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import grpc
 import nats
+import nats.errors
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 
 from bench.common import SOURCES, Context, Figure, Result, client_batch
@@ -43,6 +52,12 @@ from services.kernel.runtime import YOUNG_COLLECTION
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
 BATCH = 500  # publish and fetch batch; `--batch` sets it to the run's service batch
+# How the sink reads the stream: as outcomes does (`PullConsumer`), or with nats-py's own
+# fetch; the result's figure for each, and what its label calls it.
+FETCHES = {
+    "los": ("raw_pipe_rate", "Raw pipe"),
+    "nats-py": ("raw_pipe_nats_py_fetch_rate", "Raw pipe with nats-py's own `fetch` in the sink"),
+}
 
 
 class RawSource(sources_pb2_grpc.SourcesServicer):
@@ -111,11 +126,26 @@ async def sink(args: argparse.Namespace) -> None:
         ack_policy=AckPolicy.ALL,
         max_ack_pending=args.batch * 4,
     )
-    consumer = await PullConsumer.create(client, args.stream, config)
+    fetch: Callable[[], Awaitable[list[Msg]]]
+    if args.fetch == "nats-py":
+        subscription = await client.jetstream().pull_subscribe(
+            args.subject, durable="raw-sink", stream=args.stream, config=config
+        )
+
+        async def fetch() -> list[Msg]:
+            try:
+                return await subscription.fetch(args.batch, timeout=0.5)
+            except nats.errors.TimeoutError:  # nothing came
+                return []
+
+        close = subscription.unsubscribe
+    else:
+        consumer = await PullConsumer.create(client, args.stream, config)
+        fetch, close = partial(consumer.fetch, args.batch, expires=0.5), consumer.close
     print(json.dumps({"ready": time.time()}), flush=True)
     total = 0
     while total < args.expect:
-        messages = await consumer.fetch(args.batch, expires=0.5)
+        messages = await fetch()
         if not messages:
             continue
         records = [(m.metadata.sequence.stream, m.data.decode()) for m in messages]
@@ -123,7 +153,7 @@ async def sink(args: argparse.Namespace) -> None:
         await messages[-1].ack()
         total += len(messages)
     print(json.dumps({"done": time.time(), "total": total}), flush=True)
-    await consumer.close()
+    await close()
     await client.close()
     await conn.close()
 
@@ -138,6 +168,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--expect", type=int, default=0)
     parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--fetch", choices=FETCHES, default="los")
     args = parser.parse_args()
     # As in a service's process (services/kernel/runtime.py), so the two compare.
     gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
@@ -183,11 +214,19 @@ def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
 
 
 async def run(ctx: Context, path: Path, lines: int) -> Result:
+    """Both pipes, one after the other; the details and CPU are the first's."""
     result = Result("raw_pipe")
+    ours, result.details = await _pipe(ctx, path, lines, "los")
+    theirs, result.details["nats_py_fetch"] = await _pipe(ctx, path, lines, "nats-py")
+    result.figures += [ours, theirs]
+    return result
+
+
+async def _pipe(ctx: Context, path: Path, lines: int, fetch: str) -> tuple[Figure, dict[str, Any]]:
     tag = uuid.uuid4().hex[:8]
     stream, prefix = f"RAW_{tag}", f"raw{tag}"
     database_url = await _prepare(ctx, stream, prefix)
-    logs = ctx.log_dir / "raw_pipe"
+    logs = ctx.log_dir / f"raw_pipe_{fetch}"
     logs.mkdir(parents=True, exist_ok=True)
     ports = {service: free_port() for service in SOURCES}
     python = [sys.executable, "-m", "bench.raw_pipe"]
@@ -202,7 +241,7 @@ async def run(ctx: Context, path: Path, lines: int) -> Result:
         with (logs / "sink.log").open("ab") as log:
             sink_process = await asyncio.create_subprocess_exec(
                 *python, "sink", *common, "--stream", stream, "--subject", f"{prefix}.>",
-                "--expect", str(lines),
+                "--expect", str(lines), "--fetch", fetch,
                 stdout=asyncio.subprocess.PIPE, stderr=log,
             )  # fmt: skip
         await _read_json_line(sink_process, 60)
@@ -235,23 +274,22 @@ async def run(ctx: Context, path: Path, lines: int) -> Result:
     await delete_stream(ctx.servers.nats_url, stream)
     seconds = done["done"] - started
     rate = done["total"] / seconds
-    result.details = {
+    details = {
         "events": done["total"],
         "import_seconds": round(imported - started, 2),
         "import_rate_per_s": round(report.lines / (imported - started), 1),
         "last_event_seconds": round(seconds, 2),
         "cpu_seconds": cpu,
     }
-    result.figures.append(
-        Figure(
-            key="raw_pipe_rate",
-            label=f"Raw pipe, {done['total']:,} events (same hops, no logic)",
-            value=round(rate, 1),
-            unit="events/s",
-            note=f"last event copied after {seconds:.1f} s",
-        )
+    key, label = FETCHES[fetch]
+    figure = Figure(
+        key=key,
+        label=f"{label}, {done['total']:,} events (same hops, no logic)",
+        value=round(rate, 1),
+        unit="events/s",
+        note=f"last event copied after {seconds:.1f} s",
     )
-    return result
+    return figure, details
 
 
 if __name__ == "__main__":

@@ -106,6 +106,19 @@ def link(results: dict[str, Result]) -> list[dict[str, Any]]:
         if total is not None and cpu:
             total.baseline_label = "raw pipe's processes, all they spent"
             total.baseline = cpu[0].baseline
+    bare_hop = figures.get("raw_pipe_nats_py_fetch_rate")
+    if ingest_rate is not None and bare_hop is not None and "ingest" in results:
+        # Context, not a target: the hop the issue measured its ~13,000 events/s with.
+        results["ingest"].figures.append(
+            Figure(
+                key="ingest_vs_nats_py_fetch",
+                label="Ingest end to end vs the raw pipe read with nats-py's own `fetch`",
+                value=ingest_rate.value,
+                unit="events/s",
+                baseline_label="the issue's bare hop",
+                baseline=bare_hop.value,
+            )
+        )
     if ingest_rate is not None and naive_rate is not None and "ingest" in results:
         results["ingest"].figures.append(
             Figure(

@@ -56,3 +56,21 @@ def test_the_steps_measured_alone_stand_beside_all_the_raw_pipe_spent() -> None:
     link({"ingest": measured, "raw_pipe": raw_pipe})
     total = next(f for f in measured.figures if f.key == "budget_total")
     assert (total.baseline, total.ratio) == (80.0, 90.0 / 80.0)
+
+
+def test_the_ingest_also_stands_beside_the_raw_pipe_read_with_nats_pys_fetch() -> None:
+    raw_pipe = Result(
+        "raw_pipe",
+        figures=[
+            Figure("raw_pipe_rate", "Raw pipe", 20_000.0, "events/s"),
+            Figure(
+                "raw_pipe_nats_py_fetch_rate", "Raw pipe, nats-py's fetch", 10_000.0, "events/s"
+            ),
+        ],
+    )
+    results = {"ingest": ingest(), "raw_pipe": raw_pipe}
+    targets = {t["target"]: t for t in link(results)}
+    beside = next(f for f in results["ingest"].figures if f.key == "ingest_vs_nats_py_fetch")
+    assert (beside.value, beside.baseline, beside.ratio) == (4_000.0, 10_000.0, 0.4)
+    assert beside.target is None  # context only: the target stays with the first raw pipe
+    assert targets["ingest ≥ 50 % of the raw pipe"]["measured"].startswith("20 %")
