@@ -1,12 +1,12 @@
 """5. Alert latency, under a steady background load, measured at a WatchAlerts client.
 
 The platform runs with `LOS_RULES__HANDOVER_GAP=PT2S` (the gap rule's 14 days shortened
-to two seconds). Background: `background_rate` live events per second (no `recorded_at`,
-so the platform stamps its receive time) spread over all three source services —
-referrals, measures ending and the next one starting in the same batch, placements
-starting and ending — so every source keeps sending and outcomes' live clock follows
-the wall clock. The background raises alerts of its own (MEASURE_CHURN, for one) on a
-team queue nobody here watches.
+to two seconds). Background (`bench/load.py`): `background_rate` live events per second
+(no `recorded_at`, so the platform stamps its receive time) spread over all three source
+services — referrals, measures ending and the next one starting in the same batch,
+placements starting and ending — so every source keeps sending and outcomes' live clock
+follows the wall clock. The background raises alerts of its own (MEASURE_CHURN, for one)
+on a team queue nobody here watches.
 
 Probe people (their own team queue, watched by one client) are referred and start a
 measure before the probing starts. Then, at `probes_per_second` each:
@@ -21,162 +21,24 @@ measure before the probing starts. Then, at `probes_per_second` each:
 from __future__ import annotations
 
 import asyncio
-import json
-import random
 import time
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
 import grpc
 
 from bench.common import Context, Figure, Result, delete_stream, percentile
+from bench.load import Background, Load, People, Someone, background, now, sender
 from bench.procs import CpuMeter
 from services.cli.platform import running_services
 from services.cli.watch import watch
-from services.kernel.events import owner
-from services.kernel.ids import synthetic_national_id, synthetic_orgnr
 from services.kernel.settings import Settings
 from services.outcomes.auth import mint
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
 GAP = timedelta(seconds=2)
 PROBE_TEAM = "bench-probe"
-BACKGROUND_TEAM = "bench-background"
-TICK = 0.1
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Someone:
-    national_id: str
-    org: str
-    measure: str | None = None
-    placement: str | None = None
-
-    def event(self, event_type: str, data: dict[str, Any], occurred_at: datetime) -> str:
-        return json.dumps(
-            {
-                "event_id": str(uuid.uuid4()),
-                "type": event_type,
-                "occurred_at": occurred_at.isoformat(),
-                "source": {"system": "nav", "org": self.org},
-                "person": self.national_id,
-                "data": data,
-            }
-        )
-
-
-class People:
-    """Synthetic people with distinct national ids."""
-
-    def __init__(self, seed: int) -> None:
-        self._rng = random.Random(seed)
-        self._taken: set[str] = set()
-        self._orgs = [synthetic_orgnr(self._rng) for _ in range(50)]
-
-    def new(self) -> Someone:
-        while True:
-            born = date(1960, 1, 1) + timedelta(days=self._rng.randrange(365 * 45))
-            national_id = synthetic_national_id(self._rng, born)
-            if national_id not in self._taken:
-                self._taken.add(national_id)
-                return Someone(national_id, self._rng.choice(self._orgs))
-
-
-class Background:
-    """Live events for all three source services, in a valid order per person."""
-
-    def __init__(self, people: People, seed: int) -> None:
-        self._people = people
-        self._rng = random.Random(seed)
-        self._active: list[Someone] = []
-        self._next = 0
-
-    def _id(self, kind: str) -> str:
-        self._next += 1
-        return f"{kind}-{self._next}"
-
-    def events(self, count: int) -> list[str]:
-        out: list[str] = []
-        data: dict[str, Any]
-        while len(out) < count:
-            roll = self._rng.random()
-            if roll < 0.1 or len(self._active) < 20:
-                person = self._people.new()
-                data = {"channel": "nav", "org_unit": BACKGROUND_TEAM}
-                out.append(person.event("participant.referred", data, _now()))
-                self._active.append(person)
-                continue
-            person = self._rng.choice(self._active)
-            if roll < 0.8 or person.measure is None:
-                if person.measure is not None:
-                    ended = {"measure_id": person.measure, "status": "FULLFORT", "reason": "FERDIG"}
-                    out.append(person.event("measure.ended", ended, _now()))
-                person.measure = self._id("m")
-                started = {
-                    "measure_id": person.measure,
-                    "measure_code": "OPPFOLGING",
-                    "provider": person.org,
-                }
-                out.append(person.event("measure.started", started, _now()))
-            elif person.placement is None:
-                person.placement = self._id("p")
-                data = {
-                    "placement_id": person.placement,
-                    "employer": person.org,
-                    "kind": "TEMPORARY",
-                    "hours_pct": 50,
-                }
-                out.append(person.event("placement.started", data, _now()))
-            else:
-                data = {"placement_id": person.placement, "reason": "CONTRACT_ENDED"}
-                out.append(person.event("placement.ended", data, _now()))
-                person.placement = None
-        return out
-
-
-@dataclass
-class Load:
-    rate: int = 0  # events/s offered now
-    sent: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    behind: float = 0.0  # the longest a send queue was behind, in seconds
-    queues: dict[str, asyncio.Queue[tuple[float, list[str]]]] = field(default_factory=dict)
-
-
-async def _sender(
-    stub: sources_pb2_grpc.SourcesAsyncStub,
-    queue: asyncio.Queue[tuple[float, list[str]]],
-    load: Load,
-) -> None:
-    """Sends one service's batches strictly in order (an end after its start), each once
-    the previous one is stored, as a source system's client would."""
-    while True:
-        made, events = await queue.get()
-        load.behind = max(load.behind, time.monotonic() - made)
-        reply = await stub.SubmitEvents(sources_pb2.SubmitEventsRequest(events=events), timeout=60)
-        load.accepted += reply.accepted
-        load.rejected += len(reply.rejected)
-
-
-async def _background(background: Background, load: Load) -> None:
-    next_tick = time.monotonic()
-    while True:
-        made = time.monotonic()
-        parts: dict[str, list[str]] = {}
-        for line in background.events(max(1, round(load.rate * TICK))):
-            parts.setdefault(owner(json.loads(line)["type"]), []).append(line)
-        for service, events in parts.items():
-            load.queues[service].put_nowait((made, events))
-            load.sent += len(events)
-        next_tick += TICK
-        await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
 
 
 @dataclass
@@ -241,7 +103,7 @@ async def _probe(
     for index, probe in enumerate(probes):
         if time.monotonic() - started >= seconds:
             break
-        ended_at = _now()
+        ended_at = now()
         if probe.kind == "deciding":
             ended_at -= timedelta(days=1)  # its two-second window passed long ago
         data = {"measure_id": probe.measure, "status": "FULLFORT", "reason": "FERDIG"}
@@ -256,16 +118,16 @@ async def _probe(
 
 async def _prepare_probes(stubs: dict[str, Any], probes: list[Probe]) -> None:
     """Probe people: referred a month ago to the probe team, a measure running 20 days."""
-    now = _now()
+    today = now()
     referral = {"channel": "nav", "org_unit": PROBE_TEAM}
     referred = [
-        p.person.event("participant.referred", referral, now - timedelta(days=30)) for p in probes
+        p.person.event("participant.referred", referral, today - timedelta(days=30)) for p in probes
     ]
     started = [
         p.person.event(
             "measure.started",
             {"measure_id": p.measure, "measure_code": "AVKLARING", "provider": p.person.org},
-            now - timedelta(days=20),
+            today - timedelta(days=20),
         )
         for p in probes
     ]
@@ -298,7 +160,7 @@ async def run(ctx: Context) -> Result:
             for kind in ("deciding", "deadline")
         ]
     probes = {p.measure: p for group in by_phase.values() for p in group}
-    token = mint(Settings().token_key.get_secret_value(), "bench-watcher", [PROBE_TEAM], now=_now())
+    token = mint(Settings().token_key.get_secret_value(), "bench-watcher", [PROBE_TEAM], now=now())
     load = Load()
     measured: dict[str, dict[str, Any]] = {}
     with running_services(ctx.servers, ctx.log_dir / "latency", env) as platform:
@@ -310,9 +172,9 @@ async def run(ctx: Context) -> Result:
             tasks.append(asyncio.create_task(_watcher(platform.address("outcomes"), probes, token)))
             for service, stub in stubs.items():
                 load.queues[service] = asyncio.Queue()
-                tasks.append(asyncio.create_task(_sender(stub, load.queues[service], load)))
+                tasks.append(asyncio.create_task(sender(stub, load.queues[service], load)))
             pids = {name: [p.pid] for name, p in platform.processes.items()}
-            tasks.append(asyncio.create_task(_background(Background(people, seed=11), load)))
+            tasks.append(asyncio.create_task(background(Background(people, seed=11), load)))
             for phase in phases:
                 load.rate = phase.rate
                 await asyncio.sleep(phase.warmup)
