@@ -21,9 +21,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from services.cli.main import app
 from services.cohort import generate_cohort
 from services.kernel.events import parse_edge_event
 from services.kernel.settings import RuleSettings
@@ -228,66 +226,6 @@ def test_ordered_by_raised_at_then_rule_then_subject() -> None:
     ]
     found = [(a["raised_at"], a["subject"]) for a in alerts(lines, until=day(240))]
     assert found == [(z(114), "m1"), (z(114), "m2"), (z(197), "m3"), (z(234), "m0")]
-
-
-# -- the command ----------------------------------------------------------------------
-
-
-def invoke(*args: str) -> Any:
-    return CliRunner().invoke(app, ["replay", *args], catch_exceptions=False)
-
-
-def test_the_command_writes_alerts_and_reports_skipped_lines(tmp_path: Path) -> None:
-    lines = [*history(ANA.ended("m1", 100, status="AVBRUTT")), "{}", ANA.ended("m8", 120)]
-    events = tmp_path / "events.jsonl"
-    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = tmp_path / "alerts.jsonl"
-    args = [str(events), "--until", "2025-07-25T08:00:00Z", "--pseudonym-key", KEY]
-    result = invoke(*args, "--out", str(out), "--workers", "1")
-    assert result.exit_code == 0, result.output
-    [alert] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert outline(alert) == ("m1", z(107), "open", None, None)
-    m8 = json.loads(lines[-1])["event_id"]
-    stderr = result.stderr.splitlines()
-    assert stderr[:2] == [
-        "line 4: invalid: event without a valid event_id: event_id: is required",
-        f"line 5: refused by journey: event {m8}: data.measure_id: no start known for measure m8",
-    ]
-    assert re.fullmatch(
-        r"5 events: 1 invalid, 1 refused, 0 duplicates, 0 recorded after --until;"
-        r" 1 alerts in [\d.]+ s = [\d,]+ events/s",
-        stderr[2],
-    )
-    to_stdout = invoke(*args, "--workers", "1")
-    assert to_stdout.stdout == out.read_text(encoding="utf-8")
-
-
-def test_the_same_input_and_key_give_byte_identical_output(tmp_path: Path) -> None:
-    cohort = generate_cohort(200, seed=4, start=date(2024, 1, 1), end=date(2025, 6, 30))
-    events = tmp_path / "events.jsonl"
-    events.write_text("".join(json.dumps(e) + "\n" for e in cohort.events), encoding="utf-8")
-    until = cohort.until.isoformat()
-    outputs = []
-    for run_number, workers in enumerate(("1", "1", "3")):
-        out = tmp_path / f"alerts-{run_number}.jsonl"
-        result = invoke(
-            str(events), "--until", until, "--pseudonym-key", KEY, "--out", str(out),
-            "--workers", workers,
-        )  # fmt: skip
-        assert result.exit_code == 0, result.output
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1] == outputs[2]
-    assert outputs[0].count(b"\n") > 10
-
-
-def test_until_must_be_rfc_3339_with_an_offset(tmp_path: Path) -> None:
-    events = tmp_path / "events.jsonl"
-    events.write_text(ANA.referred(0) + "\n", encoding="utf-8")
-    result = CliRunner().invoke(
-        app, ["replay", str(events), "--until", "2026-01-01T00:00:00", "--pseudonym-key", KEY]
-    )
-    assert result.exit_code == 2
-    assert "--until" in result.output
 
 
 # -- against a generated cohort -------------------------------------------------------
