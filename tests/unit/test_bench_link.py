@@ -58,7 +58,7 @@ def test_the_steps_measured_alone_stand_beside_all_the_raw_pipe_spent() -> None:
     assert (total.baseline, total.ratio) == (80.0, 90.0 / 80.0)
 
 
-def test_the_ingest_also_stands_beside_the_raw_pipe_read_with_nats_pys_fetch() -> None:
+def test_the_ingest_also_stands_beside_nats_pys_fetch_and_the_naive_store() -> None:
     raw_pipe = Result(
         "raw_pipe",
         figures=[
@@ -68,9 +68,12 @@ def test_the_ingest_also_stands_beside_the_raw_pipe_read_with_nats_pys_fetch() -
             ),
         ],
     )
-    results = {"ingest": ingest(), "raw_pipe": raw_pipe}
+    naive = Result("naive", figures=[Figure("naive_rate", "Naive", 500.0, "events/s")])
+    results = {"ingest": ingest(), "raw_pipe": raw_pipe, "naive": naive}
     targets = {t["target"]: t for t in link(results)}
-    beside = next(f for f in results["ingest"].figures if f.key == "ingest_vs_nats_py_fetch")
-    assert (beside.value, beside.baseline, beside.ratio) == (4_000.0, 10_000.0, 0.4)
-    assert beside.target is None  # context only: the target stays with the first raw pipe
+    figures = {f.key: f for f in results["ingest"].figures}
+    bare_hop = figures["ingest_vs_nats_py_fetch"]
+    assert (bare_hop.value, bare_hop.baseline, bare_hop.ratio) == (4_000.0, 10_000.0, 0.4)
+    assert bare_hop.target is None  # context only: the target stays with the first raw pipe
     assert targets["ingest ≥ 50 % of the raw pipe"]["measured"].startswith("20 %")
+    assert (figures["ingest_vs_naive"].baseline, figures["ingest_vs_naive"].ratio) == (500.0, 8.0)
