@@ -54,7 +54,8 @@ def cpu_seconds(pid: int) -> float:
 
 def server_pids(work_dir: Path) -> dict[str, list[int]]:
     """The embedded nats-server and PostgreSQL processes (postmaster and backends) whose
-    data lives under `work_dir`."""
+    data lives under `work_dir`; a server not found there (a configured one) is left out,
+    rather than counted as using no CPU."""
     marker = str(work_dir)
     nats: list[int] = []
     postgres: list[int] = []
@@ -67,7 +68,8 @@ def server_pids(work_dir: Path) -> dict[str, list[int]]:
         elif "postgres" in line and " -D " in line:
             postgres.append(pid)
             postgres.extend(children(pid))
-    return {"nats-server": nats, "postgres": postgres}
+    found = {"nats-server": nats, "postgres": postgres}
+    return {server: pids for server, pids in found.items() if pids}
 
 
 class CpuMeter:

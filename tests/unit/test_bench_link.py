@@ -10,7 +10,12 @@ def ingest() -> Result:
         figures=[Figure("ingest_rate", "Ingest end to end", 4_000.0, "events/s")],
         details={
             "accepted": 200_000,
-            "cpu_seconds_until_last_fact": {"intake": 20, "outcomes": 40},
+            "cpu_seconds_until_last_fact": {
+                "intake": 12,
+                "outcomes": 40,
+                "nats-server": 5,
+                "postgres": 3,
+            },
         },
     )
 
@@ -77,3 +82,18 @@ def test_the_ingest_also_stands_beside_nats_pys_fetch_and_the_naive_store() -> N
     assert bare_hop.target is None  # context only: the target stays with the first raw pipe
     assert targets["ingest ≥ 50 % of the raw pipe"]["measured"].startswith("20 %")
     assert (figures["ingest_vs_naive"].baseline, figures["ingest_vs_naive"].ratio) == (500.0, 8.0)
+
+
+def test_without_the_servers_cpu_the_cpu_target_is_not_judged() -> None:
+    """With configured servers (NATS_URL / DATABASE_URL) only the services are measured:
+    their CPU alone says nothing about what is left of the two cores."""
+    measured = ingest()
+    measured.details["cpu_seconds_until_last_fact"] = {"intake": 2, "outcomes": 4}
+    raw_pipe = Result(
+        "raw_pipe",
+        figures=[Figure("raw_pipe_rate", "Raw pipe", 20_000.0, "events/s")],
+        details={"events": 200_000, "cpu_seconds": {"sink": 10}},
+    )
+    link({"ingest": measured, "raw_pipe": raw_pipe})
+    cpu = next(f for f in measured.figures if f.key == "ingest_cpu_per_event")
+    assert (cpu.value, cpu.target, cpu.met) == (30.0, None, None)
