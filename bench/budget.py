@@ -23,8 +23,6 @@ from typing import Any
 import orjson
 
 from bench.common import Figure
-from services.employer.application import EmployerApplication
-from services.intake.application import IntakeApplication
 from services.journey.application import JourneyApplication
 from services.kernel.events import DomainEvent, InvalidEvent, owner, parse_edge_event
 from services.kernel.ids import pseudonym
@@ -32,16 +30,12 @@ from services.kernel.settings import Settings
 from services.kernel.source import SourceRecord
 from services.outcomes.application import JourneyLog
 from services.outcomes.journey import Journey
-from services.outcomes.replay import collector_paused
+from services.outcomes.replay import RECORD_TYPES, collector_paused
 from services.outcomes.rules import evaluate
 
 SAMPLE = 20_000  # lines of the cohort
 PASSES = 5
 TRACE = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
-RECORD_TYPES: dict[str, type[SourceRecord]] = {
-    app.service: app.record_type
-    for app in (IntakeApplication, JourneyApplication, EmployerApplication)
-}
 Step = tuple[str, Callable[[], Any], Callable[[Any], object]]
 LABELS = {
     "read_edge": "a source service reads the edge event (pydantic, the national id included)",
