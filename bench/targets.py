@@ -147,11 +147,9 @@ def link(results: dict[str, Result]) -> list[dict[str, Any]]:
         "replay_file_rate",
         "replay_file_rate_parallel",
     )
-    replays = [figures[k] for k in replay_keys if k in figures]
-    for figure in replays:
+    for figure in (figures[k] for k in replay_keys if k in figures):
         figure.target = "≥ 100,000 events/s"
         figure.met = figure.value >= 100_000
-    for figure in replays:
         targets.append(
             {
                 "target": f"replay ≥ 100,000 events/s ({figure.label.split(' (')[0]})",
