@@ -43,6 +43,7 @@ from services.kernel.event_data import (
     PlacementStarted,
     SixMonthChecked,
 )
+from services.kernel.ids import KnownIds
 from services.kernel.vocabulary import (
     KNOWN_NATIONAL_IDS,
     Channel,
@@ -228,12 +229,12 @@ class InvalidEvent(Exception):
 
 
 def parse_edge_event(
-    raw: bytes | str | Mapping[str, Any], known_national_ids: set[str] | None = None
+    raw: bytes | str | Mapping[str, Any], known_national_ids: KnownIds | None = None
 ) -> EdgeEvent:
     """Read one event from a source system, or raise `InvalidEvent` for its first error.
 
-    A reader of many events may pass a set of `known_national_ids`: the ids found valid
-    are added to it, and are not checked again when they come back.
+    A reader of many events may pass the `known_national_ids` (a set, or `Pseudonyms`):
+    the ids found valid are added to it, and are not checked again when they come back.
     """
     context = None if known_national_ids is None else {KNOWN_NATIONAL_IDS: known_national_ids}
     if isinstance(raw, bytes | str):

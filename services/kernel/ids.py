@@ -15,6 +15,7 @@ import hmac
 import random
 import re
 from datetime import date
+from typing import Protocol
 
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.no import fodselsnummer, orgnr
@@ -75,7 +76,8 @@ def _check_control_digits(value: str) -> None:
 
 # Organisation numbers are few and public, and every event carries one or two: remembering
 # the valid ones saves checking them again. National ids are not remembered here: see
-# `KNOWN_NATIONAL_IDS` in vocabulary for a reader that keeps them anyway.
+# `KNOWN_NATIONAL_IDS` in vocabulary for a reader that keeps them anyway, and `Pseudonyms`
+# for one that remembers only which were valid.
 @functools.lru_cache(maxsize=65536)
 def validate_orgnr(value: str) -> str:
     """Return `value` if it is an organisasjonsnummer: 9 digits, mod-11 check digit."""
@@ -100,6 +102,42 @@ def validate_org(value: str) -> str:
 def pseudonym(national_id: str, key: str) -> str:
     """The person's id inside the platform: lowercase hex HMAC-SHA256 (CONTRACT §5)."""
     return hmac.new(key.encode(), national_id.encode(), hashlib.sha256).hexdigest()
+
+
+class KnownIds(Protocol):
+    """National ids a reader of many events has found valid: see `KNOWN_NATIONAL_IDS`."""
+
+    def __contains__(self, national_id: object, /) -> bool: ...
+
+    def add(self, national_id: str, /) -> None: ...
+
+
+class Pseudonyms:
+    """Each person's pseudonym, and the national ids found valid lately, remembered by
+    their pseudonyms rather than kept. A source service reads its edge events with it
+    (`KNOWN_NATIONAL_IDS`), so that a person's id is checked once rather than on every
+    event of theirs (stdnum's check digits and the birth date: a tenth of reading an
+    event). When `size` are remembered, it forgets them all and starts again."""
+
+    def __init__(self, key: str, size: int) -> None:
+        self._key = key
+        self._size = size
+        self._valid: set[str] = set()
+        self._last = ("", "")  # the id of the event being read, and its pseudonym
+
+    def of(self, national_id: str) -> str:
+        """`pseudonym(national_id, key)`, computed once for the event being read."""
+        if self._last[0] != national_id:
+            self._last = (national_id, pseudonym(national_id, self._key))
+        return self._last[1]
+
+    def __contains__(self, national_id: object, /) -> bool:
+        return isinstance(national_id, str) and self.of(national_id) in self._valid
+
+    def add(self, national_id: str, /) -> None:
+        if len(self._valid) >= self._size:
+            self._valid.clear()
+        self._valid.add(self.of(national_id))
 
 
 def synthetic_national_id(rng: random.Random, birth: date, *, plus: int = 80) -> str:

@@ -19,7 +19,7 @@ from services.kernel.events import (
     check_recorded_at,
     parse_edge_event,
 )
-from services.kernel.ids import pseudonym
+from services.kernel.ids import Pseudonyms
 from services.kernel.outbox import OutboxRelay
 from services.kernel.settings import Settings
 from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceApplication
@@ -39,11 +39,15 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         self._app = app
         self._worker = worker
         self._settings = settings
-        self._key = settings.pseudonym_key.get_secret_value()
+        # A person's id is checked on their first event, not on each (as many people as
+        # the store's cache, whose records are the ones their next events will find).
+        self._pseudonyms = Pseudonyms(
+            settings.pseudonym_key.get_secret_value(), settings.aggregate_cache_size
+        )
         self._relay = relay
 
     def _read(self, raw: str, received_at: datetime, identities: dict[str, str]) -> DomainEvent:
-        edge = parse_edge_event(raw)
+        edge = parse_edge_event(raw, self._pseudonyms)
         service = self._app.service
         if service not in EMITTED_BY[edge.type]:
             owners = " or ".join(sorted(EMITTED_BY[edge.type]))
@@ -51,7 +55,7 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
                 str(edge.event_id), "type", f"{service} does not take {edge.type}; send to {owners}"
             )
         check_recorded_at(edge, received_at, self._settings.max_future_recorded_at)
-        participant = pseudonym(edge.person, self._key)
+        participant = self._pseudonyms.of(edge.person)
         identities[participant] = edge.person
         return edge.to_domain(participant, service, received_at)
 

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from services.kernel.ids import validate_national_id, validate_org, validate_orgnr
+from services.kernel.ids import KnownIds, validate_national_id, validate_org, validate_orgnr
 
 
 class EventType(StrEnum):
@@ -195,14 +195,15 @@ Org = Annotated[
         }
     ),
 ]
-# The validation context key under which a reader of many events may pass the set of
-# national ids it has already found valid, to check each person's id once rather than on
-# every event: `los replay` does, as it keeps them for their pseudonyms anyway.
+# The validation context key under which a reader of many events may pass the national ids
+# it has already found valid (`KnownIds`), to check each person's id once rather than on
+# every event: `los replay` passes a set, as it keeps them for their pseudonyms anyway;
+# the source services pass their `Pseudonyms`, which keep none.
 KNOWN_NATIONAL_IDS = "known_national_ids"
 
 
 def _national_id(value: str, info: ValidationInfo) -> str:
-    known: set[str] | None = info.context.get(KNOWN_NATIONAL_IDS) if info.context else None
+    known: KnownIds | None = info.context.get(KNOWN_NATIONAL_IDS) if info.context else None
     if known is None:
         return validate_national_id(value)
     if value not in known:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.kernel import vocabulary
 from services.kernel.events import (
     DATA_MODELS,
     EMITTED_BY,
@@ -22,7 +23,12 @@ from services.kernel.events import (
     SixMonthChecked,
     parse_edge_event,
 )
-from services.kernel.ids import pseudonym, synthetic_national_id
+from services.kernel.ids import (
+    Pseudonyms,
+    pseudonym,
+    synthetic_national_id,
+    validate_national_id,
+)
 from tests.unit.edge_examples import (
     DATA_EXAMPLES,
     EVENT_ID,
@@ -307,6 +313,49 @@ def test_a_reader_of_many_events_checks_each_national_id_once():
     with pytest.raises(InvalidEvent, match="person: check digit k2 invalid"):
         parse_edge_event(json.dumps(edge(person=wrong)), known)
     assert known == {PERSON}
+
+
+@pytest.fixture
+def checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The national ids checked, in the order they were checked."""
+    ids: list[str] = []
+
+    def check(value: str) -> str:
+        ids.append(value)
+        return validate_national_id(value)
+
+    monkeypatch.setattr(vocabulary, "validate_national_id", check)
+    return ids
+
+
+def test_a_source_service_checks_a_persons_id_on_their_first_event_only(checked):
+    other = synthetic_national_id(random.Random(3), date(1990, 5, 17))
+    pseudonyms = Pseudonyms("nøkkel", size=100)
+    for person in (PERSON, PERSON, other, PERSON, other):
+        edge_event = parse_edge_event(json.dumps(edge(person=person)), pseudonyms)
+        assert pseudonyms.of(edge_event.person) == pseudonym(person, "nøkkel")
+    assert checked == [PERSON, other]
+
+
+def test_an_invalid_id_is_refused_every_time(checked):
+    wrong = PERSON[:-1] + str((int(PERSON[-1]) + 1) % 10)
+    pseudonyms = Pseudonyms("nøkkel", size=100)
+    reads = []
+    for _ in range(2):
+        with pytest.raises(InvalidEvent, match="person: check digit k2 invalid"):
+            parse_edge_event(json.dumps(edge(person=wrong)), pseudonyms)
+        reads.append(checked.copy())
+        checked.clear()
+    assert reads[0] == reads[1] != []
+
+
+def test_the_ids_found_valid_are_forgotten_all_at_once_when_full(checked):
+    rng = random.Random(5)
+    people = [synthetic_national_id(rng, date(1980 + n, 1, 1)) for n in range(3)]
+    pseudonyms = Pseudonyms("nøkkel", size=2)
+    for person in [*people[:2], *people, *people[:2]]:
+        parse_edge_event(json.dumps(edge(person=person)), pseudonyms)
+    assert checked == [*people, *people[:2]]
 
 
 @pytest.mark.parametrize(
