@@ -114,10 +114,11 @@ class KnownIds(Protocol):
 
 class Pseudonyms:
     """Each person's pseudonym, and the national ids found valid lately, remembered by
-    their pseudonyms rather than kept. A source service reads its edge events with it
-    (`KNOWN_NATIONAL_IDS`), so that a person's id is checked once rather than on every
-    event of theirs (stdnum's check digits and the birth date: a tenth of reading an
-    event). When `size` are remembered, it forgets them all and starts again."""
+    their pseudonyms: no id is kept beyond the event being read. A source service reads
+    its edge events with it (`KNOWN_NATIONAL_IDS`), so that a person's id is checked once
+    rather than on every event of theirs (stdnum's check digits and the birth date,
+    measured alone, are 40 % of reading an event). When `size` are remembered, it forgets
+    them all and starts again."""
 
     def __init__(self, key: str, size: int) -> None:
         self._key = key

@@ -39,8 +39,8 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         self._app = app
         self._worker = worker
         self._settings = settings
-        # A person's id is checked on their first event, not on each (as many people as
-        # the store's cache, whose records are the ones their next events will find).
+        # A person's national id is checked on their first event, not on each; it
+        # remembers as many people as the store's cache holds.
         self._pseudonyms = Pseudonyms(
             settings.pseudonym_key.get_secret_value(), settings.aggregate_cache_size
         )
