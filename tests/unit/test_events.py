@@ -303,11 +303,12 @@ def test_a_line_nested_too_deep_for_the_json_reader_is_rejected_not_raised():
         parse_edge_event("[" * 100_000)
 
 
-def test_a_reader_of_many_events_checks_each_national_id_once():
+def test_a_reader_of_many_events_checks_each_national_id_once(checked):
     known: set[str] = set()
     first = parse_edge_event(json.dumps(edge()), known)
     assert known == {PERSON}
     assert parse_edge_event(json.dumps(edge()).encode(), known) == first
+    assert checked == [PERSON]
     wrong = PERSON[:-1] + str((int(PERSON[-1]) + 1) % 10)
     assert str(rejection(edge(person=wrong))).endswith("person: check digit k2 invalid")
     with pytest.raises(InvalidEvent, match="person: check digit k2 invalid"):
