@@ -31,7 +31,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import budget, ingest, latency, memory, naive, raw_pipe, replay, report
+from bench import budget, cache, ingest, latency, memory, naive, raw_pipe, replay, report
 from bench.common import (
     BENCHMARKS,
     FULL,
@@ -149,9 +149,11 @@ async def _timed(name: str, body: Callable[[], Awaitable[Result]]) -> Result:
 
 
 async def _ingest(ctx: Context, path: Path, lines: int, profile_dir: Path | None) -> Result:
-    """The ingest, then what its steps cost alone (`bench/budget.py`), nothing else running."""
+    """The ingest, then what its steps cost alone (`bench/budget.py`), nothing else running,
+    and how often it read people back into outcomes' cache (`bench/cache.py`)."""
     result = await ingest.run(ctx, path, lines, profile_dir)
     result.figures += await asyncio.to_thread(budget.measure, path)
+    result.figures += await asyncio.to_thread(cache.measure, path, ctx.scale.service_batch)
     return result
 
 
