@@ -47,6 +47,7 @@ def read_backs(path: Path, cache_size: int, batch: int) -> tuple[float, float]:
 
 
 def measure(path: Path, batch: int) -> list[Figure]:
+    """The counts for the cache the services run with, and for one twice as large."""
     size = Settings().aggregate_cache_size
     figures = []
     for cache_size in (size, 2 * size):
@@ -57,7 +58,8 @@ def measure(path: Path, batch: int) -> list[Figure]:
                 label=f"Events whose person's journey is out of a cache of {cache_size:,}",
                 value=round(100 * share, 1),
                 unit="% of events",
-                note=f"{per_event:.2f} stored events read back an event (counted, not timed)",
+                note=f"a cache of {cache_size:,} reads back {per_event:.2f} stored events an event"
+                " (counted, not timed)",
             )
         )
     return figures
