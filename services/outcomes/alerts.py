@@ -122,8 +122,12 @@ async def create_tables(pool: asyncpg.Pool) -> None:
 
 
 async def current(conn: Connection, participants: Sequence[str]) -> dict[str, StoredAlert]:
+    """The alerts of `participants`, locked until the transaction ends: a judging pass
+    writes their next state from this read, so an acknowledgement must wait for it, not
+    be overwritten by it."""
     rows = await conn.fetch(
-        "SELECT * FROM outcomes.alerts WHERE participant = ANY($1::text[])", list(participants)
+        "SELECT * FROM outcomes.alerts WHERE participant = ANY($1::text[]) FOR UPDATE",
+        list(participants),
     )
     return {row["alert_id"]: StoredAlert(**dict(row)) for row in rows}
 
@@ -161,7 +165,11 @@ async def write(conn: Connection, changes: Sequence[tuple[str, StoredAlert]]) ->
 
 
 async def find(conn: Connection, alert_id: str) -> StoredAlert | None:
-    row = await conn.fetchrow("SELECT * FROM outcomes.alerts WHERE alert_id = $1", alert_id)
+    """One alert, locked until the transaction ends (as `current`): an acknowledgement
+    writes its next state from this read, so a judging pass must wait for it."""
+    row = await conn.fetchrow(
+        "SELECT * FROM outcomes.alerts WHERE alert_id = $1 FOR UPDATE", alert_id
+    )
     return None if row is None else StoredAlert(**dict(row))
 
 

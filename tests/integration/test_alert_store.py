@@ -3,6 +3,7 @@ real PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -94,3 +95,59 @@ async def test_a_judging_pass_reads_the_alerts_of_its_people_along_the_index(
         )
         plan = await conn.fetch(f"""EXPLAIN EXECUTE "{name}"('{{{",".join(people)}}}')""")
     assert not [row[0] for row in plan if "Seq Scan" in row[0]]
+
+
+async def _waits_for_a_lock(watcher: alerts.Connection, pid: int, task: asyncio.Task[None]) -> None:
+    """Until the backend `pid` waits for a row lock; fails if `task` ends first."""
+    async with asyncio.timeout(30):
+        while not task.done():
+            waiting = await watcher.fetchval(
+                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("the acknowledgement did not wait for the judging pass")
+
+
+@pytest.mark.servers
+async def test_an_acknowledgement_made_while_a_pass_judges_the_person_is_kept(
+    real_servers: Servers,
+) -> None:
+    # The pass writes the alert's next state from what it read; an acknowledgement that
+    # went in meanwhile would be overwritten (and one that read before the pass's write
+    # would undo the pass's resolution), so each waits for the other.
+    pool = await asyncpg.create_pool(
+        fresh_database(real_servers.database_url), min_size=3, max_size=3
+    )
+    async with pool, pool.acquire() as judge, pool.acquire() as coordinator:
+        await judge.execute("CREATE SCHEMA outcomes")
+        await judge.execute(alerts.SCHEMA_SQL)
+        await alerts.write(judge, [("raised", alert("a-1", "p-1"))])
+
+        async def acknowledge() -> None:  # as the Alerts API's AcknowledgeAlert
+            async with coordinator.transaction():
+                found = await alerts.find(coordinator, "a-1")
+                assert found is not None
+                acked_at = RAISED + timedelta(days=2)
+                await alerts.write(coordinator, [alerts.acknowledged(found, "c-anna", acked_at)])
+
+        async with judge.transaction():
+            read = await alerts.current(judge, ["p-1"])
+            acknowledging = asyncio.create_task(acknowledge())
+            async with pool.acquire() as watcher:
+                await _waits_for_a_lock(watcher, coordinator.get_server_pid(), acknowledging)
+            closed = RAISED + timedelta(days=1)
+            resolved = replace(
+                read["a-1"], status="resolved", resolved_at=closed, resolution="journey_closed"
+            )
+            await alerts.write(judge, [("resolved", resolved)])
+        await acknowledging
+
+        kept = await alerts.find(judge, "a-1")
+    assert kept is not None
+    assert (kept.status, kept.resolution, kept.acknowledged_by) == (
+        "resolved",
+        "journey_closed",
+        "c-anna",
+    )
