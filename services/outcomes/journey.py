@@ -49,7 +49,9 @@ _ENGAGEMENT_EVENTS: dict[str, tuple[EngagementKind, bool, str]] = {
 }
 _UNPLANNED_PLACEMENT_REASONS = frozenset({"QUIT", "DISMISSED"})
 
-_COORDINATION_RANKS = {
+# At one instant: a closing first, then triages, unassignments and assignments, so a
+# hand-over within one instant leaves the new coordinator.
+COORDINATION_RANKS = {
     JOURNEY_CLOSED: 0,
     TRIAGED: 1,
     COORDINATOR_UNASSIGNED: 2,
@@ -160,7 +162,7 @@ class KnownJourney:
             insort(self._closings, at)
             self._reasons.setdefault(at, set()).add(str(data.get("reason")))
             self._spans = None
-        rank = _COORDINATION_RANKS.get(fact.type)
+        rank = COORDINATION_RANKS.get(fact.type)
         if rank is not None:
             coordinator = str(data.get("coordinator_id", ""))
             needs = data.get("needs_coordinator") is True

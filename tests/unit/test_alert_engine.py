@@ -277,6 +277,33 @@ def test_an_unassignment_recorded_after_the_raise_does_not_decide_the_recipient(
     assert recipient_at(journey, day(24)) == Recipient("c-17", "team-b")
 
 
+def test_a_closing_ends_the_coordinators_responsibility() -> None:
+    # c-17 was never unassigned; after the closing the person is back with team-c.
+    journey = Journey(
+        PARTICIPANT,
+        [
+            referred("team-a", 0),
+            assigned("c-17", "team-b", 1),
+            fact("journey.closed", 10, reason="GOAL_REACHED"),
+            referred("team-c", 20),
+        ],
+    )
+
+    assert recipient_at(journey, day(15)) == Recipient(None, "team-b")
+    assert recipient_at(journey, day(24)) == Recipient(None, "team-c")
+
+
+def test_a_hand_over_within_one_instant_leaves_the_new_coordinator_as_the_rules_take_it() -> None:
+    # Reported assignment first, unassignment second, both on day 5: the rules take the
+    # unassignment first (a hand-over), so c-17 is the coordinator.
+    journey = Journey(
+        PARTICIPANT,
+        [referred("team-a", 0), assigned("c-17", "team-b", 5), unassigned("c-17", 5, 6)],
+    )
+
+    assert recipient_at(journey, day(24)) == Recipient("c-17", "team-b")
+
+
 def test_the_latest_team_is_the_latest_in_the_world_not_the_latest_reported() -> None:
     # The referral to team-a happened first but was reported after the triage to team-t.
     journey = Journey(PARTICIPANT, [triaged("team-t", 3), referred("team-a", 1, 5)])

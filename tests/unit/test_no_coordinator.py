@@ -247,6 +247,14 @@ def test_a_new_journey_needs_its_own_coordinator_decision() -> None:
     ]
 
 
+def test_the_coordinator_of_a_closed_journey_does_not_carry_over() -> None:
+    # c1 coordinated the first journey and was never unassigned; the second journey's
+    # triage says it needs a coordinator, and nobody is assigned in [21, 28].
+    facts = [assigned("c1", -5), triaged(0), closed(10), referred(20), triaged(21)]
+
+    assert alerts(facts, clock=40) == [no_coordinator(20, since=21, raised=28)]
+
+
 def test_what_a_closed_journey_said_about_needs_does_not_carry_over() -> None:
     facts = [assigned("c1", -5), triaged(0), closed(10), referred(20), unassigned("c1", 25)]
 

@@ -35,8 +35,8 @@ class CoordinatorNeed(NamedTuple):
 
 def coordinator_needs(coordination: Iterable[Coordination]) -> list[CoordinatorNeed]:
     """The stretches of unmet need, walking the coordination in business time. A closing
-    ends the journey, and with it what its latest triage said and any need still unmet;
-    an unassignment of one already replaced changes nothing."""
+    ends the journey, and with it its coordinator, what its latest triage said and any
+    need still unmet; an unassignment of one already replaced changes nothing."""
     needs: list[CoordinatorNeed] = []
     coordinator: str | None = None
     needed = False  # what the latest triage of the journey says
@@ -52,6 +52,7 @@ def coordinator_needs(coordination: Iterable[Coordination]) -> list[CoordinatorN
             if since is not None:
                 needs.append(CoordinatorNeed(since, None))
                 since = None
+            coordinator = None
             needed = False
             continue
         if mark.type == TRIAGED:
