@@ -70,7 +70,8 @@ class ParticipantTriaged(_Data):
 
     need_group: NeedGroup
     main_goal: MainGoal
-    needs_coordinator: bool
+    # Strict: only JSON true or false, not 1, "yes" or "on" as pydantic would read.
+    needs_coordinator: bool = Field(strict=True)
     org_unit: Identifier
 
 
@@ -121,7 +122,8 @@ class PlacementStarted(_Data):
     placement_id: Identifier
     employer: OrgNumber
     kind: PlacementKind
-    hours_pct: float = Field(ge=1, le=100, allow_inf_nan=False)
+    # Strict: a JSON number (60 or 37.5), not "50", nor true read as 1.
+    hours_pct: float = Field(ge=1, le=100, allow_inf_nan=False, strict=True)
 
 
 class PlacementEnded(_Data):

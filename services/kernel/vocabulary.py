@@ -11,17 +11,19 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BeforeValidator,
+    GetCoreSchemaHandler,
+    GetPydanticSchema,
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from services.kernel.ids import KnownIds, validate_national_id, validate_org, validate_orgnr
 
@@ -152,15 +154,24 @@ class ClosingReason(StrEnum):
     OTHER = "OTHER"
 
 
-# pydantic also reads Unix seconds (a number, or digits in a string) as a timestamp and
+# pydantic also reads Unix seconds (a number, or digits in a string) as a timestamp, and
+# text that RFC 3339 does not allow (no seconds, `+0100`, `,5`, a space for the `T`), and
 # datetimes as dates; the contract says RFC 3339 and dates, and anything else is more
-# likely a mistake than a convenience.
-_RFC3339_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+# likely a mistake than a convenience. The pattern is RFC 3339's `date-time` (§5.6): "T"
+# and "Z" may be lower case, as its ABNF strings are; a space, which it leaves to
+# applications, is refused. The offset is optional here only so that a missing one is
+# reported as such, by `AwareDatetime`; whether the digits make a real date and time is
+# pydantic's to say. A fraction may have any number of digits, as RFC 3339 allows (Go and
+# Java write nanoseconds); the platform keeps microseconds and cuts off the rest.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _rfc3339_text(value: object) -> object:
-    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339_START.match(value)):
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
         return value
     raise PydanticCustomError("rfc3339", "RFC 3339 timestamp expected")
 
@@ -173,9 +184,38 @@ def _iso_date_text(value: object) -> object:
     raise PydanticCustomError("iso_date", "date expected as YYYY-MM-DD")
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+def _not_blank(value: str) -> str:
+    if value.isspace():
+        raise PydanticCustomError("string_blank", "must not be blank")
+    return value
+
+
+def _timestamp_schema(_source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+    # Read from JSON, as on the ingest path (two timestamps an event), the text is matched
+    # by pydantic's own regex before it is parsed, with no call into Python on the way.
+    # Read from Python, a datetime is taken as it is, and text goes through
+    # `_rfc3339_text`; `parse_edge_event` reads an event from Python to say what is wrong
+    # with it.
+    aware = handler(AwareDatetime)
+    text = core_schema.custom_error_schema(
+        core_schema.str_schema(pattern=f"^{_RFC3339.pattern}$"),
+        custom_error_type="rfc3339",
+        custom_error_message="RFC 3339 timestamp expected",
+    )
+    return core_schema.json_or_python_schema(
+        json_schema=core_schema.chain_schema([text, aware]),
+        python_schema=core_schema.no_info_before_validator_function(_rfc3339_text, aware),
+    )
+
+
+Timestamp = Annotated[
+    datetime,
+    GetPydanticSchema(_timestamp_schema),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 Day = Annotated[date, BeforeValidator(_iso_date_text)]
-Identifier = Annotated[str, StringConstraints(min_length=1)]
+# Not empty ("must not be empty") and not only whitespace either.
+Identifier = Annotated[str, StringConstraints(min_length=1), AfterValidator(_not_blank)]
 MeasureCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]+$")]
 OrgNumber = Annotated[
     str,
