@@ -7,6 +7,8 @@ from datetime import date
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.no import fodselsnummer
 
 from services.kernel.ids import (
     pseudonym,
@@ -17,33 +19,43 @@ from services.kernel.ids import (
     validate_orgnr,
 )
 
-# Worked by hand for born 15.03.1985, individual number 123 (digits 1 5 0 3 8 5 1 2 3):
-#   k1 weights 3 7 6 1 8 9 4 5 2 → 3+35+0+3+64+45+4+10+6 = 170, 170 % 11 = 5, k1 = 11-5 = 6
-#   k2 weights 5 4 3 2 7 6 5 4 3 2 → 5+20+0+6+56+30+5+8+9+2·6 = 151, 151 % 11 = 8, k2 = 3
-# and likewise with the day +40 (D-number) and the month +40 / +80 (synthetic):
+# Every valid number here is one nobody can hold: in the synthetic ranges (month +40 or
+# +80), or born in the future (2036-2039: years 36-39 with an individual number 500-999),
+# or on a day that never was. The validator reads no century, so a future birth date is
+# no reason to reject (python-stdnum, which reads one, says "not been born yet").
+#
+# Worked by hand for born 15.03.2039, individual number 724 (digits 1 5 0 3 3 9 7 2 4):
+#   k1 weights 3 7 6 1 8 9 4 5 2 → 3+35+0+3+24+81+28+10+8 = 192, 192 % 11 = 5, k1 = 11-5 = 6
+#   k2 weights 5 4 3 2 7 6 5 4 3 2 → 5+20+0+6+21+54+35+8+12+2·6 = 173, 173 % 11 = 8, k2 = 3
+# With the day +40 (D-number, first digit 5):
+#   k1 15+35+0+3+24+81+28+10+8 = 204, 204 % 11 = 6, k1 = 5
+#   k2 25+20+0+6+21+54+35+8+12+2·5 = 191, 191 % 11 = 4, k2 = 7
+# and likewise with the month +40 / +80 (synthetic):
 HAND_COMPUTED = {
-    "15038512363": "fødselsnummer",
-    "55038512357": "D-number: 5+35+0+3+64+45+4+10+6 = 182 → k1 5; 169 → k2 7",
-    "15438512346": "NAV synthetic +40: 194 → k1 4; 159 → k2 6",
-    "15838512329": "Tenor synthetic +80: 218 → k1 2; 167 → k2 9",
+    "15033972463": "fødselsnummer",
+    "55033972457": "D-number: 204 → k1 5; 191 → k2 7",
+    "15433972446": "NAV synthetic +40: 216 → k1 4; 181 → k2 6",
+    "15833972429": "Tenor synthetic +80: 240 → k1 2; 189 → k2 9",
 }
 
-# The test numbers of navikt/fnrvalidator (tests/fnr.spec.ts) and python-stdnum's doctest.
+# The properties of navikt/fnrvalidator's test numbers (tests/fnr.spec.ts) and
+# python-stdnum's doctest, on numbers of our own: theirs in the ordinary ranges are
+# born in the past and may belong to real people. Theirs in the synthetic ranges are kept.
 PUBLISHED_VALID = [
-    "13097248022",  # fnr
-    "29029648784",  # 29 February of a leap year
-    "29020075838",  # year 00 is a leap year
-    "15021951940",  # a check digit computed as 11 is 0
-    "53097248016",  # D-number
+    "13093950075",  # fnr
+    "29023650078",  # 29 February of a leap year (2036)
+    "29020048059",  # year 00 is a leap year (individual number 480 makes it 1900: no such day)
+    "15023962400",  # a check digit computed as 11 is 0 (both here: sums 187 and 154)
+    "53093950069",  # D-number
     "13527248013",  # +40
     "10915596784",  # +80
     "68467038838",  # D-number and +40
     "50846202355",  # D-number and +80
-    "02013299997",  # 2032 rule
-    "30108299920",  # 2032 rule, remainder 0
-    "30108299939",  # 2032 rule, remainder 1
-    "70108299914",  # 2032 rule on a D-number
-    "15108695088",  # python-stdnum
+    "02013999948",  # 2032 rule, born 2039: k1 remainder 3
+    "30103999916",  # 2032 rule, remainder 0
+    "30103999924",  # 2032 rule, remainder 1: the same birth date and individual number
+    "70103999926",  # 2032 rule on a D-number: k1 remainder 2
+    "15103995180",  # individual number 900-999, as python-stdnum's example
 ]
 
 
@@ -55,26 +67,26 @@ def test_valid_national_ids_are_accepted(number):
 @pytest.mark.parametrize(
     ("number", "reason"),
     [
-        ("1503851236", "11 digits expected"),
-        ("150385123634", "11 digits expected"),
-        ("1503851236A", "11 digits expected"),
-        ("150385 12363", "11 digits expected"),
-        ("１５０３８５１２３６３", "11 digits expected"),  # full-width digits are not 0-9
-        ("15038512364", "check digit k2 invalid"),
-        ("15038512353", "check digit k1 invalid"),  # classical k1 is 6; 5 is no remainder 0-3
-        ("02013299996", "check digit k2 invalid"),
-        ("15138512363", "month 13 is not a valid month"),
-        ("15008512363", "month 0 is not a valid month"),
-        ("15258512363", "month 25 is not a valid month"),
-        ("15658512363", "month 25 is not a valid month"),  # +40 taken off 65
-        ("15938512363", "month 13 is not a valid month"),  # +80 taken off 93
-        ("32038512363", "day 32 is not a valid day of month 3"),
-        ("00038512363", "day 0 is not a valid day of month 3"),
-        ("72038512363", "day 32 is not a valid day of month 3"),  # D-number: 72 - 40
-        ("31048512363", "day 31 is not a valid day of month 4"),
-        ("29028512363", "day 29 is not a valid day of month 2"),  # 1985 is no leap year
+        ("1503397246", "11 digits expected"),
+        ("150339724634", "11 digits expected"),
+        ("1503397246A", "11 digits expected"),
+        ("150339 72463", "11 digits expected"),
+        ("１５０３３９７２４６３", "11 digits expected"),  # full-width digits are not 0-9
+        ("15033972465", "check digit k2 invalid"),
+        ("15033972453", "check digit k1 invalid"),  # classical k1 is 6; 5 is no remainder 0-3
+        ("02013999946", "check digit k2 invalid"),
+        ("15133972463", "month 13 is not a valid month"),
+        ("15003972463", "month 0 is not a valid month"),
+        ("15253972463", "month 25 is not a valid month"),
+        ("15653972463", "month 25 is not a valid month"),  # +40 taken off 65
+        ("15933972463", "month 13 is not a valid month"),  # +80 taken off 93
+        ("32033972463", "day 32 is not a valid day of month 3"),
+        ("00033972463", "day 0 is not a valid day of month 3"),
+        ("72033972463", "day 32 is not a valid day of month 3"),  # D-number: 72 - 40
+        ("31043972463", "day 31 is not a valid day of month 4"),
+        ("29023972463", "day 29 is not a valid day of month 2"),  # 2039 is no leap year
         ("29020112345", "day 29 is not a valid day of month 2"),
-        ("95038512363", "day 55 is not a valid day of month 3"),  # FH numbers carry no date
+        ("95033972463", "day 55 is not a valid day of month 3"),  # FH numbers carry no date
     ],
 )
 def test_invalid_national_ids_say_why_without_the_number(number, reason):
@@ -84,24 +96,24 @@ def test_invalid_national_ids_say_why_without_the_number(number, reason):
 
 
 def test_the_2032_rule_lets_k1_take_the_remainders_0_to_3():
-    # Base 150385123 has a k1 weighted sum with remainder 5: classical k1 6 (rest 0), and
-    # 7, 8, 9 for rests 1, 2, 3. With k1 = 7 the k2 sum is 139 + 14 = 153, % 11 = 10, k2 1;
-    # with k1 = 9 it is 157, % 11 = 3, k2 8; with k1 = 8 it is 155, % 11 = 1: k2 would be
+    # Base 150339724 has a k1 weighted sum with remainder 5: classical k1 6 (rest 0), and
+    # 7, 8, 9 for rests 1, 2, 3. With k1 = 7 the k2 sum is 161 + 14 = 175, % 11 = 10, k2 1;
+    # with k1 = 9 it is 179, % 11 = 3, k2 8; with k1 = 8 it is 177, % 11 = 1: k2 would be
     # 10, so no number has k1 8.
-    assert validate_national_id("15038512371") == "15038512371"
-    assert validate_national_id("15038512398") == "15038512398"
+    assert validate_national_id("15033972471") == "15033972471"
+    assert validate_national_id("15033972498") == "15033972498"
     for k2 in "0123456789":
         with pytest.raises(ValueError, match=r"^check digit k2 invalid$"):
-            validate_national_id(f"1503851238{k2}")
+            validate_national_id(f"1503397248{k2}")
         with pytest.raises(ValueError, match=r"^check digit k1 invalid$"):
-            validate_national_id(f"1503851235{k2}")
+            validate_national_id(f"1503397245{k2}")
 
 
 def test_2032_rule_wrong_k1_under_the_old_rule_is_caught_by_k2():
-    # fnrvalidator's "checksum 1 is invalid" example: k1 3 is remainder 1, allowed from 2032,
-    # but k2 was computed for k1 2.
+    # fnrvalidator's "checksum 1 is invalid" example, on our fnr 13093950075: k1 8 is
+    # remainder 1, allowed from 2032, but k2 was computed for k1 7.
     with pytest.raises(ValueError, match=r"^check digit k2 invalid$"):
-        validate_national_id("13097248032")
+        validate_national_id("13093950085")
 
 
 def _fnrvalidator_accepts(digits: str) -> bool:
@@ -134,6 +146,21 @@ def _fnrvalidator_accepts(digits: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@pytest.mark.parametrize("number", [*HAND_COMPUTED, *PUBLISHED_VALID])
+def test_the_valid_examples_belong_to_nobody(number):
+    # Not by the code under test: fnrvalidator's rules accept each number, and unless it is
+    # synthetic, python-stdnum (which reads the century from the individual number) finds
+    # its birth date impossible or in the future. From 2036 on, replace the ones that fail.
+    assert _fnrvalidator_accepts(number)
+    if int(number[2]) >= 4:
+        return
+    try:
+        born = fodselsnummer.get_birth_date(number)
+    except StdnumError:
+        return  # a day that never was
+    assert born > date.today()
 
 
 def _check_digit(digits: str, weights: tuple[int, ...], remainder: int) -> str:
@@ -278,8 +305,8 @@ def test_pseudonym_is_hmac_sha256_keyed_by_the_pseudonym_key():
 
 
 def test_pseudonym_links_a_person_only_under_the_same_key():
-    person = "15838512329"
+    person = "15833972429"
     assert pseudonym(person, "k1") == pseudonym(person, "k1")
     assert pseudonym(person, "k1") != pseudonym(person, "k2")
-    assert pseudonym(person, "k1") != pseudonym("15438512346", "k1")
+    assert pseudonym(person, "k1") != pseudonym("15433972446", "k1")
     assert re.fullmatch(r"[0-9a-f]{64}", pseudonym(person, "nøkkel"))
