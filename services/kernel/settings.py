@@ -83,7 +83,8 @@ class Settings(BaseSettings):
     catch_up_judging: timedelta = timedelta(seconds=1)
 
     # Records (journeys) each service keeps in memory; its memory stops growing once it
-    # holds this many (~4 kB per journey in outcomes). One missing from the cache costs
+    # holds this many (outcomes: ~4 kB of RSS a journey of 2 facts, ~6 kB one of 9;
+    # bench/findings.md items 9 and 27). One missing from the cache costs
     # a share of one read per batch, since a batch loads everyone it names at once.
     aggregate_cache_size: int = 50_000
     rules: RuleSettings = RuleSettings()
