@@ -19,18 +19,32 @@ from services.kernel.ids import pseudonym
 from services.kernel.settings import Settings
 from services.kernel.store import application_env
 from services.outcomes.application import JourneyStore
+from services.outcomes.ingest import CONSUMER
 from tests.integration.test_handover_gap_live import KEY, next_update, submit
 from tests.support import Person, los
 
 
 def journey_facts(running: Platform, participant: str) -> list[str]:
     """The event ids in outcomes' journey store for one participant."""
-    env = application_env(running.env["DATABASE_URL"], "outcomes", cache_size=0)
-    store = JourneyStore(env=env | {"CREATE_TABLE": "n"})
+    store = _journey_store(running)
     try:
         return [f.event_id for f in store.journeys([participant])[participant].facts]
     finally:
         store.close()
+
+
+def ingested_up_to(running: Platform) -> int:
+    """The stream sequence outcomes has recorded its ingest up to."""
+    store = _journey_store(running)
+    try:
+        return store.position(CONSUMER)
+    finally:
+        store.close()
+
+
+def _journey_store(running: Platform) -> JourneyStore:
+    env = application_env(running.env["DATABASE_URL"], "outcomes", cache_size=0)
+    return JourneyStore(env=env | {"CREATE_TABLE": "n"})
 
 
 def alerts_of(running: Platform, participant: str) -> list[tuple[str, str]]:
@@ -93,7 +107,7 @@ async def test_a_batch_sent_twice_and_redelivered_is_stored_and_alerted_once(
 
         update = await next_update(running.address("outcomes"), "c-11", within=30)
         assert update.alert.subject == "m-1"
-        await asyncio.sleep(1)
+        await wait_for(lambda: ingested_up_to(running) >= ack.seq)  # the republished end too
         facts = journey_facts(running, participant)
         assert sorted(facts) == sorted(json.loads(e)["event_id"] for e in [assign, *batch])
         assert alerts_of(running, participant) == [("HANDOVER_GAP", "m-1")]

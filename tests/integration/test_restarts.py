@@ -11,9 +11,11 @@ import pytest
 from services.cli.platform import stop
 from services.cli.watch import watch
 from services.kernel.embedded import Servers
+from services.kernel.ids import pseudonym
 from services.rpc.los.v1 import alerts_pb2
 from tests.integration.test_crash_recovery import restart_outcomes
-from tests.integration.test_handover_gap_live import assign, submit
+from tests.integration.test_exactly_once import alerts_of, journey_facts, wait_for
+from tests.integration.test_handover_gap_live import KEY, assign, submit
 from tests.support import Person, los, token_for
 
 
@@ -21,25 +23,29 @@ from tests.support import Person, los, token_for
 async def test_a_deadline_passing_while_outcomes_is_down_fires_after_it_restarts(
     real_servers: Servers, tmp_path: Path
 ) -> None:
-    with los(real_servers, tmp_path, rules__handover_gap="PT4S") as running:
+    with los(real_servers, tmp_path, rules__handover_gap="PT6S") as running:
         person = Person.make(41)
+        participant = pseudonym(person.national_id, KEY)
         now = datetime.now(UTC)
+        due = now + timedelta(seconds=6)
         await assign(running.address("intake"), person, "c-41", now - timedelta(days=3))
         ended = [
             person.measure_started("m-1", now - timedelta(days=2), recorded_at=now),
             person.measure_ended("m-1", now, recorded_at=now),
         ]
         assert (await submit(running.address("journey"), ended)).accepted == 2
-        await asyncio.sleep(1)  # taken in, but not yet due
+        await wait_for(lambda: len(journey_facts(running, participant)) == 3)  # taken in
         await asyncio.to_thread(stop, running.processes["outcomes"])
-        await asyncio.sleep(5)  # the deadline passes while outcomes is down
+        assert alerts_of(running, participant) == [], "due before outcomes stopped"
+        # The deadline passes while outcomes is down.
+        await asyncio.sleep((due - datetime.now(UTC)).total_seconds() + 1)
         await asyncio.to_thread(restart_outcomes, running, tmp_path)
 
         updates = watch(running.address("outcomes"), token_for("c-41"), coordinator="c-41")
         update = await asyncio.wait_for(anext(updates), 30)
 
         assert (update.change, update.alert.subject) == ("raised", "m-1")
-        assert update.alert.raised_at.ToDatetime(UTC) == now + timedelta(seconds=4)
+        assert update.alert.raised_at.ToDatetime(UTC) == due
 
 
 @pytest.mark.servers
