@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from services.kernel.embedded import Servers, servers
+from tests.support import drop_fresh_databases
 
 
 @pytest.fixture(scope="session")
@@ -24,4 +25,8 @@ def real_servers() -> Iterator[Servers]:
     with tempfile.TemporaryDirectory(prefix="los-test-servers-") as data_dir:
         nats_url, database_url = os.environ.get("NATS_URL"), os.environ.get("DATABASE_URL")
         with servers(nats_url, database_url, Path(data_dir)) as found:
-            yield found
+            try:
+                yield found
+            finally:
+                if database_url is not None:  # embedded servers go with their folder
+                    drop_fresh_databases(found.database_url)

@@ -23,14 +23,25 @@ from services.kernel.settings import Settings
 from services.outcomes.application import Delivery
 from services.outcomes.auth import mint
 
+# The databases `fresh_database` made, for `drop_fresh_databases` at the end of the run.
+_made: list[str] = []
+
 
 def fresh_database(database_url: str) -> str:
     """A new, empty database on the same server; returns its URL."""
     name = f"los_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    _made.append(name)
     parts = urlsplit(database_url)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def drop_fresh_databases(database_url: str) -> None:
+    """Drop the databases the run made, on a server that outlives it (`DATABASE_URL`)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while _made:
+            conn.execute(f'DROP DATABASE IF EXISTS "{_made.pop()}" WITH (FORCE)')
 
 
 def isolated_env(servers: Servers, **settings: str) -> dict[str, str]:
