@@ -22,6 +22,9 @@ _TIMES = ("raised_at", "resolved_at", "acknowledged_at")
 # CONTRACT §4: only a person's acknowledgement resolves these.
 RESOLVED_BY_ACKNOWLEDGEMENT = frozenset({"EARLY_JOB_EXIT", "MEASURE_CHURN"})
 Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+# The transaction lock writers of `alert_log` take, so that its cursors are committed in
+# their order: a watcher that has read past a cursor never finds a smaller one later.
+_LOG_LOCK = 0x4C6F73_A1E47
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS outcomes.alerts (
@@ -148,6 +151,7 @@ async def write(conn: Connection, changes: Sequence[tuple[str, StoredAlert]]) ->
              acknowledged_at = EXCLUDED.acknowledged_at""",
         *[[getattr(alert, name) for alert in latest] for name in _FIELDS],
     )
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOG_LOCK)
     # Sorted by position in `changes`, so the log's cursors follow their order.
     await conn.execute(
         """INSERT INTO outcomes.alert_log (alert_id, change, coordinator, org_unit, alert)

@@ -98,7 +98,7 @@ async def test_a_judging_pass_reads_the_alerts_of_its_people_along_the_index(
 
 
 async def _waits_for_a_lock(watcher: alerts.Connection, pid: int, task: asyncio.Task[None]) -> None:
-    """Until the backend `pid` waits for a row lock; fails if `task` ends first."""
+    """Until the backend `pid` waits for a lock; fails if `task` ends first."""
     async with asyncio.timeout(30):
         while not task.done():
             waiting = await watcher.fetchval(
@@ -107,7 +107,7 @@ async def _waits_for_a_lock(watcher: alerts.Connection, pid: int, task: asyncio.
             if waiting:
                 return
             await asyncio.sleep(0.01)
-    raise AssertionError("the acknowledgement did not wait for the judging pass")
+    raise AssertionError("it did not wait for the transaction before it")
 
 
 @pytest.mark.servers
@@ -151,3 +151,29 @@ async def test_an_acknowledgement_made_while_a_pass_judges_the_person_is_kept(
         "journey_closed",
         "c-anna",
     )
+
+
+@pytest.mark.servers
+async def test_the_log_is_committed_in_the_order_of_its_cursors(real_servers: Servers) -> None:
+    # A watcher reads the log past the last cursor it saw: a change given a smaller cursor
+    # but committed after a larger one would never reach it. So a second writer waits.
+    pool = await asyncpg.create_pool(
+        fresh_database(real_servers.database_url), min_size=3, max_size=3
+    )
+    async with pool, pool.acquire() as judge, pool.acquire() as coordinator:
+        await judge.execute("CREATE SCHEMA outcomes")
+        await judge.execute(alerts.SCHEMA_SQL)
+
+        async def acknowledge() -> None:
+            async with coordinator.transaction():
+                await alerts.write(coordinator, [("raised", alert("a-2", "p-2"))])
+
+        async with judge.transaction():
+            await alerts.write(judge, [("raised", alert("a-1", "p-1"))])
+            second = asyncio.create_task(acknowledge())
+            async with pool.acquire() as watcher:
+                await _waits_for_a_lock(watcher, coordinator.get_server_pid(), second)
+        await second
+
+        log = await judge.fetch("SELECT alert_id FROM outcomes.alert_log ORDER BY cursor")
+    assert [row["alert_id"] for row in log] == ["a-1", "a-2"]
