@@ -215,7 +215,12 @@ Timestamp = Annotated[
 ]
 Day = Annotated[date, BeforeValidator(_iso_date_text)]
 # Not empty ("must not be empty") and not only whitespace either.
-Identifier = Annotated[str, StringConstraints(min_length=1), AfterValidator(_not_blank)]
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1),
+    AfterValidator(_not_blank),
+    WithJsonSchema({"type": "string", "minLength": 1, "pattern": "\\S"}),
+]
 MeasureCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]+$")]
 OrgNumber = Annotated[
     str,

@@ -338,8 +338,8 @@ def read_recipients(lines: list[str]) -> Recipients:
                     break
                 if e["type"] == "coordinator.assigned":
                     coordinator = e["data"]["coordinator_id"]
-                elif e["type"] == "coordinator.unassigned":
-                    coordinator = None
+                elif e["type"] in ("coordinator.unassigned", "journey.closed"):
+                    coordinator = None  # a closing ends the coordinator's assignment too
             if coordinator:
                 expected[coordinator].append(subject)
     return Recipients(dict(subjects), dict(expected))
