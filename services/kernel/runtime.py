@@ -41,6 +41,10 @@ def run(main: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
+    for key in settings.public_defaults():
+        log.warning(
+            "LOS_%s is the public development default: fit for synthetic data only", key.upper()
+        )
 
     async def until_signalled() -> None:
         task = asyncio.create_task(main(settings))

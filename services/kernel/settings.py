@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     # Telemetry: "none", "console" or "otlp" (OTEL_EXPORTER_OTLP_ENDPOINT then applies).
     telemetry: str = "none"
 
+    def public_defaults(self) -> list[str]:
+        """The keys still at their defaults, which are in the public source."""
+        keys = ("pseudonym_key", "vault_key", "token_key")
+        return [key for key in keys if getattr(self, key) == type(self).model_fields[key].default]
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

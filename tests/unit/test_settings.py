@@ -1,0 +1,24 @@
+"""Settings: the keys whose defaults are in the public source are named, so that a service
+can warn that it runs with them."""
+
+import pytest
+from pydantic import SecretStr
+
+from services.kernel.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _no_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("LOS_PSEUDONYM_KEY", "LOS_VAULT_KEY", "LOS_TOKEN_KEY"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def test_the_keys_left_at_their_public_defaults_are_named() -> None:
+    settings = Settings(_env_file=None)
+    assert settings.public_defaults() == ["pseudonym_key", "vault_key", "token_key"]
+
+
+def test_a_key_set_by_the_operator_is_not_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOS_TOKEN_KEY", "a-long-random-value")
+    settings = Settings(_env_file=None, vault_key=SecretStr("another"))
+    assert settings.public_defaults() == ["pseudonym_key"]
