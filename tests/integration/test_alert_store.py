@@ -25,16 +25,23 @@ def alert(alert_id: str, participant: str) -> StoredAlert:
     )
 
 
+async def alert_store(servers: Servers, connections: int) -> asyncpg.Pool:
+    """A pool of `connections` on a fresh database holding outcomes' alert tables."""
+    pool = await asyncpg.create_pool(
+        fresh_database(servers.database_url), min_size=connections, max_size=connections
+    )
+    async with pool.acquire() as conn:
+        await conn.execute("CREATE SCHEMA outcomes")
+    await alerts.create_tables(pool)
+    return pool
+
+
 @pytest.mark.servers
 async def test_one_write_keeps_each_alerts_last_state_and_logs_every_change_in_order(
     real_servers: Servers,
 ) -> None:
-    pool = await asyncpg.create_pool(
-        fresh_database(real_servers.database_url), min_size=1, max_size=1
-    )
+    pool = await alert_store(real_servers, connections=1)
     async with pool, pool.acquire() as conn:
-        await conn.execute("CREATE SCHEMA outcomes")
-        await conn.execute(alerts.SCHEMA_SQL)
         earlier = alert("a-earlier", "p-1")
         await alerts.write(conn, [("raised", earlier)])
 
@@ -117,12 +124,8 @@ async def test_an_acknowledgement_made_while_a_pass_judges_the_person_is_kept(
     # The pass writes the alert's next state from what it read; an acknowledgement that
     # went in meanwhile would be overwritten (and one that read before the pass's write
     # would undo the pass's resolution), so each waits for the other.
-    pool = await asyncpg.create_pool(
-        fresh_database(real_servers.database_url), min_size=3, max_size=3
-    )
+    pool = await alert_store(real_servers, connections=3)
     async with pool, pool.acquire() as judge, pool.acquire() as coordinator:
-        await judge.execute("CREATE SCHEMA outcomes")
-        await judge.execute(alerts.SCHEMA_SQL)
         await alerts.write(judge, [("raised", alert("a-1", "p-1"))])
 
         async def acknowledge() -> None:  # as the Alerts API's AcknowledgeAlert
@@ -157,12 +160,8 @@ async def test_an_acknowledgement_made_while_a_pass_judges_the_person_is_kept(
 async def test_the_log_is_committed_in_the_order_of_its_cursors(real_servers: Servers) -> None:
     # A watcher reads the log past the last cursor it saw: a change given a smaller cursor
     # but committed after a larger one would never reach it. So a second writer waits.
-    pool = await asyncpg.create_pool(
-        fresh_database(real_servers.database_url), min_size=3, max_size=3
-    )
+    pool = await alert_store(real_servers, connections=3)
     async with pool, pool.acquire() as judge, pool.acquire() as coordinator:
-        await judge.execute("CREATE SCHEMA outcomes")
-        await judge.execute(alerts.SCHEMA_SQL)
 
         async def acknowledge() -> None:
             async with coordinator.transaction():
