@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from services.kernel.embedded import Servers, servers
-from tests.support import drop_fresh_databases
+from tests.support import drop_what_the_run_made
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +25,12 @@ def real_servers() -> Iterator[Servers]:
     with tempfile.TemporaryDirectory(prefix="los-test-servers-") as data_dir:
         nats_url, database_url = os.environ.get("NATS_URL"), os.environ.get("DATABASE_URL")
         with servers(nats_url, database_url, Path(data_dir)) as found:
-            try:
-                yield found
-            finally:
-                if database_url is not None:  # embedded servers go with their folder
-                    drop_fresh_databases(found.database_url)
+            yield found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_what_the_run_made() -> Iterator[None]:
+    """After the run, drop the databases and streams its tests made on configured
+    servers (some e2e tests make theirs without `real_servers`)."""
+    yield
+    drop_what_the_run_made(os.environ.get("DATABASE_URL"), os.environ.get("NATS_URL"))

@@ -3,18 +3,21 @@ and edge events made by hand (synthetic national ids only)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
+import nats
 import psycopg
+from nats.js.errors import NotFoundError
 
 from services.cli.platform import Platform, running_services
 from services.kernel.embedded import Servers
@@ -23,8 +26,10 @@ from services.kernel.settings import Settings
 from services.outcomes.application import Delivery
 from services.outcomes.auth import mint
 
-# The databases `fresh_database` made, for `drop_fresh_databases` at the end of the run.
+# The databases `fresh_database` made and the streams `fresh_bus` named, for
+# `drop_what_the_run_made` at the end of the run.
 _made: list[str] = []
+_named_streams: list[str] = []
 
 
 def fresh_database(database_url: str) -> str:
@@ -37,22 +42,46 @@ def fresh_database(database_url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def drop_fresh_databases(database_url: str) -> None:
-    """Drop the databases the run made, on a server that outlives it (`DATABASE_URL`)."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        while _made:
-            conn.execute(f'DROP DATABASE IF EXISTS "{_made.pop()}" WITH (FORCE)')
+def fresh_bus(nats_url: str) -> dict[str, str]:
+    """Environment naming a stream and subjects of their own on the NATS server."""
+    tag = uuid.uuid4().hex[:8]
+    _named_streams.append(f"TEST_{tag}")
+    return {
+        "NATS_URL": nats_url,
+        "LOS_STREAM": f"TEST_{tag}",
+        "LOS_SUBJECT_PREFIX": f"test{tag}",
+        "LOS_DEAD_LETTER_SUBJECT": f"test{tag}.dead",
+    }
+
+
+def drop_what_the_run_made(database_url: str | None, nats_url: str | None) -> None:
+    """Drop the databases and streams the run made on servers that outlive it
+    (`DATABASE_URL`, `NATS_URL`); embedded servers go with their data folder."""
+    if database_url is not None and _made:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while _made:
+                conn.execute(f'DROP DATABASE IF EXISTS "{_made.pop()}" WITH (FORCE)')
+    if nats_url is not None and _named_streams:
+        asyncio.run(delete_streams(nats_url, _named_streams))
+        _named_streams.clear()
+
+
+async def delete_streams(nats_url: str, names: Iterable[str]) -> None:
+    """Delete these streams, those that exist."""
+    client = await nats.connect(nats_url)
+    try:
+        for name in names:
+            with suppress(NotFoundError):
+                await client.jetstream().delete_stream(name)
+    finally:
+        await client.close()
 
 
 def isolated_env(servers: Servers, **settings: str) -> dict[str, str]:
     """Environment for services that share the servers with nothing else."""
-    tag = uuid.uuid4().hex[:8]
     return {
-        "NATS_URL": servers.nats_url,
+        **fresh_bus(servers.nats_url),
         "DATABASE_URL": fresh_database(servers.database_url),
-        "LOS_STREAM": f"TEST_{tag}",
-        "LOS_SUBJECT_PREFIX": f"test{tag}",
-        "LOS_DEAD_LETTER_SUBJECT": f"test{tag}.dead",
         **{f"LOS_{key.upper()}": value for key, value in settings.items()},
     }
 

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from typing import Any
 from services.cli.platform import SERVICES
 from services.kernel.embedded import free_port
 from tests.e2e.processes import Proc, kill, ours, poll, still_alive
-from tests.support import fresh_database
+from tests.support import fresh_bus, fresh_database
 
 LOS = str(Path(sys.executable).with_name("los"))
 UNTIL = "2026-01-01T00:00:00Z"
@@ -61,13 +60,7 @@ def servers_from_environment() -> dict[str, str]:
     (as tests/conftest.py honours them); else nothing, and `los up` embeds its own."""
     given: dict[str, str] = {}
     if nats_url := os.environ.get("NATS_URL"):
-        tag = uuid.uuid4().hex[:8]
-        given |= {
-            "NATS_URL": nats_url,
-            "LOS_STREAM": f"TEST_{tag}",
-            "LOS_SUBJECT_PREFIX": f"test{tag}",
-            "LOS_DEAD_LETTER_SUBJECT": f"test{tag}.dead",
-        }
+        given |= fresh_bus(nats_url)
     if database_url := os.environ.get("DATABASE_URL"):
         given["DATABASE_URL"] = fresh_database(database_url)
     return given
