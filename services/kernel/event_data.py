@@ -1,12 +1,13 @@
 """The `data` of each event type (CONTRACT §2): one model per type, picked by `type`.
 
 Unknown fields are kept (a source may already speak a later version of the contract),
-but not nested without end.
+but not nested without end, nor holding a number JSON cannot write back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Self, TypeAlias
 
@@ -41,19 +42,37 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     @model_validator(mode="after")
-    def _unknown_fields_nest_a_little(self) -> Self:
+    def _unknown_fields_can_be_stored(self) -> Self:
         for name, value in (self.__pydantic_extra__ or {}).items():
-            if _depth(value) > MAX_UNKNOWN_DEPTH:
+            if _nests_deeper(value, MAX_UNKNOWN_DEPTH):
                 raise ValueError(f"{name}: nests deeper than {MAX_UNKNOWN_DEPTH} levels")
+            if not _finite(value):
+                # NaN and Infinity are not JSON, nor is 1e400 once read: the stores would
+                # write each as null.
+                raise ValueError(f"{name}: holds a number that is not finite")
         return self
 
 
-def _depth(value: object) -> int:
+def _nests_deeper(value: object, levels: int) -> bool:
+    """Whether `value` nests more than `levels` deep (looking no deeper than that)."""
+    children: Iterable[object]
     if isinstance(value, dict):
-        return 1 + max(map(_depth, value.values()), default=0)
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return False
+    return levels == 0 or any(_nests_deeper(child, levels - 1) for child in children)
+
+
+def _finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(map(_finite, value.values()))
     if isinstance(value, list):
-        return 1 + max(map(_depth, value), default=0)
-    return 0
+        return all(map(_finite, value))
+    return True
 
 
 class ParticipantReferred(_Data):

@@ -251,17 +251,48 @@ def parse_edge_event(
             raise InvalidEvent(None, "", "not valid JSON: nested too deeply") from None
     if not isinstance(raw, Mapping):
         raise InvalidEvent(None, "", "an event must be a JSON object")
+    if (where := _lone_surrogate(raw)) is not None:
+        # Python's reader takes an escaped half of a surrogate pair (an emoji cut in two by
+        # a substring); no store can write it, and the whole batch would fail there.
+        raise InvalidEvent(readable_event_id(raw), where, "not valid Unicode: half an emoji")
     try:
         return EdgeEvent.model_validate(dict(raw), context=context)
     except ValidationError as error:
         first = error.errors(include_input=False, include_url=False)[0]
         field = ".".join(str(part) for part in first["loc"])
         # `from None`: the ValidationError's own text quotes the input, national id included.
-        raise InvalidEvent(_readable_event_id(raw), field, _reason(first)) from None
+        raise InvalidEvent(readable_event_id(raw), field, _reason(first)) from None
 
 
-def _readable_event_id(raw: Mapping[str, Any]) -> str | None:
-    # Only a well-formed UUID is echoed back: the field could hold anything, even an id.
+def _lone_surrogate(raw: Mapping[str, Any]) -> str | None:
+    """The dotted path of a key or text in `raw` with a lone surrogate, if there is one."""
+    stack: list[tuple[str, object]] = [("", raw)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and not _encodes(value):
+                return path
+        elif isinstance(value, Mapping | list):
+            items = value.items() if isinstance(value, Mapping) else enumerate(value)
+            for key, item in items:
+                inner = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and not _encodes(key):
+                    return path
+                stack.append((inner, item))
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def readable_event_id(raw: Mapping[str, Any]) -> str | None:
+    """The event's `event_id` if it is a well-formed UUID. Nothing else is echoed back: the
+    field could hold anything, even a national id."""
     value = raw.get("event_id")
     if isinstance(value, UUID):
         return str(value)

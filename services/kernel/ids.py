@@ -51,12 +51,13 @@ def _check_birth_date(value: str) -> None:
         month -= 80
     elif int(value[2]) >= 4:
         month -= 40
+    # The reasons quote none of the digits: a mistyped number is still most of a birth date.
     if not 1 <= month <= 12:
-        raise ValueError(f"month {month} is not a valid month")
+        raise ValueError("the month of its birth date is not a valid month")
     # Like fnrvalidator, the century is not read from the individual number: only
     # 29 February depends on it, and 2000 + yy is a leap year exactly when yy % 4 == 0.
     if not 1 <= day <= calendar.monthrange(2000 + year, month)[1]:
-        raise ValueError(f"day {day} is not a valid day of month {month}")
+        raise ValueError("the day of its birth date is not a valid day of its month")
 
 
 def _check_control_digits(value: str) -> None:

@@ -168,20 +168,30 @@ _RFC3339 = re.compile(
     r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?"
 )
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# The years the rules can reckon in: a deadline a year past 9999-12-31 (a common "no end"
+# placeholder) or an offset before year 1 is no datetime Python can hold.
+_YEARS = re.compile(r"(?:19|2[01])[0-9]{2}-")
+_OUT_OF_YEARS = "must be in the years 1900 to 2199"
 
 
 def _rfc3339_text(value: object) -> object:
-    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
+    if isinstance(value, datetime):
         return value
-    raise PydanticCustomError("rfc3339", "RFC 3339 timestamp expected")
+    if not (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        raise PydanticCustomError("rfc3339", "RFC 3339 timestamp expected")
+    if not _YEARS.match(value):
+        raise PydanticCustomError("years", _OUT_OF_YEARS)
+    return value
 
 
 def _iso_date_text(value: object) -> object:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-        return value
-    raise PydanticCustomError("iso_date", "date expected as YYYY-MM-DD")
+    if not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        raise PydanticCustomError("iso_date", "date expected as YYYY-MM-DD")
+    if not _YEARS.match(value):
+        raise PydanticCustomError("years", _OUT_OF_YEARS)
+    return value
 
 
 def _not_blank(value: str) -> str:
@@ -202,8 +212,13 @@ def _timestamp_schema(_source: Any, handler: GetCoreSchemaHandler) -> CoreSchema
         custom_error_type="rfc3339",
         custom_error_message="RFC 3339 timestamp expected",
     )
+    years = core_schema.custom_error_schema(
+        core_schema.str_schema(pattern=f"^{_YEARS.pattern}"),
+        custom_error_type="years",
+        custom_error_message=_OUT_OF_YEARS,
+    )
     return core_schema.json_or_python_schema(
-        json_schema=core_schema.chain_schema([text, aware]),
+        json_schema=core_schema.chain_schema([text, years, aware]),
         python_schema=core_schema.no_info_before_validator_function(_rfc3339_text, aware),
     )
 

@@ -130,7 +130,7 @@ def _started(**changes: Any) -> dict[str, Any]:
     [
         (edge(person="15033972465"), "person", "check digit k2 invalid"),
         (edge(person="15033972453"), "person", "check digit k1 invalid"),
-        (edge(person="15133972463"), "person", "month 13 is not a valid month"),
+        (edge(person="15133972463"), "person", "the month of its birth date is not a valid month"),
         (edge(person="1503397246"), "person", "11 digits expected"),
         (edge(person=15033972463), "person", "must be a string"),
         (_placement(hours_pct=0), "data.hours_pct", "must be at least 1"),
@@ -303,6 +303,37 @@ def test_a_line_nested_too_deep_for_the_json_reader_is_rejected_not_raised():
         parse_edge_event("[" * 100_000)
 
 
+def _with_unknown_field(text: str) -> str:
+    """A valid measure.started with `"note": <text>` added to its data, as JSON text."""
+    line = json.dumps(edge("measure.started", data=DATA_EXAMPLES["measure.started"]))
+    return line.replace('"data": {', f'"data": {{"note": {text}, ', 1)
+
+
+@pytest.mark.parametrize(
+    ("note", "field", "reason"),
+    [
+        # Half an emoji, cut by a substring: Python's `json` reads it, no store writes it.
+        ('"\\ud83d"', "data.note", "not valid Unicode: half an emoji"),
+        ('{"x\\udc00": 1}', "data.note", "not valid Unicode: half an emoji"),
+        ('["a", "\\udc00"]', "data.note.1", "not valid Unicode: half an emoji"),
+        ("[" * 600 + "]" * 600, "data", "note: nests deeper than 32 levels"),
+        ("9" * 5000, "", "not valid JSON: Exceeds the limit (4300 digits)"),
+    ],
+)
+def test_what_python_reads_but_no_store_could_keep_is_rejected(note, field, reason):
+    # Each was accepted by the source services, or raised, and failed its whole batch.
+    error = rejection(_with_unknown_field(note))
+    assert error.field == field
+    assert error.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", '[1, {"x": NaN}]'])
+def test_an_unknown_field_holding_a_number_json_cannot_write_is_rejected_by_name(number):
+    # The stores would have written each as null.
+    error = rejection(_with_unknown_field(number))
+    assert (error.field, error.reason) == ("data", "note: holds a number that is not finite")
+
+
 def test_a_reader_of_many_events_checks_each_national_id_once(checked):
     known: set[str] = set()
     first = parse_edge_event(json.dumps(edge()), known)
@@ -359,14 +390,7 @@ def test_the_ids_found_valid_are_forgotten_all_at_once_when_full(checked):
     assert checked == [*people, *people[:2]]
 
 
-@pytest.mark.parametrize(
-    "line",
-    [
-        # A lone surrogate escape, and a byte order mark: JSON to `json`, which reads a
-        # line that pydantic's own reader refuses, so that both say the same.
-        json.dumps(edge(data={**DATA_EXAMPLES["measure.ended"], "note": "\ud800"})).encode(),
-        b"\xef\xbb\xbf" + json.dumps(edge()).encode(),
-    ],
-)
-def test_a_line_only_pythons_json_reads_is_read_as_it_reads_it(line):
+def test_a_line_with_a_byte_order_mark_is_read_as_pythons_json_reads_it():
+    # pydantic's own reader refuses it; `json` reads it, and so does `los replay`.
+    line = b"\xef\xbb\xbf" + json.dumps(edge()).encode()
     assert parse_edge_event(line) == EdgeEvent.model_validate(json.loads(line))

@@ -1,11 +1,12 @@
 """The edge event's typed fields read as strictly as the contract writes them (CONTRACT §1,
 §2): timestamps are RFC 3339 text with seconds and a `Z` or `±hh:mm` offset,
 `needs_coordinator` is a JSON bool, `hours_pct` a JSON number, and an identifier is not
-blank. Both ways `parse_edge_event` reads (JSON text, and a mapping) refuse the same, and
-what the platform itself writes reads back."""
+blank; timestamps and dates are in the years 1900 to 2199. Both ways `parse_edge_event`
+reads (JSON text, and a mapping) refuse the same, and what the platform itself writes
+reads back."""
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from services.kernel.events import (
     EdgeEvent,
     InvalidEvent,
     MeasureEnded,
+    MeasureStarted,
     ParticipantTriaged,
     PlacementStarted,
     parse_edge_event,
@@ -288,3 +290,37 @@ def test_stored_json_that_is_not_rfc_3339_is_refused_too():
     with pytest.raises(ValidationError) as error:
         DomainEvent.model_validate_json(json.dumps(written))
     assert error.value.errors()[0]["loc"] == ("occurred_at",)
+
+
+# --- the years the rules can reckon in ----------------------------------------------------
+
+OUT_OF_YEARS = [
+    ("occurred_at", "9999-12-01T00:00:00Z"),
+    ("recorded_at", "0001-01-01T00:00:00+01:00"),
+    ("occurred_at", "1899-12-31T23:59:59Z"),
+    ("occurred_at", "2200-01-01T00:00:00Z"),
+]
+
+
+@pytest.mark.parametrize(("field", "text"), OUT_OF_YEARS)
+def test_a_timestamp_outside_the_years_1900_to_2199_is_refused_by_name(field, text):
+    # Deadlines are reckoned from them: 9999-12-01 plus 196 days is no datetime.
+    error = _refused_both_ways(edge(**{field: text}))
+    assert (error.field, error.reason) == (field, "must be in the years 1900 to 2199")
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2200-01-01"])
+def test_a_planned_end_outside_the_years_1900_to_2199_is_refused_by_name(day):
+    data = {**DATA_EXAMPLES["measure.started"], "planned_end": day}
+    error = _refused_both_ways(edge("measure.started", data=data))
+    assert (error.field, error.reason) == ("data.planned_end", "must be in the years 1900 to 2199")
+
+
+def test_the_first_and_last_days_of_those_years_are_taken():
+    data = {**DATA_EXAMPLES["measure.started"], "planned_end": "2199-12-31"}
+    event = _accepted_both_ways(
+        edge("measure.started", data=data, occurred_at="1900-01-01T00:00:00+01:00")
+    )
+    assert event.occurred_at == datetime(1899, 12, 31, 23, 0, tzinfo=UTC)
+    assert isinstance(event.data, MeasureStarted)
+    assert event.data.planned_end == date(2199, 12, 31)

@@ -1,0 +1,71 @@
+"""`SubmitEvents` of a source service, called in process on the library's in-memory store:
+an event the service cannot take is rejected by name and costs its batch nothing else
+(CONTRACT §1: "nothing valid is lost because a neighbour was bad")."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import cast
+
+import pytest
+
+from services.journey.application import JourneyApplication
+from services.kernel.outbox import Arrivals, OutboxRelay
+from services.kernel.settings import Settings
+from services.kernel.sources import SourcesServicer
+from services.kernel.store import Worker
+from services.rpc.los.v1 import sources_pb2
+from tests.unit.source_events import ANNE, day, measure_started
+
+
+class _Relay:
+    """What the servicer asks of its outbox relay: the arrivals it counts, and a wake."""
+
+    def __init__(self) -> None:
+        self.arrivals = Arrivals()
+        self.wake = asyncio.Event()
+
+
+@pytest.fixture
+def servicer() -> Iterator[SourcesServicer]:
+    worker = Worker("journey")
+    try:
+        yield SourcesServicer(JourneyApplication(), worker, Settings(), cast(OutboxRelay, _Relay()))
+    finally:
+        worker.close()
+
+
+def _with_note(line: str, note: str) -> str:
+    """The event with `"note": <note>` (JSON text) added to its data."""
+    return line.replace('"data": {', f'"data": {{"note": {note}, ', 1)
+
+
+def _with(line: str, **changes: object) -> str:
+    return json.dumps(json.loads(line) | changes)
+
+
+async def test_events_no_store_could_keep_are_rejected_and_their_neighbours_stored(
+    servicer: SourcesServicer,
+) -> None:
+    start = measure_started(ANNE, "m-1", day(0))
+    bad = [
+        (_with_note(measure_started(ANNE, "m-2", day(0)), '"\\ud83d"'), "data.note"),
+        (_with_note(measure_started(ANNE, "m-3", day(0)), "[" * 600 + "]" * 600), "data"),
+        (_with_note(measure_started(ANNE, "m-4", day(0)), "NaN"), "data"),
+        (
+            _with(measure_started(ANNE, "m-5", day(0)), occurred_at="9999-12-01T00:00:00Z"),
+            "occurred_at",
+        ),
+    ]
+    later = measure_started(ANNE, "m-6", day(1))
+    request = sources_pb2.SubmitEventsRequest(events=[start, *(line for line, _ in bad), later])
+
+    reply = await servicer.SubmitEvents(request, None)  # type: ignore[arg-type]
+
+    assert reply.accepted == 2
+    assert [(r.index, r.field) for r in reply.rejected] == [
+        (index, field) for index, (_, field) in enumerate(bad, start=1)
+    ]
+    assert all(r.event_id and r.reason for r in reply.rejected)
