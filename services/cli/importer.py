@@ -23,7 +23,7 @@ from typing import IO
 import grpc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from services.kernel.events import owner
+from services.kernel.events import owner, readable_event_id
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
 CHUNK = 2000
@@ -31,6 +31,7 @@ BATCH = 500
 AHEAD = 4
 
 Part = list[tuple[int, str]]  # numbered lines
+Lines = list[tuple[int, bytes]]  # numbered lines as read
 
 
 @dataclass
@@ -52,9 +53,9 @@ def _reject(rejects: IO[str], line: int, event_id: str, field_name: str, reason:
     rejects.write(json.dumps(record) + "\n")
 
 
-def _chunks(path: Path) -> Iterator[Part]:
-    chunk: Part = []
-    with path.open(encoding="utf-8") as lines:
+def _chunks(path: Path) -> Iterator[Lines]:
+    chunk: Lines = []
+    with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             if line.strip():
                 chunk.append((number, line))
@@ -63,6 +64,31 @@ def _chunks(path: Path) -> Iterator[Part]:
                 chunk = []
     if chunk:
         yield chunk
+
+
+class InvalidLine(Exception):
+    """A line that cannot be routed: its event_id (a UUID, or ""), field and reason."""
+
+
+def _routed(raw: bytes) -> tuple[str, str]:
+    """The service a line goes to, and the line as text; or `InvalidLine`."""
+    try:
+        line = raw.decode("utf-8-sig")  # a byte order mark, as Windows tools write, is dropped
+    except UnicodeDecodeError as error:
+        raise InvalidLine("", "", f"not UTF-8: byte {error.start + 1} of the line") from None
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise InvalidLine("", "", f"not valid JSON: {error.msg}") from None
+    except ValueError as error:  # an integer of more than 4,300 digits
+        raise InvalidLine("", "", f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidLine("", "", "not valid JSON: nested too deeply") from None
+    try:
+        return owner(event["type"]), line
+    except (KeyError, TypeError, ValueError):
+        event_id = readable_event_id(event) if isinstance(event, dict) else None
+        raise InvalidLine(event_id or "", "type", "missing or not a v1 event type") from None
 
 
 class Importer:
@@ -89,31 +115,23 @@ class Importer:
                 _reject(rejects, number, rejection.event_id, rejection.field, rejection.reason)
             report.by_service[service] = report.by_service.get(service, 0) + len(batch)
 
-    def _route(self, chunk: Part, report: ImportReport, rejects: IO[str]) -> dict[str, Part]:
+    def _route(self, chunk: Lines, report: ImportReport, rejects: IO[str]) -> dict[str, Part]:
+        """The chunk's lines by the service each goes to; the others written to `rejects`."""
         parts: dict[str, Part] = {}
-        for number, line in chunk:
+        for number, raw in chunk:
             try:
-                event = json.loads(line)
-                service = owner(event["type"])
-            except json.JSONDecodeError as error:
+                service, line = _routed(raw)
+            except InvalidLine as invalid:
                 report.rejected += 1
-                _reject(rejects, number, "", "", f"not valid JSON: {error.msg}")
-                continue
-            except RecursionError:
-                report.rejected += 1
-                _reject(rejects, number, "", "", "not valid JSON: nested too deeply")
-                continue
-            except (KeyError, TypeError, ValueError):
-                report.rejected += 1
-                event_id = event.get("event_id", "") if isinstance(event, dict) else ""
-                _reject(rejects, number, str(event_id), "type", "missing or not a v1 event type")
+                _reject(rejects, number, *invalid.args)
                 continue
             parts.setdefault(service, []).append((number, line))
         return parts
 
     async def run(self, path: Path, rejects_path: Path, *, show_progress: bool) -> ImportReport:
         report = ImportReport()
-        total = sum(1 for line in path.open(encoding="utf-8") if line.strip())
+        with path.open("rb") as lines:
+            total = sum(1 for line in lines if line.strip())
         started = time.perf_counter()
         columns = (
             TextColumn("importing"),

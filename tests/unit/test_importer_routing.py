@@ -59,12 +59,14 @@ def line(event_type: Any) -> str:
 
 
 def route(
-    *numbered: tuple[int, str],
+    *numbered: tuple[int, str | bytes],
 ) -> tuple[dict[str, list[tuple[int, str]]], ImportReport, list[dict[str, Any]]]:
-    """Route one chunk; the parts, the report, and the rejects file read back."""
+    """Route one chunk, read from a file as bytes; the parts, the report, and the rejects
+    file read back."""
     report = ImportReport()
     rejects = io.StringIO()
-    parts = Importer({})._route(list(numbered), report, rejects)
+    read = [(n, text.encode() if isinstance(text, str) else text) for n, text in numbered]
+    parts = Importer({})._route(read, report, rejects)
     rejected = [json.loads(row) for row in rejects.getvalue().splitlines()]
     return parts, report, rejected
 
@@ -167,8 +169,53 @@ def test_rejects_accumulate_over_chunks_in_the_same_report() -> None:
     rejects = io.StringIO()
     importer = Importer({})
 
-    importer._route([(1, "not json")], report, rejects)
-    importer._route([(2001, line("measure.paused"))], report, rejects)
+    importer._route([(1, b"not json")], report, rejects)
+    importer._route([(2001, line("measure.paused").encode())], report, rejects)
 
     assert report.rejected == 2
     assert [json.loads(row)["line"] for row in rejects.getvalue().splitlines()] == [1, 2001]
+
+
+def test_a_line_that_is_not_utf_8_is_rejected_and_the_chunk_goes_on() -> None:
+    good = line("measure.started")
+    latin_1 = line("measure.started").replace("nav", "nav-\u00f8").encode("latin-1")
+
+    parts, report, rejected = route((1, good), (2, latin_1), (3, good))
+
+    assert parts == {"journey": [(1, good), (3, good)]}
+    assert report.rejected == 1
+    assert [(r["line"], r["field"]) for r in rejected] == [(2, "")]
+    assert rejected[0]["reason"].startswith("not UTF-8")
+
+
+@pytest.mark.parametrize("before", [[], [(1, line("measure.started"))]])
+def test_a_line_with_a_number_too_long_to_read_is_rejected_as_itself(
+    before: list[tuple[int, str]],
+) -> None:
+    # Python's `json` refuses integers of more than 4,300 digits with a plain ValueError.
+    huge = line("measure.started").replace('"data": {}', '"data": {"n": ' + "9" * 5000 + "}")
+
+    parts, _, rejected = route(*before, (7, huge))
+
+    assert parts == ({"journey": before} if before else {})
+    assert [(r["line"], r["event_id"], r["field"]) for r in rejected] == [(7, "", "")]
+    assert rejected[0]["reason"].startswith("not valid JSON")
+
+
+def test_only_an_event_id_that_is_a_uuid_is_written_to_the_rejects_file() -> None:
+    # The field could hold anything, even a national id.
+    event = json.loads(line("measure.paused")) | {"event_id": f"NID-{PERSON}"}
+
+    _, _, rejected = route((4, json.dumps(event)))
+
+    assert [(r["line"], r["event_id"], r["field"]) for r in rejected] == [(4, "", "type")]
+    assert PERSON not in json.dumps(rejected)
+
+
+def test_a_byte_order_mark_before_a_line_is_dropped() -> None:
+    good = line("measure.started")
+
+    parts, report, _ = route((1, b"\xef\xbb\xbf" + good.encode()))
+
+    assert parts == {"journey": [(1, good)]}
+    assert report.rejected == 0
