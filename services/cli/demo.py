@@ -58,7 +58,7 @@ def token_for(kind: str, who: str, key: str) -> str:
     now = datetime.now(UTC)
     if kind == "coordinator":
         return mint(key, who, [], now=now)
-    return mint(key, f"lead-{who}", [who], "team_lead", now=now)
+    return mint(key, f"lead-{who}", [who], now=now)
 
 
 async def show(address: str, kind: str, who: str, seen: Seen, console: Console) -> None:

@@ -131,13 +131,12 @@ def replay(
 def token(
     coordinator: Annotated[str, typer.Option(help="the caller's coordinator id")],
     team: Annotated[list[str] | None, typer.Option(help="a team (org_unit) they are in")] = None,
-    role: str = "coordinator",
-    hours: int = 8,
+    hours: Annotated[int, typer.Option(min=1, help="hours until it expires")] = 8,
 ) -> None:
     """Print a bearer token for the Alerts API, signed with LOS_TOKEN_KEY (for development)."""
     key = get_settings().token_key.get_secret_value()
     lifetime = timedelta(hours=hours)
-    print(mint(key, coordinator, team or [], role, now=datetime.now(UTC), lifetime=lifetime))
+    print(mint(key, coordinator, team or [], now=datetime.now(UTC), lifetime=lifetime))
 
 
 @alerts_app.command("watch")

@@ -4,6 +4,7 @@ authorised from its bearer token (`auth.py`); a refusal says why."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,10 +18,14 @@ from services.outcomes import alerts
 from services.outcomes.alerts import AlertFeed, StoredAlert
 from services.outcomes.application import JourneyStore
 from services.outcomes.auth import Caller, Refused, caller_from
+from services.outcomes.recipients import recipient_at
+from services.outcomes.rules import RULES
 from services.outcomes.timeline import Timeline, timeline
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
+STATUSES = ("open", "acknowledged", "resolved")
+RULE_NAMES = tuple(rule.name for rule in RULES)
 
 
 def _timestamp(at: datetime | None) -> Timestamp | None:
@@ -31,8 +36,34 @@ def _timestamp(at: datetime | None) -> Timestamp | None:
     return stamp
 
 
-def _optional(stamp: Timestamp, present: bool) -> datetime | None:
-    return stamp.ToDatetime(UTC) if present else None
+class Invalid(Exception):
+    """A request field that cannot be read, with what is wrong with it."""
+
+
+def _optional(request: Any, field: str) -> datetime | None:
+    if not request.HasField(field):
+        return None
+    try:
+        return getattr(request, field).ToDatetime(UTC)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError):
+        raise Invalid(f"{field}: not a valid timestamp") from None
+
+
+def _listing(request: alerts_pb2.ListAlertsRequest) -> dict[str, Any]:
+    """The filters of a ListAlerts request, or `Invalid`."""
+    if request.status and request.status not in STATUSES:
+        raise Invalid(f"status: one of {', '.join(STATUSES)} expected")
+    if request.rule and request.rule not in RULE_NAMES:
+        raise Invalid(f"rule: one of {', '.join(RULE_NAMES)} expected")
+    if request.limit < 0:
+        raise Invalid("limit: must not be negative")
+    return {
+        "status": request.status or None,
+        "rule": request.rule or None,
+        "raised_from": _optional(request, "raised_from"),
+        "raised_until": _optional(request, "raised_until"),
+        "limit": min(request.limit or 100, 1000),
+    }
 
 
 def to_message(alert: StoredAlert) -> alerts_pb2.Alert:
@@ -114,7 +145,17 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
             context, caller, request.coordinator_id, request.org_unit
         )
         changes = self._feed.watch(coordinator=coordinator, org_unit=org_unit, after=request.after)
-        async for change in changes:
+        while True:
+            left = (caller.expires_at - datetime.now(UTC)).total_seconds()
+            try:
+                change = await asyncio.wait_for(anext(changes), timeout=max(left, 0))
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                await context.abort(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "the token has expired: watch again with a new one, after the last cursor",
+                )
             yield alerts_pb2.AlertUpdate(
                 cursor=change.cursor, change=change.change, alert=to_message(change.alert)
             )
@@ -128,15 +169,27 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
             if found is None:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no alert {request.alert_id}")
             assert found is not None
-            if not caller.may_see(found.coordinator, found.org_unit):
+            now = datetime.now(UTC)
+            if not await self._may_acknowledge(caller, found, now):
                 await context.abort(
                     grpc.StatusCode.PERMISSION_DENIED,
                     f"alert {found.alert_id} is not addressed to {caller.coordinator}"
-                    " or one of their teams",
+                    " or one of their teams, nor are they responsible for its participant",
                 )
-            change = alerts.acknowledged(found, caller.coordinator, datetime.now(UTC))
+            if found.acknowledged_by is not None:
+                return to_message(found)  # acknowledged once: who and when stay as they were
+            change = alerts.acknowledged(found, caller.coordinator, now)
             await alerts.write(conn, [change])
         return to_message(change[1])
+
+    async def _may_acknowledge(self, caller: Caller, alert: StoredAlert, now: datetime) -> bool:
+        """Whether the alert was addressed to the caller or their team, or the caller is
+        responsible for its participant now (the alert went to someone before them)."""
+        if caller.may_see(alert.coordinator, alert.org_unit):
+            return True
+        journeys = await self._worker.run(self._store.journeys, [alert.participant])
+        now_responsible = recipient_at(journeys[alert.participant], now)
+        return caller.may_see(now_responsible.coordinator, now_responsible.org_unit)
 
     async def ListAlerts(
         self, request: alerts_pb2.ListAlertsRequest, context: Context
@@ -145,15 +198,10 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
         coordinator, org_unit = await self._recipient(
             context, caller, request.coordinator_id, request.org_unit
         )
-        where = alerts.Filter(
-            coordinator=coordinator,
-            org_unit=org_unit,
-            status=request.status or None,
-            rule=request.rule or None,
-            raised_from=_optional(request.raised_from, request.HasField("raised_from")),
-            raised_until=_optional(request.raised_until, request.HasField("raised_until")),
-            limit=min(request.limit or 100, 1000),
-        )
+        try:
+            where = alerts.Filter(coordinator=coordinator, org_unit=org_unit, **_listing(request))
+        except Invalid as invalid:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
         async with self._pool.acquire() as conn:
             found = await alerts.listed(conn, where)
         return alerts_pb2.ListAlertsResponse(alerts=[to_message(a) for a in found])

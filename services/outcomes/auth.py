@@ -1,16 +1,17 @@
 """Who is calling, and what they may see (DESIGN.md, Security and privacy).
 
 Callers present a bearer JWT signed with `LOS_TOKEN_KEY` (HS256). Its claims name the
-coordinator (`sub`), their role and the teams (`org_unit`s) they belong to. A coordinator
-sees and acknowledges the alerts addressed to them or to one of their teams, and opens
-the journeys of the participants they are responsible for (or that wait in one of their
-teams' queues with no coordinator).
+coordinator (`sub`) and the teams (`org_unit`s) they belong to (`teams`, a list). A
+coordinator sees and acknowledges the alerts addressed to them or to one of their teams,
+acknowledges those of the participants they are responsible for now, and opens the
+journeys of the participants they are responsible for (or that wait in one of their
+teams' queues with no coordinator). A stream of alerts ends when its token expires.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 
@@ -25,8 +26,8 @@ class Refused(Exception):
 @dataclass(frozen=True)
 class Caller:
     coordinator: str
-    role: str
     teams: frozenset[str]
+    expires_at: datetime
 
     def may_see(self, coordinator: str | None, org_unit: str | None) -> bool:
         """Whether an alert for this recipient (CONTRACT §4) is the caller's to see."""
@@ -45,14 +46,12 @@ def mint(
     key: str,
     coordinator: str,
     teams: list[str],
-    role: str = "coordinator",
     *,
     now: datetime,
     lifetime: timedelta = timedelta(hours=8),
 ) -> str:
     claims = {
         "sub": coordinator,
-        "role": role,
         "teams": sorted(teams),
         "aud": AUDIENCE,
         "iat": now,
@@ -77,8 +76,11 @@ def caller_from(authorization: str | None, key: str) -> Caller:
         raise Refused("the token has expired") from None
     except jwt.InvalidTokenError as invalid:
         raise Refused(f"the token is not valid: {invalid}") from None
+    teams = claims.get("teams", [])
+    if not (isinstance(teams, list) and all(isinstance(team, str) for team in teams)):
+        raise Refused("the token is not valid: its teams must be a list of team names")
     return Caller(
         coordinator=str(claims["sub"]),
-        role=str(claims.get("role", "coordinator")),
-        teams=frozenset(str(team) for team in claims.get("teams", [])),
+        teams=frozenset(teams),
+        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
     )

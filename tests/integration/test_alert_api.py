@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+import jwt
 import psycopg
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -17,9 +18,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.cli.watch import watch
 from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
+from services.kernel.settings import Settings
+from services.outcomes.auth import mint
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
 from tests.integration.test_handover_gap_live import KEY, assign, submit
-from tests.support import Person, los, token_for
+from tests.support import Person, facts_recorded, los, token_for
 
 T = TypeVar("T")
 GAP = timedelta(seconds=2)
@@ -149,3 +152,68 @@ async def test_coordinators_work_their_own_alerts_and_are_refused_anyone_elses(
                 "SELECT reader, participant FROM outcomes.journey_reads"
             ).fetchall()
         assert reads == [("c-anna", raised.alert.participant)]
+
+
+@pytest.mark.servers
+async def test_what_a_token_grants_and_what_a_request_may_ask(
+    real_servers: Servers, tmp_path: Path
+) -> None:
+    with los(real_servers, tmp_path, rules__handover_gap="PT2S") as running:
+        person, now = Person.make(64), datetime.now(UTC)
+        await assign(running.address("intake"), person, "c-old", now - timedelta(days=9))
+        reply = await submit(
+            running.address("journey"),
+            [
+                person.measure_started("m-1", now - timedelta(days=5), recorded_at=now),
+                person.measure_ended("m-1", now),
+            ],
+        )
+        assert reply.accepted == 2
+        outcomes = running.address("outcomes")
+        raised = await first(watch(outcomes, token_for("c-old"), coordinator="c-old"))
+        await assign(running.address("intake"), person, "c-new", datetime.now(UTC))
+        for _ in range(600):  # until outcomes knows of the new assignment
+            if facts_recorded(running.env["DATABASE_URL"]) == 4:
+                break
+            await asyncio.sleep(0.05)
+        assert facts_recorded(running.env["DATABASE_URL"]) == 4
+        key = Settings().token_key.get_secret_value()
+
+        async with grpc.aio.insecure_channel(outcomes) as channel:
+            api = alerts_pb2_grpc.AlertsStub(channel)
+            acknowledge = alerts_pb2.AcknowledgeAlertRequest(alert_id=raised.alert.alert_id)
+            # The coordinator responsible now may acknowledge what went to the one before;
+            # an acknowledgement after that keeps who acknowledged first, and when.
+            by_new = await api.AcknowledgeAlert(acknowledge, metadata=auth(token_for("c-new")))
+            again = await api.AcknowledgeAlert(acknowledge, metadata=auth(token_for("c-old")))
+            assert (by_new.status, by_new.acknowledged_by) == ("acknowledged", "c-new")
+            assert again == by_new
+            assert (
+                await refused(api.AcknowledgeAlert(acknowledge, metadata=auth(token_for("c-x"))))
+                == grpc.StatusCode.PERMISSION_DENIED
+            )
+
+            # A request it cannot read is refused as such.
+            mine = auth(token_for("c-old"))
+            out_of_range = Timestamp(seconds=-(10**12))
+            for request in (
+                alerts_pb2.ListAlertsRequest(limit=-5),
+                alerts_pb2.ListAlertsRequest(status="opne"),
+                alerts_pb2.ListAlertsRequest(rule="HANDOVER_GAPS"),
+                alerts_pb2.ListAlertsRequest(raised_from=out_of_range),
+            ):
+                code = await refused(api.ListAlerts(request, metadata=mine))
+                assert code == grpc.StatusCode.INVALID_ARGUMENT, request
+
+            # So is a token whose teams are not a list of names.
+            claims = {"sub": "c-old", "teams": "nav-0301", "aud": "los", "exp": now + GAP * 99}
+            odd = jwt.encode(claims, key, algorithm="HS256")
+            assert (
+                await refused(api.ListAlerts(alerts_pb2.ListAlertsRequest(), metadata=auth(odd)))
+                == grpc.StatusCode.UNAUTHENTICATED
+            )
+
+        # A stream of alerts ends when its token expires.
+        brief = mint(key, "c-new", [], now=datetime.now(UTC), lifetime=timedelta(seconds=2))
+        code = await refused(first(watch(outcomes, brief, coordinator="c-new")))
+        assert code == grpc.StatusCode.UNAUTHENTICATED
