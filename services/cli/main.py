@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
+import grpc
 import typer
 from rich.console import Console
 
@@ -46,16 +47,21 @@ def up() -> None:
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option(help="JSONL file to write")] = Path("cohort.jsonl"),
-    people: Annotated[int, typer.Option(help="how many people")] = 1000,
+    people: Annotated[int, typer.Option(min=1, help="how many people")] = 1000,
     seed: Annotated[int, typer.Option(help="same seed, same cohort")] = 1,
-    years: Annotated[int, typer.Option(help="history length, ending at --until")] = 3,
+    years: Annotated[int, typer.Option(min=1, help="history length, ending at --until")] = 3,
     until: Annotated[
-        datetime | None, typer.Option(help="nothing recorded after this (default: now)")
+        datetime | None,
+        typer.Option(
+            help="nothing recorded after this; UTC unless it has an offset (default: now)"
+        ),
     ] = None,
 ) -> None:
     """Write a synthetic cohort (synthetic national ids only) with known handover gaps.
 
     The same --seed and --until give the same file."""
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)  # not the local time zone: the same file anywhere
     now = (until or datetime.now(UTC)).astimezone(UTC)
     start = now.date() - timedelta(days=365 * years)
     cohort = generate_cohort(people, seed, start=start, end=now.date(), now=now, recent_share=0.0)
@@ -65,7 +71,9 @@ def generate(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="JSONL of edge events (CONTRACT §1)")],
+    file: Annotated[
+        Path, typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False)
+    ],
     rejects: Annotated[Path, typer.Option(help="where rejected lines are reported")] = Path(
         "rejects.jsonl"
     ),
@@ -87,7 +95,15 @@ def import_(
             f" = {report.per_second:,.0f} events/s"
         )
 
-    asyncio.run(run())
+    failed = None
+    try:
+        asyncio.run(run())
+    except* grpc.aio.AioRpcError as group:
+        failed = group.exceptions[0]
+    if isinstance(failed, grpc.aio.AioRpcError):
+        # The lines sent before it are stored; importing the file again skips them.
+        console.print(f"import stopped: {failed.code().name}: {failed.details()}")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -150,8 +166,13 @@ def watch_alerts(
     """Print a coordinator's (or team queue's) alerts as they arrive; resumes on reconnect.
     With neither --coordinator nor --team, the token's own coordinator."""
 
+    def broke(why: str) -> None:
+        console.print(f"cannot reach outcomes at {outcomes} ({why}); trying again")
+
     async def run() -> None:
-        updates = watch(outcomes, token, coordinator=coordinator, org_unit=team, after=after)
+        updates = watch(
+            outcomes, token, coordinator=coordinator, org_unit=team, after=after, broke=broke
+        )
         async for update in updates:
             alert = update.alert
             print(
@@ -161,8 +182,13 @@ def watch_alerts(
                 flush=True,
             )
 
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except grpc.aio.AioRpcError as refused:
+        console.print(f"{refused.code().name}: {refused.details()}")
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -36,12 +36,20 @@ log = logging.getLogger(__name__)
 YOUNG_COLLECTION = 200_000
 
 
-def run(main: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
-    """Run a service until SIGTERM or SIGINT, then stop cleanly."""
+def run(main: Callable[[Settings], Coroutine[Any, Any, None]], keys: tuple[str, ...]) -> None:
+    """Run a service until SIGTERM or SIGINT, then stop cleanly. `keys` are the secret
+    settings it uses: it warns of each left at its public default."""
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    servers = {"NATS_URL": settings.nats_url, "DATABASE_URL": settings.database_url}
+    if missing := [name for name, url in servers.items() if url is None]:
+        log.error(
+            "%s not set: `los up` starts the services on embedded servers, or name yours",
+            " and ".join(missing),
+        )
+        raise SystemExit(2)
     gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
-    for key in settings.public_defaults():
+    for key in settings.public_defaults(keys):
         log.warning(
             "LOS_%s is the public development default: fit for synthetic data only", key.upper()
         )
@@ -83,7 +91,7 @@ async def connect(settings: Settings) -> NatsBroker:
 
 def prepare_store(settings: Settings, schema: str) -> dict[str, str]:
     """Create the service's schema and return the environment of its Application."""
-    assert settings.database_url is not None, "the runtime resolves DATABASE_URL first"
+    assert settings.database_url is not None, "`run` refuses to start without DATABASE_URL"
     create_schema(settings.database_url, schema)
     return application_env(settings.database_url, schema, cache_size=settings.aggregate_cache_size)
 

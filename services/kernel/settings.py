@@ -7,6 +7,7 @@ for example `LOS_RULES__HANDOVER_GAP=P14D`. Durations are ISO 8601 (`P14D`, `PT3
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -92,9 +93,8 @@ class Settings(BaseSettings):
     # Telemetry: "none", "console" or "otlp" (OTEL_EXPORTER_OTLP_ENDPOINT then applies).
     telemetry: str = "none"
 
-    def public_defaults(self) -> list[str]:
-        """The keys still at their defaults, which are in the public source."""
-        keys = ("pseudonym_key", "vault_key", "token_key")
+    def public_defaults(self, keys: Iterable[str]) -> list[str]:
+        """Which of these keys are still at their defaults, which are in the public source."""
         return [key for key in keys if getattr(self, key) == type(self).model_fields[key].default]
 
 

@@ -57,4 +57,4 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
 
 
 if __name__ == "__main__":
-    run(main)
+    run(main, keys=("token_key",))
