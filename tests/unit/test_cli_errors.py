@@ -1,0 +1,74 @@
+"""`los` commands given wrong arguments, or with nothing to talk to, say so in a line an
+operator can act on, and exit non-zero; no traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from services.cli.main import app
+from services.cli.watch import watch
+from services.kernel.embedded import free_port
+
+
+def los(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output + result.stderr
+
+
+def test_importing_a_file_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
+    code, said = los("import", str(tmp_path / "missing.jsonl"))
+    assert code == 2
+    assert "does not exist" in said
+
+
+def test_an_import_with_the_services_down_stops_with_the_reason(tmp_path: Path) -> None:
+    lines = tmp_path / "one.jsonl"
+    lines.write_text('{"type": "participant.referred"}\n', encoding="utf-8")
+    down = f"127.0.0.1:{free_port()}"
+    code, said = los(
+        "import", str(lines), "--intake", down, "--rejects", str(tmp_path / "rejects.jsonl")
+    )
+    assert code == 1
+    assert "import stopped: UNAVAILABLE" in said
+
+
+def test_counts_below_one_are_usage_errors(tmp_path: Path) -> None:
+    out = str(tmp_path / "cohort.jsonl")
+    assert los("generate", "--people", "0", "--out", out)[0] == 2
+    assert los("generate", "--years", "-1", "--out", out)[0] == 2
+    assert los("token", "--coordinator", "c-1", "--hours", "0")[0] == 2
+
+
+@pytest.fixture
+def oslo_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone is Oslo's (this machine's may be UTC)."""
+    monkeypatch.setenv("TZ", "Europe/Oslo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_cohort_until_a_time_without_offset_is_the_cohort_until_that_time_in_utc(
+    tmp_path: Path, oslo_time: None
+) -> None:
+    files = [tmp_path / "naive.jsonl", tmp_path / "utc.jsonl"]
+    for out, until in zip(files, ["2025-06-01T12:00:00", "2025-06-01T12:00:00+00:00"], strict=True):
+        assert los("generate", "--people", "5", "--out", str(out), "--until", until)[0] == 0
+    assert files[0].read_bytes() == files[1].read_bytes()
+
+
+async def test_a_watch_that_cannot_reach_outcomes_says_why_once_and_keeps_trying() -> None:
+    told: list[str] = []
+    updates = watch(f"127.0.0.1:{free_port()}", "token", coordinator="c-1", broke=told.append)
+    with pytest.raises(TimeoutError):  # it keeps trying, every half second
+        await asyncio.wait_for(anext(updates), timeout=2)
+    assert len(told) == 1
+    assert told[0].startswith("UNAVAILABLE")
