@@ -35,7 +35,7 @@ from services.kernel.settings import Settings
 from services.kernel.store import Handover, Worker
 from services.kernel.telemetry import links_to, tracer
 from services.outcomes import alerts
-from services.outcomes.alerts import Connection, StoredAlert
+from services.outcomes.alerts import UNADDRESSED, Connection, StoredAlert
 from services.outcomes.application import JourneyStore, facts_after
 from services.outcomes.clock import LiveClock, Watermark
 from services.outcomes.ingest import IngestProgress
@@ -69,9 +69,10 @@ def alert_changes(
         before = stored.get(key)
         if before is None:
             recipient = recipient_at(journey, alert.raised_at)
+            team = recipient.org_unit or (None if recipient.coordinator else UNADDRESSED)
             before = StoredAlert(
                 key, journey.participant, alert.rule, alert.subject, recipient.coordinator,
-                recipient.org_unit, alert.raised_at, "open", None, None,
+                team, alert.raised_at, "open", None, None,
             )  # fmt: skip
             changes.append(("raised", before))
         if before.unresolved and alert.status == "resolved":

@@ -15,7 +15,8 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from services.outcomes.alerts import StoredAlert
+from services.outcomes.alerts import UNADDRESSED, StoredAlert
+from services.outcomes.auth import Caller
 from services.outcomes.domain import Fact
 from services.outcomes.engine import alert_changes, alert_id
 from services.outcomes.journey import Journey
@@ -112,6 +113,16 @@ def coordinated_journey() -> Journey:
             assigned("c-99", "team-c", 30),
         ],
     )
+
+
+def test_an_alert_addressed_to_no_one_goes_to_the_unaddressed_queue() -> None:
+    # Measures alone: no coordinator, triage or referral known, so CONTRACT §4 names no
+    # recipient; live, such alerts wait in a queue of their own rather than reach nobody.
+    changes = alert_changes(Journey(PARTICIPANT, []), [gap_alert()], {}, CLOCK)
+
+    assert [(alert.coordinator, alert.org_unit) for _, alert in changes] == [(None, UNADDRESSED)]
+    assert Caller("c-1", frozenset({UNADDRESSED}), CLOCK).may_see(None, None)
+    assert not Caller("c-1", frozenset({"team-b"}), CLOCK).may_see(None, None)
 
 
 def test_a_newly_derived_open_alert_is_raised_to_the_coordinator_at_its_raise_time() -> None:
