@@ -26,7 +26,7 @@ from bench.common import Figure
 from services.journey.application import JourneyApplication
 from services.kernel.events import DomainEvent, InvalidEvent, owner, parse_edge_event
 from services.kernel.ids import pseudonym
-from services.kernel.settings import Settings
+from services.kernel.settings import RuleSettings, Settings
 from services.kernel.source import SourceRecord
 from services.outcomes.application import JourneyLog
 from services.outcomes.journey import Journey
@@ -35,6 +35,7 @@ from services.outcomes.rules import evaluate
 
 SAMPLE = 20_000  # lines of the cohort
 PASSES = 5
+HOLD = RuleSettings().lifecycle_hold
 TRACE = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 Step = tuple[str, Callable[[], Any], Callable[[Any], object]]
 LABELS = {
@@ -146,7 +147,7 @@ def _steps(lines: list[str]) -> tuple[list[Step], int]:
         accepted: list[Any] = []
         for event, service in zip(domain, owners, strict=True):
             record = made[service, event.participant]
-            record.offer(event, TRACE)
+            record.offer(event, TRACE, HOLD)
             accepted += record.collect_events()
         return accepted
 

@@ -40,6 +40,7 @@ class ImportReport:
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    held: int = 0  # ends waiting for their start (CONTRACT §2)
     seconds: float = 0.0
     by_service: dict[str, int] = field(default_factory=dict)
 
@@ -110,6 +111,7 @@ class Importer:
             report.accepted += reply.accepted
             report.duplicates += reply.duplicates
             report.rejected += len(reply.rejected)
+            report.held += len(reply.held)
             for rejection in reply.rejected:
                 number = batch[rejection.index][0]
                 _reject(rejects, number, rejection.event_id, rejection.field, rejection.reason)

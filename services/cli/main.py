@@ -91,6 +91,7 @@ def import_(
             await importer.close()
         console.print(
             f"{report.lines} lines: {report.accepted} accepted, {report.duplicates} duplicates,"
+            f" {report.held} held until their start comes,"
             f" {report.rejected} rejected (see {rejects}) in {report.seconds:.1f} s"
             f" = {report.per_second:,.0f} events/s"
         )
@@ -137,7 +138,8 @@ def replay(
     seconds = time.perf_counter() - started
     typer.echo(
         f"{result.events:,} events: {result.invalid:,} invalid, {result.refused:,} refused,"
-        f" {result.duplicates:,} duplicates, {result.after_until:,} recorded after --until;"
+        f" {result.held:,} held, {result.duplicates:,} duplicates,"
+        f" {result.after_until:,} recorded after --until;"
         f" {len(alerts):,} alerts in {seconds:.1f} s = {result.events / seconds:,.0f} events/s",
         err=True,
     )

@@ -46,7 +46,7 @@ from services.kernel.bus import (
     subject_for,
 )
 from services.kernel.settings import Settings
-from services.kernel.source import SourceApplication
+from services.kernel.source import SourceApplication, SourceRecord
 from services.kernel.store import Handover, Worker
 from services.kernel.telemetry import batch_context, current_traceparent, tracer
 
@@ -132,14 +132,14 @@ class OutboxRelay:
     def _recorded(self, recordings: list[Recording[UUID]]) -> None:
         self._handover.committed([(r.notification.id, r.domain_event) for r in recordings])
 
-    def _message(self, accepted: Any) -> Outgoing | None:
+    def _message(self, stored: Any) -> Outgoing | None:
         """A source record's stored event as the message that publishes it; None for the
-        record's creation, which publishes nothing."""
-        body: str | None = getattr(accepted, "body", None)
-        if body is None:
+        record's creation and its held events, which publish nothing."""
+        if not isinstance(stored, SourceRecord.Accepted):
             return None
+        body = stored.body
         fields = orjson.loads(body)
-        headers = {**getattr(accepted, "trace", {}), MSG_ID: fields["event_id"]}
+        headers = {**stored.trace, MSG_ID: fields["event_id"]}
         subject = subject_for(
             self._settings, fields["service"], fields["participant"], fields["type"]
         )

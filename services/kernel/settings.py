@@ -17,8 +17,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class RuleSettings(BaseModel):
-    """Thresholds of the rules of CONTRACT §4; defaults are the contract's."""
+    """Thresholds of the rules of CONTRACT §2 and §4; defaults are the contract's, or our
+    reading of it (docs/contract-readings.md)."""
 
+    # An end or extension waits for its start; taken if the start was recorded at most
+    # this long after it (§2: "held for a while").
+    lifecycle_hold: timedelta = timedelta(days=7)
     no_start_after_triage: timedelta = timedelta(days=30)
     handover_gap: timedelta = timedelta(days=14)
     handover_gap_unplanned: timedelta = timedelta(days=7)

@@ -4,21 +4,33 @@ Each keeps one `SourceRecord` aggregate per participant: every event the service
 about that person, in order, deduplicated by `event_id`. A service's own record type adds
 its lifecycle checks (a measure ends only after it started, ...). A batch is one
 transaction, so throughput comes from batch size, not from more writers.
+
+An end or extension whose start the record does not know yet is held, stored but not
+published, until the start comes (CONTRACT §2). It is taken then, right after its start,
+if the start was recorded at most `hold` after it; otherwise, or if it no longer fits (an
+end before its start, a second end), it is refused then. Both are decided on what the
+events themselves say, so `los replay` decides them as the live service does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, ClassVar, Self
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
+from pydantic import TypeAdapter
 
 from services.kernel.events import DomainEvent
 from services.kernel.store import BatchApplication
 
+log = logging.getLogger(__name__)
+
 _NAMESPACE = UUID("4c6f7300-0000-4000-8000-000000000001")
+_DURATION = TypeAdapter(timedelta)  # as ISO 8601, the way settings are written
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +41,27 @@ class Refused:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Why a valid event is held rather than taken: the start it needs is not known yet.
+    `start` is what the record's `started` says of that start once it comes."""
+
+    field: str
+    reason: str
+    start: Hashable
+
+
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
-Verdict = str | Refused
+Verdict = str | Refused | Waiting
+# Held events decided by the event just offered (its start): each with its verdict,
+# ACCEPTED or Refused.
+Settled = list[tuple[DomainEvent, Verdict]]
 
 
 class SourceRecord(Aggregate):
-    """Everything one source service accepted about one participant."""
+    """Everything one source service accepted about one participant, and the events it
+    holds until their start comes."""
 
     class Accepted(Aggregate.Event):
         """An event the service accepted: its JSON, and the trace context of its batch.
@@ -47,8 +73,26 @@ class SourceRecord(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             # The offered event, so as not to read back what `offer` was given.
-            offered: DomainEvent | None = aggregate.__dict__.pop("_offered", None)
-            aggregate._take_in(offered or DomainEvent.model_validate_json(self.body))
+            aggregate._take_in(aggregate._offered_or(self.body))
+
+    class Held(Aggregate.Event):
+        """An event held until its start comes: stored, never published."""
+
+        body: str
+        trace: dict[str, str]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._hold(aggregate._offered_or(self.body), self.trace)
+
+    class Dropped(Aggregate.Event):
+        """A held event refused once its start came."""
+
+        event_id: str
+        field: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            del aggregate.held[self.event_id]
 
     @staticmethod
     def create_id(service: str, participant: str) -> UUID:
@@ -57,46 +101,109 @@ class SourceRecord(Aggregate):
     def __init__(self, service: str, participant: str) -> None:
         self.participant = participant
         self.seen: set[str] = set()
+        # Held events by event_id, in the order they came, with their trace and what
+        # each waits for.
+        self.held: dict[str, tuple[DomainEvent, dict[str, str], Waiting]] = {}
+        self._stored = True
 
     @classmethod
     def for_replay(cls, service: str, participant: str) -> Self:
-        """A record that only ever `take`s: its state, without the `Created` event, id
-        and version that calling the class builds for storing it (a tenth of a replay)."""
+        """A record whose state changes as `offer` changes it, without the `Created` and
+        other aggregate events, id and version that storing it needs (a tenth of a
+        replay)."""
         record = cls.__new__(cls)
         record.__init__(service, participant)  # type: ignore[misc]
+        record._stored = False
         return record
 
-    def offer(self, domain_event: DomainEvent, trace: dict[str, str]) -> Verdict:
-        """Take the event unless it is a duplicate or breaks this record's lifecycle."""
+    def offer(
+        self, domain_event: DomainEvent, trace: dict[str, str], hold: timedelta
+    ) -> tuple[Verdict, Settled]:
+        """Take the event unless it is a duplicate or breaks this record's lifecycle; hold
+        it if it waits for its start. Also what became of the held events it starts."""
         verdict = self.verdict(domain_event)
         if verdict == ACCEPTED:
-            self._offered = domain_event
-            self.trigger_event(self.Accepted, body=domain_event.model_dump_json(), trace=trace)
-        return verdict
-
-    def take(self, domain_event: DomainEvent) -> Verdict:
-        """What `offer` decides and does to the record's state, without the `Accepted`
-        event that would store it: for a replay, which keeps nothing but the state."""
-        verdict = self.verdict(domain_event)
-        if verdict == ACCEPTED:
-            self._take_in(domain_event)
-        return verdict
+            self._record(self.Accepted, domain_event, trace)
+            return verdict, self._settle(domain_event, hold)
+        if isinstance(verdict, Waiting) and str(domain_event.event_id) not in self.held:
+            self._record(self.Held, domain_event, trace)
+        return verdict, []
 
     def verdict(self, domain_event: DomainEvent) -> Verdict:
         if str(domain_event.event_id) in self.seen:
             return DUPLICATE
         return self.check(domain_event) or ACCEPTED
 
+    def _settle(self, start: DomainEvent, hold: timedelta) -> Settled:
+        """The held events that waited for `start`, taken or refused, in the order held."""
+        key = self.started(start)
+        if key is None or not self.held:
+            return []
+        settled: Settled = []
+        for domain_event, trace, waiting in list(self.held.values()):
+            if waiting.start != key:
+                continue
+            verdict = self.verdict(domain_event)
+            if verdict == ACCEPTED and start.recorded_at - domain_event.recorded_at > hold:
+                late = (
+                    f"its start was recorded more than {_DURATION.dump_python(hold, mode='json')}"
+                )
+                verdict = Refused(waiting.field, f"{late} after it")
+            if verdict == ACCEPTED:
+                self._record(self.Accepted, domain_event, trace)
+            else:
+                assert isinstance(verdict, Refused)
+                self._drop(str(domain_event.event_id), verdict)
+            settled.append((domain_event, verdict))
+        return settled
+
+    def _drop(self, event_id: str, refused: Refused) -> None:
+        if self._stored:
+            self.trigger_event(
+                self.Dropped, event_id=event_id, field=refused.field, reason=refused.reason
+            )
+        else:
+            del self.held[event_id]
+
+    def _record(
+        self, kind: type[Aggregate.Event], domain_event: DomainEvent, trace: dict[str, str]
+    ) -> None:
+        """The aggregate event that stores `domain_event`; for a replay, its effect alone."""
+        if self._stored:
+            self._offered = domain_event
+            self.trigger_event(kind, body=domain_event.model_dump_json(), trace=trace)
+        elif kind is self.Accepted:
+            self._take_in(domain_event)
+        else:
+            self._hold(domain_event, trace)
+
+    def _offered_or(self, body: str) -> DomainEvent:
+        """The event `offer` was given, or the stored one read back."""
+        offered: DomainEvent | None = self.__dict__.pop("_offered", None)
+        return offered or DomainEvent.model_validate_json(body)
+
     def _take_in(self, domain_event: DomainEvent) -> None:
-        self.seen.add(str(domain_event.event_id))
+        event_id = str(domain_event.event_id)
+        self.seen.add(event_id)
+        self.held.pop(event_id, None)
         self.apply(domain_event)
 
-    def check(self, domain_event: DomainEvent) -> Refused | None:
+    def _hold(self, domain_event: DomainEvent, trace: dict[str, str]) -> None:
+        waiting = self.check(domain_event)
+        assert isinstance(waiting, Waiting)
+        self.held[str(domain_event.event_id)] = (domain_event, trace, waiting)
+
+    def check(self, domain_event: DomainEvent) -> Refused | Waiting | None:
         """A service's lifecycle rules; None when the event may be taken."""
         return None
 
     def apply(self, domain_event: DomainEvent) -> None:
         """A service's lifecycle state, updated by an accepted event."""
+
+    def started(self, domain_event: DomainEvent) -> Hashable | None:
+        """What a held event's `Waiting.start` is when `domain_event` is the start it
+        waits for; None for an event that starts nothing."""
+        return None
 
 
 class SourceApplication(BatchApplication):
@@ -105,7 +212,10 @@ class SourceApplication(BatchApplication):
     service: ClassVar[str]
     record_type: ClassVar[type[SourceRecord]]
 
-    def accept_batch(self, batch: Sequence[tuple[DomainEvent, dict[str, str]]]) -> list[Verdict]:
+    def accept_batch(
+        self, batch: Sequence[tuple[DomainEvent, dict[str, str]]], hold: timedelta
+    ) -> list[Verdict]:
+        """Each event's verdict; the held events a start lets go are stored after it."""
         people = {event.participant for event, _ in batch}
         ids = {person: SourceRecord.create_id(self.service, person) for person in people}
         records = self.load(self.record_type, ids.values())
@@ -117,8 +227,19 @@ class SourceApplication(BatchApplication):
                 record = records.get(ids[person])
                 if record is None:
                     record = records[ids[person]] = self.record_type(self.service, person)
-                verdicts.append(record.offer(domain_event, trace))
+                verdict, settled = record.offer(domain_event, trace, hold)
+                verdicts.append(verdict)
                 in_order.extend(record.collect_events())
+                for held, refused in settled:
+                    if isinstance(refused, Refused):
+                        log.warning(
+                            "%s refused held event %s (%s) on %s: %s",
+                            self.service,
+                            held.event_id,
+                            held.type,
+                            refused.field,
+                            refused.reason,
+                        )
             # Stored, and so published, in the order received rather than grouped by
             # person: outcomes' live clock relies on each service's stream following
             # recorded_at.

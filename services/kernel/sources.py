@@ -2,7 +2,8 @@
 
 It reads a batch of edge events, rejects each bad one with the field at fault, replaces
 the national id by the pseudonymous participant id, and hands the rest to the service's
-store in one transaction. Nothing valid is lost because a neighbour was bad.
+store in one transaction, which accepts them, holds an end until its start comes, or
+refuses them by their lifecycle. Nothing valid is lost because a neighbour was bad.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from services.kernel.events import (
 from services.kernel.ids import Pseudonyms
 from services.kernel.outbox import OutboxRelay
 from services.kernel.settings import Settings
-from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceApplication
+from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceApplication, Verdict, Waiting
 from services.kernel.store import Worker
 from services.kernel.telemetry import current_traceparent, tracer
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
@@ -87,8 +88,9 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
                     response.accepted += 1
                 elif verdict == DUPLICATE:
                     response.duplicates += 1
-                elif isinstance(verdict, Refused):
-                    response.rejected.add(
+                elif isinstance(verdict, Refused | Waiting):
+                    found = response.rejected if isinstance(verdict, Refused) else response.held
+                    found.add(
                         index=index,
                         event_id=str(domain_event.event_id),
                         field=verdict.field,
@@ -97,12 +99,13 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
             response.rejected.sort(key=lambda rejection: rejection.index)
             span.set_attribute("los.accepted", response.accepted)
             span.set_attribute("los.rejected", len(response.rejected))
+            span.set_attribute("los.held", len(response.held))
         if response.accepted:
             self._relay.wake.set()
         return response
 
     def _store(
         self, batch: list[tuple[DomainEvent, dict[str, str]]], identities: dict[str, str]
-    ) -> list[str | Refused]:
+    ) -> list[Verdict]:
         self._app.remember(identities)
-        return self._app.accept_batch(batch)
+        return self._app.accept_batch(batch, self._settings.rules.lifecycle_hold)

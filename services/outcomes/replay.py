@@ -8,9 +8,11 @@ The way through is the live one, held in memory:
 2. events are taken in `recorded_at` order, file order breaking ties (the order in which
    `los import` sends a sorted file), and each is offered to the record of the source
    service that owns its type: journey's measures, employer's placements, intake's case.
-   The record accepts it, recognises a duplicate, or refuses it as the live service would
-   (an end without its start, an end before its start, a second start). It `take`s the
-   event: `offer`'s verdict and state, without the aggregate event that would be stored;
+   The record accepts it, recognises a duplicate, holds an end until its start comes, or
+   refuses it as the live service would (an end before its start, a second start, an end
+   whose start was recorded more than the hold later). The records are replay records:
+   `offer` changes their state without the aggregate events that would be stored. An end
+   still held at `until` is reported as held, as the live service would still hold it;
 3. what is accepted becomes a fact of the person's journey as outcomes stores it: the
    domain event as JSON, read back by `to_fact`;
 4. the rules are evaluated once per person, at `until`. They are pure functions of the
@@ -38,7 +40,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import count
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +53,7 @@ from services.employer.application import EmployerApplication
 from services.intake.application import IntakeApplication
 from services.journey.application import JourneyApplication
 from services.kernel.events import (
+    DomainEvent,
     EdgeEvent,
     EventType,
     InvalidEvent,
@@ -58,7 +62,7 @@ from services.kernel.events import (
 )
 from services.kernel.ids import pseudonym
 from services.kernel.settings import RuleSettings
-from services.kernel.source import DUPLICATE, Refused, SourceRecord
+from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceRecord, Verdict, Waiting
 from services.kernel.vocabulary import Timestamp
 from services.outcomes.application import to_fact
 from services.outcomes.domain import Fact
@@ -80,18 +84,19 @@ _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A line that was skipped: `invalid` (it breaks the contract) or `refused` by the
-    source service that owns its type (it breaks that service's lifecycle checks)."""
+    """A line that was skipped: `invalid` (it breaks the contract), `refused` by the
+    source service that owns its type (it breaks that service's lifecycle checks), or
+    `held` by it at `until` (an end whose start has not come)."""
 
     line: int
-    kind: Literal["invalid", "refused"]
+    kind: Literal["invalid", "refused", "held"]
     service: str | None
     event_id: str | None
     field: str
     reason: str
 
     def __str__(self) -> str:
-        by = f"refused by {self.service}" if self.kind == "refused" else "invalid"
+        by = "invalid" if self.kind == "invalid" else f"{self.kind} by {self.service}"
         return f"line {self.line}: {by}: {InvalidEvent(self.event_id, self.field, self.reason)}"
 
 
@@ -123,6 +128,10 @@ class Replay:
     @property
     def refused(self) -> int:
         return sum(1 for problem in self.problems if problem.kind == "refused")
+
+    @property
+    def held(self) -> int:
+        return sum(1 for problem in self.problems if problem.kind == "held")
 
     @classmethod
     def merge(cls, parts: Iterable[Replay]) -> Replay:
@@ -161,7 +170,8 @@ def replay(
     """
     result = Replay()
     with collector_paused():
-        facts = _accept(_read(lines, until, result, part, parts), key, result)
+        pending = _read(lines, until, result, part, parts)
+        facts = _accept(pending, key, rules.lifecycle_hold, result)
         for participant, known in facts.items():
             journey = Journey(participant, known)
             alerts, _ = evaluate(journey, until, rules)
@@ -270,15 +280,34 @@ def _person(line: bytes | str) -> object:
 
 
 def _accept(
-    pending: list[tuple[datetime, int, EdgeEvent]], key: str, result: Replay
+    pending: list[tuple[datetime, int, EdgeEvent]], key: str, hold: timedelta, result: Replay
 ) -> dict[str, list[Fact]]:
     """Each event offered to its owning service's record; the accepted ones as facts,
-    by participant."""
+    by participant, in the order accepted."""
     pseudonyms: dict[str, str] = {}
     records: dict[tuple[str, str], SourceRecord] = {}
     facts: dict[str, list[Fact]] = {}
-    pending.reverse()  # taken from the end, so each event is let go once it is a fact
-    for seq in range(len(pending)):
+    held_lines: dict[str, int] = {}  # the line of each event held, by event_id
+    order = count()
+
+    def judged(number: int, domain_event: DomainEvent, verdict: Verdict) -> None:
+        if verdict == ACCEPTED:
+            fact = to_fact(_stored_form(domain_event), next(order))
+            facts.setdefault(domain_event.participant, []).append(fact)
+        elif isinstance(verdict, Refused):
+            result.problems.append(
+                Problem(
+                    number,
+                    "refused",
+                    domain_event.service,
+                    str(domain_event.event_id),
+                    verdict.field,
+                    verdict.reason,
+                )
+            )
+
+    pending.reverse()  # taken from the end, so each event is let go once it is offered
+    while pending:
         recorded_at, number, edge = pending.pop()
         service = OWNERS[edge.type]
         participant = pseudonyms.get(edge.person)
@@ -289,26 +318,37 @@ def _accept(
             record = records[service, participant] = RECORD_TYPES[service].for_replay(
                 service, participant
             )
-        # Nothing is stored: the record's state is all that counts, so it takes the event
-        # without the aggregate event that `offer` would record.
-        verdict = record.take(edge.to_domain(participant, service, recorded_at))
-        if isinstance(verdict, Refused):
+        domain_event = edge.to_domain(participant, service, recorded_at)
+        verdict, settled = record.offer(domain_event, {}, hold)
+        if verdict == DUPLICATE or (
+            isinstance(verdict, Waiting) and str(edge.event_id) in held_lines
+        ):
+            result.duplicates += 1
+        elif isinstance(verdict, Waiting):
+            held_lines[str(edge.event_id)] = number
+        else:
+            judged(number, domain_event, verdict)
+        for held, outcome in settled:
+            judged(held_lines.pop(str(held.event_id)), held, outcome)
+    for record in records.values():
+        for held, _, waiting in record.held.values():
             result.problems.append(
                 Problem(
-                    number, "refused", service, str(edge.event_id), verdict.field, verdict.reason
+                    held_lines[str(held.event_id)],
+                    "held",
+                    held.service,
+                    str(held.event_id),
+                    waiting.field,
+                    waiting.reason,
                 )
             )
-        elif verdict == DUPLICATE:
-            result.duplicates += 1
-        else:
-            facts.setdefault(participant, []).append(to_fact(_stored_form(edge), seq))
     return facts
 
 
-def _stored_form(edge: EdgeEvent) -> dict[str, Any]:
+def _stored_form(domain_event: DomainEvent) -> dict[str, Any]:
     """What `to_fact` reads of the domain event as outcomes stores it, its JSON form: the
-    same serializer on the same values, leaving out what the edge event has instead."""
-    return edge.model_dump(
+    same serializer on the same values."""
+    return domain_event.model_dump(
         mode="json", include={"event_id", "type", "occurred_at", "recorded_at", "data"}
     )
 

@@ -29,6 +29,7 @@ LOS = str(Path(sys.executable).with_name("los"))
 UNTIL = "2026-01-01T00:00:00Z"
 SUMMARY = re.compile(
     r"(?P<lines>\d+) lines: (?P<accepted>\d+) accepted, (?P<duplicates>\d+) duplicates,"
+    r" (?P<held>\d+) held until their start comes,"
     r" (?P<rejected>\d+) rejected \(see (?P<rejects>.+?)\) in (?P<seconds>[\d.]+) s"
     r" = (?P<per_second>[\d,]+) events/s"
 )
@@ -108,6 +109,7 @@ class Summary:
     lines: int
     accepted: int
     duplicates: int
+    held: int
     rejected: int
     rejects: str
     seconds: float
@@ -138,6 +140,7 @@ def import_file(
         lines=int(found["lines"]),
         accepted=int(found["accepted"]),
         duplicates=int(found["duplicates"]),
+        held=int(found["held"]),
         rejected=int(found["rejected"]),
         rejects=found["rejects"],
         seconds=float(found["seconds"]),

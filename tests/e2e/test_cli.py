@@ -172,12 +172,16 @@ def test_import_reports_bad_lines_with_line_numbers(data_dir: Path, tmp_path: Pa
         bad_digit, bad_digit_event = broken(good[3], person=bad_person)
         unknown_type, unknown_type_event = broken(good[5], type="measure.paused")
         not_json = good[7][: len(good[7]) // 2]  # cut off mid-line
+        an_end = next(line for line in good if json.loads(line)["type"] == "measure.ended")
+        end_data = json.loads(an_end)["data"] | {"measure_id": "never-started"}
+        waiting, _ = broken(an_end, data=end_data)
 
         # File line numbers start at 1: the broken lines go in between the good ones.
         lines = [*good]
         lines.insert(2, not_json)  # line 3
         lines.insert(6, bad_digit)  # line 7
         lines.append(good[0])  # a repeat of line 1: one duplicate
+        lines.append(waiting)  # an end whose start never comes: held, not rejected
         lines.append(unknown_type)  # the last line
         path = tmp_path / "with-bad-lines.jsonl"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -192,9 +196,8 @@ def test_import_reports_bad_lines_with_line_numbers(data_dir: Path, tmp_path: Pa
         summary, _ = import_file(path, rejects, up, timeout=300)
 
         assert summary.lines == len(lines)
-        assert (summary.accepted, summary.duplicates, summary.rejected) == (len(good), 1, 3), (
-            summary.stderr
-        )
+        found = (summary.accepted, summary.duplicates, summary.held, summary.rejected)
+        assert found == (len(good), 1, 1, 3), summary.stderr
         assert "".join(summary.rejects.split()) == str(rejects)  # however it was wrapped
         records = [json.loads(line) for line in rejects.read_text().splitlines()]
         for record in records:

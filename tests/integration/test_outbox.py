@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
@@ -22,14 +22,15 @@ from services.kernel.embedded import Servers
 from services.kernel.events import DomainEvent, parse_edge_event
 from services.kernel.ids import pseudonym
 from services.kernel.outbox import OutboxRelay
-from services.kernel.settings import Settings
-from services.kernel.source import ACCEPTED
+from services.kernel.settings import RuleSettings, Settings
+from services.kernel.source import ACCEPTED, Waiting
 from services.kernel.store import Worker, application_env, create_schema
 from tests.support import Person, isolated_env
 
 pytestmark = pytest.mark.servers
 
 KEY = "test-pseudonym-key"
+HOLD = RuleSettings().lifecycle_hold
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Relaying:
             person = Person.make(n)
             edge = parse_edge_event(person.measure_started(f"m-{n}", now))
             batch.append((edge.to_domain(pseudonym(person.national_id, KEY), "journey", now), {}))
-        assert self.app.accept_batch(batch) == [ACCEPTED] * len(batch)
+        assert self.app.accept_batch(batch, HOLD) == [ACCEPTED] * len(batch)
         return [str(domain_event.event_id) for domain_event, _ in batch]
 
     async def published(self, count: int) -> list[str]:
@@ -130,6 +131,31 @@ async def test_what_was_stored_before_the_relay_ran_goes_first_and_the_rest_is_h
             assert await r.published(6) == before + after + again
         # Published from what the store handed over: not read back.
         assert len(r.reads) == reads
+
+
+async def test_an_end_held_for_its_start_is_published_right_after_it_and_not_before(
+    real_servers: Servers,
+) -> None:
+    person = Person.make(7)
+    now = datetime.now(UTC)
+
+    def received(line: str) -> tuple[DomainEvent, dict[str, str]]:
+        participant = pseudonym(person.national_id, KEY)
+        return parse_edge_event(line).to_domain(participant, "journey", now), {}
+
+    end = received(person.measure_ended("m-1", now))
+    start = received(person.measure_started("m-1", now - timedelta(days=3)))
+    async with relaying(real_servers) as r:
+        # Held while no relay ran: the relay reads it back from the store, and skips it.
+        (held,) = r.app.accept_batch([end], HOLD)
+        async with running(r.relay):
+            assert isinstance(held, Waiting)
+            other = r.store(8)
+            r.relay.wake.set()
+            assert await r.published(1) == other
+            assert r.app.accept_batch([start], HOLD) == [ACCEPTED]
+            r.relay.wake.set()
+            assert await r.published(3) == [*other, str(start[0].event_id), str(end[0].event_id)]
 
 
 async def test_a_relay_that_falls_behind_reads_the_store_again(

@@ -14,6 +14,7 @@ from services.intake.domain import Participant
 from services.journey.application import JourneyApplication
 from services.kernel.events import DomainEvent, parse_edge_event
 from services.kernel.ids import pseudonym
+from services.kernel.settings import RuleSettings
 from services.kernel.source import SourceApplication, Verdict
 from tests import support
 
@@ -21,6 +22,7 @@ KEY = "unit-test-pseudonym-key"
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 RECEIVED = datetime(2025, 9, 1, 12, 0, tzinfo=UTC)
 KOMMUNE_OSLO = "0301"
+HOLD = RuleSettings().lifecycle_hold
 
 
 class IntakeRecords(SourceApplication):
@@ -85,7 +87,7 @@ def measure_ended(
 
 
 def journey_takes(app: JourneyApplication, person: Person, *lines: str) -> list[Verdict]:
-    return app.accept_batch(batch(person, "journey", *lines))
+    return app.accept_batch(batch(person, "journey", *lines), HOLD)
 
 
 def placement_started(person: Person, placement_id: str, at: datetime) -> str:
@@ -99,7 +101,7 @@ def placement_ended(person: Person, placement_id: str, at: datetime, reason: str
 
 
 def employer_takes(app: EmployerApplication, person: Person, *lines: str) -> list[Verdict]:
-    return app.accept_batch(batch(person, "employer", *lines))
+    return app.accept_batch(batch(person, "employer", *lines), HOLD)
 
 
 def assigned(person: Person, coordinator: str, at: datetime) -> str:
@@ -113,4 +115,4 @@ def unassigned(person: Person, coordinator: str, at: datetime) -> str:
 
 
 def intake_takes(app: IntakeRecords, person: Person, *lines: str) -> list[Verdict]:
-    return app.accept_batch(batch(person, "intake", *lines))
+    return app.accept_batch(batch(person, "intake", *lines), HOLD)

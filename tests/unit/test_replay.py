@@ -333,7 +333,10 @@ def test_a_record_takes_an_event_as_it_would_be_offered(
             offered[key] = RECORD_TYPES[service](service, "p")
             taken[key] = RECORD_TYPES[service].for_replay(service, "p")
         domain_event = edge.to_domain("0" * 64, service, UNTIL)
-        assert taken[key].take(domain_event) == offered[key].offer(domain_event, {})
+        hold = RULES.lifecycle_hold
+        assert taken[key].offer(domain_event, {}, hold) == offered[key].offer(
+            domain_event, {}, hold
+        )
     for key, record in taken.items():
         state = {k: v for k, v in vars(record).items() if not k.startswith("_")}
         assert state == {k: v for k, v in vars(offered[key]).items() if not k.startswith("_")}

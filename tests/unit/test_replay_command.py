@@ -21,7 +21,12 @@ def invoke(*args: str) -> Any:
 
 
 def test_the_command_writes_alerts_and_reports_skipped_lines(tmp_path: Path) -> None:
-    lines = [*history(ANA.ended("m1", 100, status="AVBRUTT")), "{}", ANA.ended("m8", 120)]
+    lines = [
+        *history(ANA.ended("m1", 100, status="AVBRUTT")),
+        "{}",
+        ANA.ended("m8", 120),
+        ANA.ended("m1", 121),
+    ]
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "alerts.jsonl"
@@ -30,16 +35,18 @@ def test_the_command_writes_alerts_and_reports_skipped_lines(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     [alert] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert outline(alert) == ("m1", z(107), "open", None, None)
-    m8 = json.loads(lines[-1])["event_id"]
+    m8, m1 = (json.loads(line)["event_id"] for line in lines[-2:])
     stderr = result.stderr.splitlines()
-    assert stderr[:2] == [
+    assert stderr[:3] == [
         "line 4: invalid: event without a valid event_id: event_id: is required",
-        f"line 5: refused by journey: event {m8}: data.measure_id: no start known for measure m8",
+        f"line 5: held by journey: event {m8}: data.measure_id:"
+        " held until the start of measure m8 comes",
+        f"line 6: refused by journey: event {m1}: data.measure_id: measure m1 has already ended",
     ]
     assert re.fullmatch(
-        r"5 events: 1 invalid, 1 refused, 0 duplicates, 0 recorded after --until;"
+        r"6 events: 1 invalid, 1 refused, 1 held, 0 duplicates, 0 recorded after --until;"
         r" 1 alerts in [\d.]+ s = [\d,]+ events/s",
-        stderr[2],
+        stderr[3],
     )
     to_stdout = invoke(*args, "--workers", "1")
     assert to_stdout.stdout == out.read_text(encoding="utf-8")

@@ -1,7 +1,8 @@
 """`los replay` (CONTRACT §5) and the lines it skips: each invalid line (it breaks the
-contract) or refused one (it breaks the lifecycle checks of the source service that owns
-its type) is reported with its line number and skipped, as the live services reject or
-refuse it; duplicates are counted, not reported.
+contract), refused one (it breaks the lifecycle checks of the source service that owns
+its type) or one still held at `until` (an end whose start has not come) is reported with
+its line number and skipped, as the live services reject, refuse or hold it; duplicates
+are counted, not reported.
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ def test_invalid_lines_are_reported_with_line_and_reason_and_skipped() -> None:
     assert (found.invalid, found.refused) == (3, 0)
 
 
-REFUSALS: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
+HELD: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
     "an end without a start": (
         lambda: [ANA.ended("m9", 100)],
         "journey",
         "data.measure_id",
-        "no start known for measure m9",
+        "held until the start of measure m9 comes",
     ),
     "an extension without a start": (
         lambda: [
@@ -56,8 +57,33 @@ REFUSALS: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
         ],
         "journey",
         "data.measure_id",
-        "no start known for measure m9",
+        "held until the start of measure m9 comes",
     ),
+    "a placement end without its start": (
+        lambda: [
+            ANA.event("placement.ended", {"placement_id": "p1", "reason": "QUIT"}, 30),
+        ],
+        "employer",
+        "data.placement_id",
+        "held until the start of placement p1 comes",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", HELD)
+def test_what_the_source_services_still_hold_at_until_is_reported_as_held(case: str) -> None:
+    extra, service, field, reason = HELD[case]
+    lines = history(*extra())
+    found = run(lines)
+    last = len(lines)
+    event_id = json.loads(lines[-1])["event_id"]
+    assert [str(p) for p in found.skipped] == [
+        f"line {last}: held by {service}: event {event_id}: {field}: {reason}"
+    ]
+    assert (found.invalid, found.refused, found.held) == (0, 0, 1)
+
+
+REFUSALS: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
     "an end before its start": (
         lambda: [ANA.ended("m1", 0.5, recorded=2)],
         "journey",
@@ -75,14 +101,6 @@ REFUSALS: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
         "journey",
         "data.measure_id",
         "measure m1 has already ended",
-    ),
-    "a placement end without its start": (
-        lambda: [
-            ANA.event("placement.ended", {"placement_id": "p1", "reason": "QUIT"}, 30),
-        ],
-        "employer",
-        "data.placement_id",
-        "no start known for placement p1",
     ),
 }
 
@@ -106,15 +124,25 @@ def test_a_refused_event_is_no_fact() -> None:
     assert [outline(a) for a in alerts(lines)] == [("m1", z(114), "open", None, None)]
 
 
-def test_an_end_recorded_before_its_start_is_refused_as_the_live_service_would() -> None:
+def test_an_end_recorded_before_its_start_is_taken_after_it_as_the_live_service_would() -> None:
     # In the file the start comes first, but the end was recorded earlier: in recorded_at
-    # order, as `los import` sends a sorted file, journey sees the end with no start.
+    # order, as `los import` sends a sorted file, journey holds the end until the start.
+    lines = [ANA.referred(0), ANA.started("m1", 1, recorded=55), ANA.ended("m1", 50)]
+    found = run(lines)
+    assert found.problems == []
+    # The end keeps its own recorded_at (day 50): the gap after it is due on day 64.
+    assert [outline(json.loads(line)) for line in found.alerts] == [
+        ("m1", z(64), "open", None, None)
+    ]
+
+
+def test_an_end_whose_start_was_recorded_more_than_the_hold_later_is_refused() -> None:
     lines = [ANA.referred(0), ANA.started("m1", 1, recorded=60), ANA.ended("m1", 50)]
     found = run(lines)
     event_id = json.loads(lines[2])["event_id"]
     assert [str(p) for p in found.skipped] == [
         f"line 3: refused by journey: event {event_id}:"
-        " data.measure_id: no start known for measure m1"
+        " data.measure_id: its start was recorded more than P7D after it"
     ]
     assert found.alerts == []
 

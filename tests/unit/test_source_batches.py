@@ -12,10 +12,11 @@ import pytest
 from services.employer.application import EmployerApplication
 from services.journey.application import JourneyApplication
 from services.journey.domain import MeasureRecord
-from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceRecord
+from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceRecord, Waiting
 from tests.unit.source_events import (
     ANNE,
     BJORN,
+    HOLD,
     IntakeRecords,
     assigned,
     day,
@@ -81,7 +82,7 @@ def test_a_refused_event_does_not_stop_the_rest_of_its_batch() -> None:
         measure_ended(ANNE, "m-1", day(9)),
     )
 
-    assert isinstance(verdicts[0], Refused)
+    assert isinstance(verdicts[0], Waiting)
     assert verdicts[1] == ACCEPTED
     assert isinstance(verdicts[2], Refused)
     assert verdicts[3] == ACCEPTED
@@ -95,23 +96,13 @@ def test_a_batch_may_mix_participants_and_each_keeps_their_own_record() -> None:
             received(measure_started(ANNE, "m-1", day(0)), ANNE, "journey"),
             received(measure_ended(BJORN, "m-1", day(4)), BJORN, "journey"),
             received(measure_ended(ANNE, "m-1", day(5)), ANNE, "journey"),
-        ]
+        ],
+        HOLD,
     )
 
     assert verdicts[0] == ACCEPTED
-    assert isinstance(verdicts[1], Refused)
+    assert isinstance(verdicts[1], Waiting)
     assert verdicts[2] == ACCEPTED
-
-
-def test_an_end_refused_for_want_of_its_start_is_taken_when_sent_again_after_the_start() -> None:
-    app = JourneyApplication()
-    end = measure_ended(ANNE, "m-1", day(30))
-    journey_takes(app, ANNE, end)
-
-    assert journey_takes(app, ANNE, measure_started(ANNE, "m-1", day(0)), end) == [
-        ACCEPTED,
-        ACCEPTED,
-    ]
 
 
 # --- state kept in the store -----------------------------------------------------------------

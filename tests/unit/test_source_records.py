@@ -1,8 +1,9 @@
 """The source services' records (CONTRACT §2 lifecycle checks).
 
 Journey keeps measures, employer placements, intake the participant's coordinator. Each
-takes a batch of domain events and answers one verdict per event: "accepted", or a
-refusal naming the field at fault. (Duplicates, batches and what the store keeps:
+takes a batch of domain events and answers one verdict per event: "accepted", held until
+the start it needs comes, or a refusal naming the field at fault. (What becomes of a held
+event: `test_lifecycle_hold.py`.) (Duplicates, batches and what the store keeps:
 `test_source_batches.py`.)
 """
 
@@ -12,7 +13,7 @@ from datetime import date
 
 from services.employer.application import EmployerApplication
 from services.journey.application import JourneyApplication
-from services.kernel.source import ACCEPTED, Refused
+from services.kernel.source import ACCEPTED, Refused, Waiting
 from tests.unit.source_events import (
     ANNE,
     BJORN,
@@ -48,23 +49,23 @@ def test_a_measure_that_starts_extends_and_ends_is_accepted_throughout() -> None
     assert verdicts == [ACCEPTED, ACCEPTED, ACCEPTED]
 
 
-def test_a_measure_end_without_its_start_is_refused_on_the_measure_id() -> None:
+def test_a_measure_end_without_its_start_is_held_on_the_measure_id() -> None:
     app = JourneyApplication()
 
     (verdict,) = journey_takes(app, ANNE, measure_ended(ANNE, "m-unknown", day(3)))
 
-    assert isinstance(verdict, Refused)
+    assert isinstance(verdict, Waiting)
     assert verdict.field == "data.measure_id"
 
 
-def test_a_measure_extension_without_its_start_is_refused_on_the_measure_id() -> None:
+def test_a_measure_extension_without_its_start_is_held_on_the_measure_id() -> None:
     app = JourneyApplication()
 
     (verdict,) = journey_takes(
         app, ANNE, measure_extended(ANNE, "m-unknown", day(3), date(2025, 8, 1))
     )
 
-    assert isinstance(verdict, Refused)
+    assert isinstance(verdict, Waiting)
     assert verdict.field == "data.measure_id"
 
 
@@ -76,7 +77,7 @@ def test_the_start_of_another_measure_does_not_count_for_this_one() -> None:
     )
 
     assert verdicts[0] == ACCEPTED
-    assert isinstance(verdicts[1], Refused)
+    assert isinstance(verdicts[1], Waiting)
     assert verdicts[1].field == "data.measure_id"
 
 
@@ -86,7 +87,7 @@ def test_another_persons_start_does_not_count_for_this_persons_measure() -> None
 
     (verdict,) = journey_takes(app, BJORN, measure_ended(BJORN, "m-1", day(5)))
 
-    assert isinstance(verdict, Refused)
+    assert isinstance(verdict, Waiting)
     assert verdict.field == "data.measure_id"
 
 
@@ -196,12 +197,12 @@ def test_a_placement_that_starts_and_ends_is_accepted() -> None:
     assert verdicts == [ACCEPTED, ACCEPTED]
 
 
-def test_a_placement_end_without_its_start_is_refused_on_the_placement_id() -> None:
+def test_a_placement_end_without_its_start_is_held_on_the_placement_id() -> None:
     app = EmployerApplication()
 
     (verdict,) = employer_takes(app, ANNE, placement_ended(ANNE, "p-unknown", day(3)))
 
-    assert isinstance(verdict, Refused)
+    assert isinstance(verdict, Waiting)
     assert verdict.field == "data.placement_id"
 
 

@@ -10,7 +10,7 @@ from services.journey.application import JourneyApplication
 from services.journey.domain import MeasureRecord
 from services.kernel.store import Transcoder
 from services.outcomes.application import JourneyLog
-from tests.unit.source_events import ANNE, day, measure_started, received
+from tests.unit.source_events import ANNE, HOLD, day, measure_started, received
 
 ORJSON = {"TRANSCODER_TOPIC": f"{Transcoder.__module__}:Transcoder"}
 
@@ -21,7 +21,7 @@ def pending_events(*aggregates: Aggregate) -> list[Any]:
 
 def test_every_stored_event_is_written_byte_for_byte_as_the_library_writes_it() -> None:
     record = MeasureRecord("journey", ANNE.participant)
-    record.offer(*received(measure_started(ANNE, "m-1", day(0)), ANNE, "journey"))
+    record.offer(*received(measure_started(ANNE, "m-1", day(0)), ANNE, "journey"), HOLD)
     log = JourneyLog(ANNE.participant)
     fact = {
         "event_id": "e-1",

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14los/v1/sources.proto\x12\x06los.v1\"%\n\x13SubmitEventsRequest\x12\x0e\n\x06\x65vents\x18\x01 \x03(\t\"a\n\x14SubmitEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12#\n\x08rejected\x18\x03 \x03(\x0b\x32\x11.los.v1.Rejection\"K\n\tRejection\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t2T\n\x07Sources\x12I\n\x0cSubmitEvents\x12\x1b.los.v1.SubmitEventsRequest\x1a\x1c.los.v1.SubmitEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14los/v1/sources.proto\x12\x06los.v1\"%\n\x13SubmitEventsRequest\x12\x0e\n\x06\x65vents\x18\x01 \x03(\t\"}\n\x14SubmitEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12#\n\x08rejected\x18\x03 \x03(\x0b\x32\x11.los.v1.Rejection\x12\x1a\n\x04held\x18\x04 \x03(\x0b\x32\x0c.los.v1.Held\"K\n\tRejection\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"F\n\x04Held\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t2T\n\x07Sources\x12I\n\x0cSubmitEvents\x12\x1b.los.v1.SubmitEventsRequest\x1a\x1c.los.v1.SubmitEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITEVENTSREQUEST']._serialized_start=32
   _globals['_SUBMITEVENTSREQUEST']._serialized_end=69
   _globals['_SUBMITEVENTSRESPONSE']._serialized_start=71
-  _globals['_SUBMITEVENTSRESPONSE']._serialized_end=168
-  _globals['_REJECTION']._serialized_start=170
-  _globals['_REJECTION']._serialized_end=245
-  _globals['_SOURCES']._serialized_start=247
-  _globals['_SOURCES']._serialized_end=331
+  _globals['_SUBMITEVENTSRESPONSE']._serialized_end=196
+  _globals['_REJECTION']._serialized_start=198
+  _globals['_REJECTION']._serialized_end=273
+  _globals['_HELD']._serialized_start=275
+  _globals['_HELD']._serialized_end=345
+  _globals['_SOURCES']._serialized_start=347
+  _globals['_SOURCES']._serialized_end=431
 # @@protoc_insertion_point(module_scope)

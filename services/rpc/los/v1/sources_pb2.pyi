@@ -52,20 +52,31 @@ class SubmitEventsResponse(_message.Message):
     ACCEPTED_FIELD_NUMBER: _builtins.int
     DUPLICATES_FIELD_NUMBER: _builtins.int
     REJECTED_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
     accepted: _builtins.int
     duplicates: _builtins.int
     @_builtins.property
     def rejected(self) -> _containers.RepeatedCompositeFieldContainer[Global___Rejection]: ...
+    @_builtins.property
+    def held(self) -> _containers.RepeatedCompositeFieldContainer[Global___Held]:
+        """Valid events held, neither accepted nor rejected yet: each waits for the start of the
+        measure or placement it ends or extends. When that start comes, a held event is
+        accepted right after it if the start was recorded at most LOS_RULES__LIFECYCLE_HOLD
+        (P7D) after it, and rejected otherwise. Sending it again while it waits is answered
+        as held again.
+        """
+
     def __init__(
         self,
         *,
         accepted: _builtins.int = ...,
         duplicates: _builtins.int = ...,
         rejected: _abc.Iterable[Global___Rejection] | None = ...,
+        held: _abc.Iterable[Global___Held] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "duplicates", b"duplicates", "rejected", b"rejected"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "duplicates", b"duplicates", "held", b"held", "rejected", b"rejected"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -101,3 +112,33 @@ class Rejection(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Rejection: _TypeAlias = Rejection  # noqa: Y015
+
+@_typing.final
+class Held(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """Position of the event in the request."""
+    event_id: _builtins.str
+    field: _builtins.str
+    """The field naming what it waits for: "data.measure_id" or "data.placement_id"."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        event_id: _builtins.str = ...,
+        field: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "field", b"field", "index", b"index", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Held: _TypeAlias = Held  # noqa: Y015

@@ -47,7 +47,8 @@ class SourcesServicer:
     def SubmitEvents(self, request, context):
         """Accept a batch of edge events. Every valid event is stored, even when neighbours are
         rejected; an event sent again (same event_id) is counted as a duplicate and changes
-        nothing. The call succeeds whenever the batch could be read.
+        nothing. An end or extension whose start is not known yet is held until the start
+        comes (CONTRACT §2). The call succeeds whenever the batch could be read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -39,7 +39,8 @@ class SourcesStub:
     SubmitEvents: _grpc.UnaryUnaryMultiCallable[_sources_pb2.SubmitEventsRequest, _sources_pb2.SubmitEventsResponse]
     """Accept a batch of edge events. Every valid event is stored, even when neighbours are
     rejected; an event sent again (same event_id) is counted as a duplicate and changes
-    nothing. The call succeeds whenever the batch could be read.
+    nothing. An end or extension whose start is not known yet is held until the start
+    comes (CONTRACT §2). The call succeeds whenever the batch could be read.
     """
 
 @_typing.type_check_only
@@ -48,7 +49,8 @@ class SourcesAsyncStub(SourcesStub):
     SubmitEvents: _aio.UnaryUnaryMultiCallable[_sources_pb2.SubmitEventsRequest, _sources_pb2.SubmitEventsResponse]  # type: ignore[assignment]
     """Accept a batch of edge events. Every valid event is stored, even when neighbours are
     rejected; an event sent again (same event_id) is counted as a duplicate and changes
-    nothing. The call succeeds whenever the batch could be read.
+    nothing. An end or extension whose start is not known yet is held until the start
+    comes (CONTRACT §2). The call succeeds whenever the batch could be read.
     """
 
 class SourcesServicer(metaclass=_abc_1.ABCMeta):
@@ -60,7 +62,8 @@ class SourcesServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_sources_pb2.SubmitEventsResponse, _abc.Awaitable[_sources_pb2.SubmitEventsResponse]]:
         """Accept a batch of edge events. Every valid event is stored, even when neighbours are
         rejected; an event sent again (same event_id) is counted as a duplicate and changes
-        nothing. The call succeeds whenever the batch could be read.
+        nothing. An end or extension whose start is not known yet is held until the start
+        comes (CONTRACT §2). The call succeeds whenever the batch could be read.
         """
 
 def add_SourcesServicer_to_server(servicer: SourcesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
