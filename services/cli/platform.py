@@ -102,11 +102,17 @@ def running_services(
             stop(process)
 
 
+def chosen_ports(settings: Settings) -> dict[str, int]:
+    """The configured port of each service; for a 0, a free one, chosen here so that
+    `los up` can print it and wait on it."""
+    return {service: getattr(settings, f"{service}_port") or free_port() for service in SERVICES}
+
+
 @contextlib.contextmanager
 def platform(settings: Settings, *, free_ports: bool = False) -> Iterator[Platform]:
     """Servers (embedded unless NATS_URL / DATABASE_URL are set) and the four services, on
     the configured ports (LOS_INTAKE_PORT, ...) or, with `free_ports`, on free ones."""
-    configured = {service: getattr(settings, f"{service}_port") for service in SERVICES}
+    configured = chosen_ports(settings)
     with (
         servers(settings.nats_url, settings.database_url, settings.data_dir) as found,
         running_services(

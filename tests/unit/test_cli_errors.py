@@ -1,5 +1,5 @@
 """`los` commands given wrong arguments, or with nothing to talk to, say so in a line an
-operator can act on, and exit non-zero; no traceback."""
+operator can act on, and exit non-zero; no traceback. And settings the docs promise work."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli.main import app
+from services.cli.platform import chosen_ports
 from services.cli.watch import watch
 from services.kernel.embedded import free_port
+from services.kernel.settings import Settings
 
 
 def los(*args: str) -> tuple[int, str]:
@@ -72,3 +74,9 @@ async def test_a_watch_that_cannot_reach_outcomes_says_why_once_and_keeps_trying
         await asyncio.wait_for(anext(updates), timeout=2)
     assert len(told) == 1
     assert told[0].startswith("UNAVAILABLE")
+
+
+def test_a_service_port_of_0_is_a_free_port_chosen_before_the_services_start() -> None:
+    ports = chosen_ports(Settings(journey_port=0, _env_file=None))
+    assert ports["intake"] == Settings().intake_port
+    assert 1024 <= ports["journey"] < 65536
