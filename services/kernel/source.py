@@ -145,10 +145,9 @@ class SourceRecord(Aggregate):
                 continue
             verdict = self.verdict(domain_event)
             if verdict == ACCEPTED and start.recorded_at - domain_event.recorded_at > hold:
-                late = (
-                    f"its start was recorded more than {_DURATION.dump_python(hold, mode='json')}"
-                )
-                verdict = Refused(waiting.field, f"{late} after it")
+                limit = _DURATION.dump_python(hold, mode="json")
+                late = f"its start was recorded more than {limit} after it"
+                verdict = Refused(waiting.field, late)
             if verdict == ACCEPTED:
                 self._record(self.Accepted, domain_event, trace)
             else:

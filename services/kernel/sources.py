@@ -89,8 +89,8 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
                 elif verdict == DUPLICATE:
                     response.duplicates += 1
                 elif isinstance(verdict, Refused | Waiting):
-                    found = response.rejected if isinstance(verdict, Refused) else response.held
-                    found.add(
+                    into = response.rejected if isinstance(verdict, Refused) else response.held
+                    into.add(
                         index=index,
                         event_id=str(domain_event.event_id),
                         field=verdict.field,
