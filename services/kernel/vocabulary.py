@@ -194,9 +194,11 @@ def _iso_date_text(value: object) -> object:
     return value
 
 
-def _not_blank(value: str) -> str:
+def _identifier(value: str) -> str:
     if value.isspace():
         raise PydanticCustomError("string_blank", "must not be blank")
+    if "\x00" in value:  # PostgreSQL's text cannot hold it: the alert naming it would fail
+        raise PydanticCustomError("string_nul", "must not contain the NUL character")
     return value
 
 
@@ -229,11 +231,11 @@ Timestamp = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 Day = Annotated[date, BeforeValidator(_iso_date_text)]
-# Not empty ("must not be empty") and not only whitespace either.
+# Not empty ("must not be empty"), not only whitespace, and no NUL.
 Identifier = Annotated[
     str,
     StringConstraints(min_length=1),
-    AfterValidator(_not_blank),
+    AfterValidator(_identifier),
     WithJsonSchema({"type": "string", "minLength": 1, "pattern": "\\S"}),
 ]
 MeasureCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]+$")]

@@ -211,6 +211,15 @@ def test_an_identifier_of_only_whitespace_is_refused_by_name(event_type, field, 
     assert str(error) == f"event {EVENT_ID}: data.{field}: must not be blank"
 
 
+@pytest.mark.parametrize(("event_type", "field"), IDENTIFIERS)
+@pytest.mark.parametrize("value", ["m-1\u0000", "\u0000"])
+def test_an_identifier_with_a_nul_character_is_refused_by_name(event_type, field, value):
+    # An alert names it in PostgreSQL text, which cannot hold a NUL: the alert would fail.
+    event = edge(event_type, data={**DATA_EXAMPLES[event_type], field: value})
+    error = _refused_both_ways(event)
+    assert (error.field, error.reason) == (f"data.{field}", "must not contain the NUL character")
+
+
 def test_an_empty_identifier_is_still_empty_rather_than_blank():
     event = edge(data={**DATA_EXAMPLES["measure.ended"], "measure_id": ""})
     assert _refused_both_ways(event).reason == "must not be empty"
