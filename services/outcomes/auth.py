@@ -65,11 +65,12 @@ def mint(
 
 def caller_from(authorization: str | None, key: str) -> Caller:
     """The caller named by an `authorization: Bearer …` header, or `Refused` saying why."""
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:  # the scheme is case-insensitive (RFC 6750)
         raise Refused("no bearer token: send 'authorization: Bearer <token>' (los token)")
     try:
         claims = jwt.decode(
-            authorization.removeprefix("Bearer "),
+            token,
             key,
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
