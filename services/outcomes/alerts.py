@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "los_alerts"
 # The team queue of the alerts CONTRACT §4 addresses to no one: raised for a person of
@@ -237,22 +241,49 @@ async def record_read(conn: Connection, reader: str, participant: str, at: datet
 
 
 class AlertFeed:
-    """Changes for one coordinator or one team queue: the backlog, then live ones."""
+    """Changes for one coordinator or one team queue: the backlog, then live ones.
+
+    One connection LISTENs for the engine's NOTIFY and wakes every watcher. If it is lost
+    (PostgreSQL restarted, a failover) the feed listens again on a new one, and until then
+    each watcher looks for changes every `LOOK_AGAIN` seconds anyway."""
+
+    LOOK_AGAIN = 5.0
+    LISTEN_AGAIN = 1.0  # seconds between attempts to listen again
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._changed = asyncio.Event()
-        self._listener: Connection | None = None
+        self._listening: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        listener = await self._pool.acquire()
-        await listener.add_listener(CHANNEL, self._notified)
-        self._listener = listener
+        listening = asyncio.Event()
+        self._listening = asyncio.create_task(self._keep_listening(listening))
+        await listening.wait()
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            await self._listener.remove_listener(CHANNEL, self._notified)
-            await self._pool.release(self._listener)
+        if self._listening is not None:
+            self._listening.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._listening
+
+    async def _keep_listening(self, listening: asyncio.Event) -> None:
+        while True:
+            try:
+                async with self._pool.acquire() as conn:
+                    lost = asyncio.Event()
+                    conn.add_termination_listener(lambda _, lost=lost: lost.set())
+                    await conn.add_listener(CHANNEL, self._notified)
+                    try:
+                        listening.set()
+                        self._notified()  # what changed while no one listened
+                        await lost.wait()
+                    finally:
+                        if not conn.is_closed():  # stopped: back to the pool as it came
+                            await conn.remove_listener(CHANNEL, self._notified)
+                log.warning("the alert feed lost its LISTEN connection; listening again")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("the alert feed cannot listen yet: %s", error)
+            await asyncio.sleep(self.LISTEN_AGAIN)
 
     def _notified(self, *_: object) -> None:
         changed, self._changed = self._changed, asyncio.Event()
@@ -260,7 +291,7 @@ class AlertFeed:
 
     async def watch(
         self, *, coordinator: str | None, org_unit: str | None, after: int
-    ) -> AsyncIterator[Change]:
+    ) -> AsyncGenerator[Change, None]:
         if coordinator:
             query = "SELECT * FROM outcomes.alert_log WHERE coordinator = $1 AND cursor > $2"
             who = coordinator
@@ -279,4 +310,5 @@ class AlertFeed:
                 after = row["cursor"]
                 yield Change(after, row["change"], StoredAlert.from_json(row["alert"]))
             if not rows:
-                await changed.wait()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), self.LOOK_AGAIN)

@@ -176,3 +176,65 @@ async def test_the_log_is_committed_in_the_order_of_its_cursors(real_servers: Se
 
         log = await judge.fetch("SELECT alert_id FROM outcomes.alert_log ORDER BY cursor")
     assert [row["alert_id"] for row in log] == ["a-1", "a-2"]
+
+
+async def _listeners(pool: asyncpg.Pool) -> list[int]:
+    """The backends LISTENing for the alert feed."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE query = $1", f'LISTEN "{alerts.CHANNEL}"'
+        )
+    return [row["pid"] for row in rows]
+
+
+@pytest.mark.servers
+async def test_the_feed_listens_again_when_it_loses_its_connection(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A watcher does not look again by itself in this test: only a notification wakes it.
+    monkeypatch.setattr(alerts.AlertFeed, "LOOK_AGAIN", 600.0)
+    monkeypatch.setattr(alerts.AlertFeed, "LISTEN_AGAIN", 0.1)
+    pool = await alert_store(real_servers, connections=4)
+    feed = alerts.AlertFeed(pool)
+    async with pool:
+        await feed.start()
+        try:
+            [first] = await _listeners(pool)
+            async with pool.acquire() as conn:  # as PostgreSQL does when it restarts
+                await conn.execute("SELECT pg_terminate_backend($1)", first)
+            for _ in range(100):
+                again = await _listeners(pool)
+                if again and again != [first]:
+                    break
+                await asyncio.sleep(0.05)
+            assert again
+            assert first not in again
+
+            changes = feed.watch(coordinator="c-anna", org_unit=None, after=0)
+            waiting = asyncio.ensure_future(anext(changes))
+            await asyncio.sleep(0.2)  # the watcher found nothing and waits
+            async with pool.acquire() as conn:
+                await alerts.write(conn, [("raised", alert("a-1", "p-1"))])
+            change = await asyncio.wait_for(waiting, 5)
+            assert (change.change, change.alert.alert_id) == ("raised", "a-1")
+            await changes.aclose()
+        finally:
+            await feed.stop()
+
+
+@pytest.mark.servers
+async def test_a_watcher_looks_again_without_a_notification(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(alerts.AlertFeed, "LOOK_AGAIN", 0.2)
+    pool = await alert_store(real_servers, connections=2)
+    async with pool:
+        feed = alerts.AlertFeed(pool)  # not started: nothing LISTENs, as while it is lost
+        changes = feed.watch(coordinator="c-anna", org_unit=None, after=0)
+        waiting = asyncio.ensure_future(anext(changes))
+        await asyncio.sleep(0.1)
+        async with pool.acquire() as conn:
+            await alerts.write(conn, [("raised", alert("a-1", "p-1"))])
+        change = await asyncio.wait_for(waiting, 5)
+        assert change.alert.alert_id == "a-1"
+        await changes.aclose()
