@@ -207,6 +207,7 @@ class Filter:
     raised_from: datetime | None = None
     raised_until: datetime | None = None
     limit: int = 100
+    before: tuple[datetime, str] | None = None  # the last alert of the page before
 
 
 async def listed(conn: Connection, where: Filter) -> list[StoredAlert]:
@@ -218,9 +219,11 @@ async def listed(conn: Connection, where: Filter) -> list[StoredAlert]:
              AND ($4::text IS NULL OR rule = $4)
              AND ($5::timestamptz IS NULL OR raised_at >= $5)
              AND ($6::timestamptz IS NULL OR raised_at < $6)
-           ORDER BY raised_at DESC, alert_id LIMIT $7""",
+             AND ($8::timestamptz IS NULL OR (raised_at, alert_id) < ($8, $9::text))
+           ORDER BY raised_at DESC, alert_id DESC LIMIT $7""",
         where.coordinator, where.org_unit, where.status, where.rule,
         where.raised_from, where.raised_until, where.limit,
+        *(where.before or (None, None)),
     )  # fmt: skip
     return [StoredAlert(**dict(row)) for row in rows]
 

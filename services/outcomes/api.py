@@ -5,6 +5,7 @@ authorised from its bearer token (`auth.py`); a refusal says why."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +50,23 @@ def _optional(request: Any, field: str) -> datetime | None:
         raise Invalid(f"{field}: not a valid timestamp") from None
 
 
+def _page_token(alert: StoredAlert) -> str:
+    """Where the page after `alert` starts (newest first: raise time, then id)."""
+    return base64.urlsafe_b64encode(
+        f"{alert.raised_at.isoformat()}|{alert.alert_id}".encode()
+    ).decode()
+
+
+def _page_after(token: str) -> tuple[datetime, str] | None:
+    if not token:
+        return None
+    try:
+        raised_at, alert_id = base64.urlsafe_b64decode(token).decode().split("|", 1)
+        return datetime.fromisoformat(raised_at), alert_id
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+        raise Invalid("page_token: not one this API gave out") from None
+
+
 def _listing(request: alerts_pb2.ListAlertsRequest) -> dict[str, Any]:
     """The filters of a ListAlerts request, or `Invalid`."""
     if request.status and request.status not in STATUSES:
@@ -63,6 +81,7 @@ def _listing(request: alerts_pb2.ListAlertsRequest) -> dict[str, Any]:
         "raised_from": _optional(request, "raised_from"),
         "raised_until": _optional(request, "raised_until"),
         "limit": min(request.limit or 100, 1000),
+        "before": _page_after(request.page_token),
     }
 
 
@@ -204,7 +223,11 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
         async with self._pool.acquire() as conn:
             found = await alerts.listed(conn, where)
-        return alerts_pb2.ListAlertsResponse(alerts=[to_message(a) for a in found])
+        more = len(found) == where.limit
+        return alerts_pb2.ListAlertsResponse(
+            alerts=[to_message(a) for a in found],
+            next_page_token=_page_token(found[-1]) if more else "",
+        )
 
     async def GetJourney(
         self, request: alerts_pb2.GetJourneyRequest, context: Context

@@ -201,9 +201,19 @@ async def test_what_a_token_grants_and_what_a_request_may_ask(
                 alerts_pb2.ListAlertsRequest(status="opne"),
                 alerts_pb2.ListAlertsRequest(rule="HANDOVER_GAPS"),
                 alerts_pb2.ListAlertsRequest(raised_from=out_of_range),
+                alerts_pb2.ListAlertsRequest(page_token="not-a-token"),  # noqa: S106
             ):
                 code = await refused(api.ListAlerts(request, metadata=mine))
                 assert code == grpc.StatusCode.INVALID_ARGUMENT, request
+
+            # A listing comes in pages.
+            page = await api.ListAlerts(alerts_pb2.ListAlertsRequest(limit=1), metadata=mine)
+            assert [a.alert_id for a in page.alerts] == [raised.alert.alert_id]
+            rest = await api.ListAlerts(
+                alerts_pb2.ListAlertsRequest(limit=1, page_token=page.next_page_token),
+                metadata=mine,
+            )
+            assert (list(rest.alerts), rest.next_page_token) == ([], "")
 
             # So is a token whose teams are not a list of names.
             claims = {"sub": "c-old", "teams": "nav-0301", "aud": "los", "exp": now + GAP * 99}

@@ -238,3 +238,29 @@ async def test_a_watcher_looks_again_without_a_notification(
         change = await asyncio.wait_for(waiting, 5)
         assert change.alert.alert_id == "a-1"
         await changes.aclose()
+
+
+@pytest.mark.servers
+async def test_pages_of_a_listing_hold_every_alert_once_even_when_raise_times_tie(
+    real_servers: Servers,
+) -> None:
+    pool = await alert_store(real_servers, connections=1)
+    async with pool, pool.acquire() as conn:
+        stored = [
+            replace(alert(f"a-{n}", f"p-{n}"), raised_at=RAISED + timedelta(days=n // 3))
+            for n in range(7)
+        ]  # raised on three days, three of them at each of the first two instants
+        await alerts.write(conn, [("raised", a) for a in stored])
+        pages: list[list[str]] = []
+        before = None
+        while True:
+            where = alerts.Filter(coordinator="c-anna", org_unit=None, limit=2, before=before)
+            page = await alerts.listed(conn, where)
+            pages.append([a.alert_id for a in page])
+            if len(page) < 2:
+                break
+            before = (page[-1].raised_at, page[-1].alert_id)
+
+    newest_first = sorted(stored, key=lambda a: (a.raised_at, a.alert_id), reverse=True)
+    assert [a for page in pages for a in page] == [a.alert_id for a in newest_first]
+    assert [len(page) for page in pages] == [2, 2, 2, 1]

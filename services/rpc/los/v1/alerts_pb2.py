@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13los/v1/alerts.proto\x12\x06los.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"^\n\x12WatchAlertsRequest\x12\x18\n\x0e\x63oordinator_id\x18\x01 \x01(\tH\x00\x12\x12\n\x08org_unit\x18\x02 \x01(\tH\x00\x12\r\n\x05\x61\x66ter\x18\x03 \x01(\x03\x42\x0b\n\trecipient\"5\n\tRecipient\x12\x16\n\x0e\x63oordinator_id\x18\x01 \x01(\t\x12\x10\n\x08org_unit\x18\x02 \x01(\t\"\xc5\x02\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x13\n\x0bparticipant\x18\x03 \x01(\t\x12$\n\trecipient\x18\x04 \x01(\x0b\x32\x11.los.v1.Recipient\x12-\n\traised_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x06 \x01(\t\x12/\n\x0bresolved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nresolution\x18\x08 \x01(\t\x12\x0f\n\x07subject\x18\t \x01(\t\x12\x17\n\x0f\x61\x63knowledged_by\x18\n \x01(\t\x12\x33\n\x0f\x61\x63knowledged_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x0b\x41lertUpdate\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x03\x12\x0e\n\x06\x63hange\x18\x02 \x01(\t\x12\x1c\n\x05\x61lert\x18\x03 \x01(\x0b\x32\r.los.v1.Alert\"+\n\x17\x41\x63knowledgeAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\xde\x01\n\x11ListAlertsRequest\x12\x18\n\x0e\x63oordinator_id\x18\x01 \x01(\tH\x00\x12\x12\n\x08org_unit\x18\x02 \x01(\tH\x00\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12/\n\x0braised_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0craised_until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x07 \x01(\x05\x42\x0b\n\trecipient\"3\n\x12ListAlertsResponse\x12\x1d\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\r.los.v1.Alert\"(\n\x11GetJourneyRequest\x12\x13\n\x0bparticipant\x18\x01 \x01(\t\"\x91\x01\n\nEngagement\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\runplanned_end\x18\x05 \x01(\x08\"Y\n\x03Gap\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x81\x01\n\x07Journey\x12\x13\n\x0bparticipant\x18\x01 \x01(\t\x12\'\n\x0b\x65ngagements\x18\x02 \x03(\x0b\x32\x12.los.v1.Engagement\x12\x19\n\x04gaps\x18\x03 \x03(\x0b\x32\x0b.los.v1.Gap\x12\x1d\n\x06\x61lerts\x18\x04 \x03(\x0b\x32\r.los.v1.Alert2\x8d\x02\n\x06\x41lerts\x12@\n\x0bWatchAlerts\x12\x1a.los.v1.WatchAlertsRequest\x1a\x13.los.v1.AlertUpdate0\x01\x12\x42\n\x10\x41\x63knowledgeAlert\x12\x1f.los.v1.AcknowledgeAlertRequest\x1a\r.los.v1.Alert\x12\x43\n\nListAlerts\x12\x19.los.v1.ListAlertsRequest\x1a\x1a.los.v1.ListAlertsResponse\x12\x38\n\nGetJourney\x12\x19.los.v1.GetJourneyRequest\x1a\x0f.los.v1.Journeyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13los/v1/alerts.proto\x12\x06los.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"^\n\x12WatchAlertsRequest\x12\x18\n\x0e\x63oordinator_id\x18\x01 \x01(\tH\x00\x12\x12\n\x08org_unit\x18\x02 \x01(\tH\x00\x12\r\n\x05\x61\x66ter\x18\x03 \x01(\x03\x42\x0b\n\trecipient\"5\n\tRecipient\x12\x16\n\x0e\x63oordinator_id\x18\x01 \x01(\t\x12\x10\n\x08org_unit\x18\x02 \x01(\t\"\xc5\x02\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x13\n\x0bparticipant\x18\x03 \x01(\t\x12$\n\trecipient\x18\x04 \x01(\x0b\x32\x11.los.v1.Recipient\x12-\n\traised_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x06 \x01(\t\x12/\n\x0bresolved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nresolution\x18\x08 \x01(\t\x12\x0f\n\x07subject\x18\t \x01(\t\x12\x17\n\x0f\x61\x63knowledged_by\x18\n \x01(\t\x12\x33\n\x0f\x61\x63knowledged_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x0b\x41lertUpdate\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x03\x12\x0e\n\x06\x63hange\x18\x02 \x01(\t\x12\x1c\n\x05\x61lert\x18\x03 \x01(\x0b\x32\r.los.v1.Alert\"+\n\x17\x41\x63knowledgeAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\xf2\x01\n\x11ListAlertsRequest\x12\x18\n\x0e\x63oordinator_id\x18\x01 \x01(\tH\x00\x12\x12\n\x08org_unit\x18\x02 \x01(\tH\x00\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12/\n\x0braised_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0craised_until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\tB\x0b\n\trecipient\"L\n\x12ListAlertsResponse\x12\x1d\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\r.los.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x11GetJourneyRequest\x12\x13\n\x0bparticipant\x18\x01 \x01(\t\"\x91\x01\n\nEngagement\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\runplanned_end\x18\x05 \x01(\x08\"Y\n\x03Gap\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x81\x01\n\x07Journey\x12\x13\n\x0bparticipant\x18\x01 \x01(\t\x12\'\n\x0b\x65ngagements\x18\x02 \x03(\x0b\x32\x12.los.v1.Engagement\x12\x19\n\x04gaps\x18\x03 \x03(\x0b\x32\x0b.los.v1.Gap\x12\x1d\n\x06\x61lerts\x18\x04 \x03(\x0b\x32\r.los.v1.Alert2\x8d\x02\n\x06\x41lerts\x12@\n\x0bWatchAlerts\x12\x1a.los.v1.WatchAlertsRequest\x1a\x13.los.v1.AlertUpdate0\x01\x12\x42\n\x10\x41\x63knowledgeAlert\x12\x1f.los.v1.AcknowledgeAlertRequest\x1a\r.los.v1.Alert\x12\x43\n\nListAlerts\x12\x19.los.v1.ListAlertsRequest\x1a\x1a.los.v1.ListAlertsResponse\x12\x38\n\nGetJourney\x12\x19.los.v1.GetJourneyRequest\x1a\x0f.los.v1.Journeyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,17 +43,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=620
   _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=663
   _globals['_LISTALERTSREQUEST']._serialized_start=666
-  _globals['_LISTALERTSREQUEST']._serialized_end=888
-  _globals['_LISTALERTSRESPONSE']._serialized_start=890
-  _globals['_LISTALERTSRESPONSE']._serialized_end=941
-  _globals['_GETJOURNEYREQUEST']._serialized_start=943
-  _globals['_GETJOURNEYREQUEST']._serialized_end=983
-  _globals['_ENGAGEMENT']._serialized_start=986
-  _globals['_ENGAGEMENT']._serialized_end=1131
-  _globals['_GAP']._serialized_start=1133
-  _globals['_GAP']._serialized_end=1222
-  _globals['_JOURNEY']._serialized_start=1225
-  _globals['_JOURNEY']._serialized_end=1354
-  _globals['_ALERTS']._serialized_start=1357
-  _globals['_ALERTS']._serialized_end=1626
+  _globals['_LISTALERTSREQUEST']._serialized_end=908
+  _globals['_LISTALERTSRESPONSE']._serialized_start=910
+  _globals['_LISTALERTSRESPONSE']._serialized_end=986
+  _globals['_GETJOURNEYREQUEST']._serialized_start=988
+  _globals['_GETJOURNEYREQUEST']._serialized_end=1028
+  _globals['_ENGAGEMENT']._serialized_start=1031
+  _globals['_ENGAGEMENT']._serialized_end=1176
+  _globals['_GAP']._serialized_start=1178
+  _globals['_GAP']._serialized_end=1267
+  _globals['_JOURNEY']._serialized_start=1270
+  _globals['_JOURNEY']._serialized_end=1399
+  _globals['_ALERTS']._serialized_start=1402
+  _globals['_ALERTS']._serialized_end=1671
 # @@protoc_insertion_point(module_scope)

@@ -191,13 +191,16 @@ class ListAlertsRequest(_message.Message):
     RAISED_FROM_FIELD_NUMBER: _builtins.int
     RAISED_UNTIL_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     coordinator_id: _builtins.str
     org_unit: _builtins.str
     status: _builtins.str
-    """Filters; empty means any."""
+    """Filters; empty means any. status: "open", "acknowledged" or "resolved"."""
     rule: _builtins.str
     limit: _builtins.int
     """At most this many (default 100, at most 1000)."""
+    page_token: _builtins.str
+    """The next page: `next_page_token` of the previous response, with the same filters."""
     @_builtins.property
     def raised_from(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -212,10 +215,11 @@ class ListAlertsRequest(_message.Message):
         raised_from: _timestamp_pb2.Timestamp | None = ...,
         raised_until: _timestamp_pb2.Timestamp | None = ...,
         limit: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["coordinator_id", b"coordinator_id", "org_unit", b"org_unit", "raised_from", b"raised_from", "raised_until", b"raised_until", "recipient", b"recipient"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coordinator_id", b"coordinator_id", "limit", b"limit", "org_unit", b"org_unit", "raised_from", b"raised_from", "raised_until", b"raised_until", "recipient", b"recipient", "rule", b"rule", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coordinator_id", b"coordinator_id", "limit", b"limit", "org_unit", b"org_unit", "page_token", b"page_token", "raised_from", b"raised_from", "raised_until", b"raised_until", "recipient", b"recipient", "rule", b"rule", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_recipient: _TypeAlias = _typing.Literal["coordinator_id", "org_unit"]  # noqa: Y015
     _WhichOneofArgType_recipient: _TypeAlias = _typing.Literal["recipient", b"recipient"]  # noqa: Y015
@@ -228,16 +232,20 @@ class ListAlertsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ALERTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Set when there may be more: pass it as `page_token` for the next page."""
     @_builtins.property
     def alerts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Alert]: ...
     def __init__(
         self,
         *,
         alerts: _abc.Iterable[Global___Alert] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alerts", b"alerts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alerts", b"alerts", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
