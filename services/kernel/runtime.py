@@ -15,7 +15,7 @@ from typing import Any
 
 from faststream.nats import NatsBroker
 
-from services.kernel import telemetry
+from services.kernel import sources, telemetry
 from services.kernel.bus import ensure_stream, make_broker
 from services.kernel.outbox import OutboxRelay
 from services.kernel.rpc import Service, start_server
@@ -23,7 +23,6 @@ from services.kernel.settings import Settings, get_settings
 from services.kernel.source import SourceApplication
 from services.kernel.sources import SourcesServicer
 from services.kernel.store import Worker, application_env, create_schema
-from services.rpc.los.v1 import sources_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ async def serve_source(
     broker = await connect(settings)
     relay = OutboxRelay(app, worker, broker.connection, settings, service)
     servicer = SourcesServicer(app, worker, settings, relay)
-    registered = Service(servicer, sources_pb2_grpc.add_SourcesServicer_to_server, "los.v1.Sources")
+    registered = Service(servicer, sources.register, sources.SERVICE)
     server, bound = await start_server([registered], settings.host, port)
     log.info("%s serving on %s:%d", service, settings.host, bound)
     if ready is not None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from services.kernel.events import (
     EMITTED_BY,
@@ -27,6 +28,43 @@ from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceApplicati
 from services.kernel.store import Worker
 from services.kernel.telemetry import current_traceparent, tracer
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
+
+
+def _raw_request_type() -> Any:
+    """`SubmitEventsRequest` with its events read as bytes, not text: the same wire format,
+    but an event that is not UTF-8 no longer fails the whole request as it is decoded
+    (proto3 text must be UTF-8); `parse_edge_event` rejects it alone."""
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="los/v1/sources_raw.proto", package="los.v1.raw", syntax="proto3"
+    )
+    fields = proto.message_type.add(name="SubmitEventsRequest").field
+    fields.add(
+        name="events",
+        number=sources_pb2.SubmitEventsRequest.EVENTS_FIELD_NUMBER,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("los.v1.raw.SubmitEventsRequest")
+    )
+
+
+RawSubmitEventsRequest = _raw_request_type()
+SERVICE = "los.v1.Sources"
+
+
+def register(servicer: SourcesServicer, server: grpc.aio.Server) -> None:
+    """As the generated `add_SourcesServicer_to_server`, reading requests as raw events."""
+    handlers = {
+        "SubmitEvents": grpc.unary_unary_rpc_method_handler(
+            servicer.SubmitEvents,
+            request_deserializer=RawSubmitEventsRequest.FromString,
+            response_serializer=sources_pb2.SubmitEventsResponse.SerializeToString,
+        )
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
 
 class SourcesServicer(sources_pb2_grpc.SourcesServicer):
@@ -47,7 +85,9 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         )
         self._relay = relay
 
-    def _read(self, raw: str, received_at: datetime, identities: dict[str, str]) -> DomainEvent:
+    def _read(
+        self, raw: bytes | str, received_at: datetime, identities: dict[str, str]
+    ) -> DomainEvent:
         edge = parse_edge_event(raw, self._pseudonyms)
         service = self._app.service
         if service not in EMITTED_BY[edge.type]:
@@ -61,7 +101,9 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         return edge.to_domain(participant, service, received_at)
 
     async def SubmitEvents(
-        self, request: sources_pb2.SubmitEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: sources_pb2.SubmitEventsRequest | Any,  # served: `RawSubmitEventsRequest`
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> sources_pb2.SubmitEventsResponse:
         received_at = datetime.now(UTC)
         response = sources_pb2.SubmitEventsResponse()

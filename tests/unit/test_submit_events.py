@@ -9,12 +9,14 @@ import json
 from collections.abc import Iterator
 from typing import cast
 
+import grpc
 import pytest
 
 from services.journey.application import JourneyApplication
 from services.kernel.outbox import Arrivals, OutboxRelay
+from services.kernel.rpc import Service, start_server
 from services.kernel.settings import Settings
-from services.kernel.sources import SourcesServicer
+from services.kernel.sources import SERVICE, RawSubmitEventsRequest, SourcesServicer, register
 from services.kernel.store import Worker
 from services.rpc.los.v1 import sources_pb2
 from tests.unit.source_events import ANNE, day, measure_started
@@ -69,3 +71,27 @@ async def test_events_no_store_could_keep_are_rejected_and_their_neighbours_stor
         (index, field) for index, (_, field) in enumerate(bad, start=1)
     ]
     assert all(r.event_id and r.reason for r in reply.rejected)
+
+
+async def test_an_event_that_is_not_utf_8_is_rejected_alone_over_grpc(
+    servicer: SourcesServicer,
+) -> None:
+    # proto3 text must be UTF-8: read as text, one such event failed the whole request.
+    good = measure_started(ANNE, "m-1", day(0)).encode()
+    latin_1 = measure_started(ANNE, "m-2", day(0)).replace("ARBEIDSTRENING", "Ø").encode("latin-1")
+    request = RawSubmitEventsRequest(events=[good, latin_1]).SerializeToString()
+    server, port = await start_server([Service(servicer, register, SERVICE)], "127.0.0.1", 0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            submit = channel.unary_unary(
+                f"/{SERVICE}/SubmitEvents",
+                request_serializer=lambda raw: raw,
+                response_deserializer=sources_pb2.SubmitEventsResponse.FromString,
+            )
+            reply = await submit(request)
+    finally:
+        await server.stop(grace=None)
+
+    assert reply.accepted == 1
+    assert [(r.index, r.field) for r in reply.rejected] == [(1, "")]
+    assert reply.rejected[0].reason.startswith("not valid JSON")

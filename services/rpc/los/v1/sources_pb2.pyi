@@ -30,7 +30,9 @@ class SubmitEventsRequest(_message.Message):
     EVENTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """One edge event per entry, each a JSON object (CONTRACT §1)."""
+        """One edge event per entry, each a JSON object (CONTRACT §1). The service reads each
+        entry as bytes: one that is not UTF-8 is rejected alone, not the whole request.
+        """
 
     def __init__(
         self,
