@@ -22,10 +22,6 @@ from asyncpg.pool import PoolConnectionProxy
 log = logging.getLogger(__name__)
 
 CHANNEL = "los_alerts"
-# The team queue of the alerts CONTRACT §4 addresses to no one: raised for a person of
-# whom no coordinator, triage or referral was known (measures or placements alone). Whose
-# token names this team watches, lists and acknowledges them.
-UNADDRESSED = "unaddressed"
 _TIMES = ("raised_at", "resolved_at", "acknowledged_at")
 # CONTRACT §4: only a person's acknowledgement resolves these.
 RESOLVED_BY_ACKNOWLEDGEMENT = frozenset({"EARLY_JOB_EXIT", "MEASURE_CHURN"})

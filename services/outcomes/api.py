@@ -19,7 +19,7 @@ from services.outcomes import alerts
 from services.outcomes.alerts import AlertFeed, StoredAlert
 from services.outcomes.application import JourneyStore
 from services.outcomes.auth import Caller, Refused, caller_from
-from services.outcomes.recipients import recipient_at
+from services.outcomes.recipients import addressed_at
 from services.outcomes.rules import RULES
 from services.outcomes.timeline import Timeline, timeline
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
@@ -207,7 +207,7 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
         if caller.may_see(alert.coordinator, alert.org_unit):
             return True
         journeys = await self._worker.run(self._store.journeys, [alert.participant])
-        now_responsible = recipient_at(journeys[alert.participant], now)
+        now_responsible = addressed_at(journeys[alert.participant], now)
         return caller.may_see(now_responsible.coordinator, now_responsible.org_unit)
 
     async def ListAlerts(

@@ -15,8 +15,6 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from services.outcomes.alerts import UNADDRESSED
-
 ALGORITHM = "HS256"
 AUDIENCE = "los"
 
@@ -32,11 +30,10 @@ class Caller:
     expires_at: datetime
 
     def may_see(self, coordinator: str | None, org_unit: str | None) -> bool:
-        """Whether an alert for this recipient (CONTRACT §4) is the caller's to see; one
-        addressed to no one is the `unaddressed` team's."""
+        """Whether an alert for this recipient (CONTRACT §4) is the caller's to see."""
         if coordinator:
             return coordinator == self.coordinator
-        return (org_unit or UNADDRESSED) in self.teams
+        return org_unit is not None and org_unit in self.teams
 
     def check_recipient(self, coordinator: str | None, org_unit: str | None) -> None:
         if coordinator and coordinator != self.coordinator:

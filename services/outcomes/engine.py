@@ -35,12 +35,12 @@ from services.kernel.settings import Settings
 from services.kernel.store import Handover, Worker
 from services.kernel.telemetry import links_to, tracer
 from services.outcomes import alerts
-from services.outcomes.alerts import UNADDRESSED, Connection, StoredAlert
+from services.outcomes.alerts import Connection, StoredAlert
 from services.outcomes.application import JourneyStore, facts_after
 from services.outcomes.clock import LiveClock, Watermark
 from services.outcomes.ingest import IngestProgress
 from services.outcomes.journey import Journey
-from services.outcomes.recipients import recipient_at
+from services.outcomes.recipients import addressed_at
 from services.outcomes.rules import Alert, evaluate
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,10 @@ def alert_changes(
         seen.add(key)
         before = stored.get(key)
         if before is None:
-            recipient = recipient_at(journey, alert.raised_at)
-            team = recipient.org_unit or (None if recipient.coordinator else UNADDRESSED)
+            recipient = addressed_at(journey, alert.raised_at)
             before = StoredAlert(
                 key, journey.participant, alert.rule, alert.subject, recipient.coordinator,
-                team, alert.raised_at, "open", None, None,
+                recipient.org_unit, alert.raised_at, "open", None, None,
             )  # fmt: skip
             changes.append(("raised", before))
         if before.unresolved and alert.status == "resolved":

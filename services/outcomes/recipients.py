@@ -12,6 +12,12 @@ from services.outcomes.journey import COORDINATION_RANKS, Journey
 _TEAM_EVENTS = frozenset({"participant.referred", "participant.triaged", "coordinator.assigned"})
 
 
+# The team queue of the alerts CONTRACT §4 addresses to no one: raised for a person of
+# whom no coordinator, triage or referral was known (measures or placements alone). Whose
+# token names this team watches, lists and acknowledges them, and opens those journeys.
+UNADDRESSED = "unaddressed"
+
+
 @dataclass(frozen=True, slots=True)
 class Recipient:
     coordinator: str | None
@@ -37,3 +43,12 @@ def recipient_at(journey: Journey, at: datetime) -> Recipient:
         ):
             coordinator = None
     return Recipient(coordinator, org_unit)
+
+
+def addressed_at(journey: Journey, at: datetime) -> Recipient:
+    """Who the live service sends an alert raised at `at` to: `recipient_at`, or with no
+    one known the `unaddressed` queue (`los replay` prints the contract's no one)."""
+    recipient = recipient_at(journey, at)
+    if recipient.coordinator is None and recipient.org_unit is None:
+        return Recipient(None, UNADDRESSED)
+    return recipient

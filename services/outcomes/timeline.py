@@ -10,7 +10,7 @@ from datetime import datetime
 from services.outcomes.alerts import StoredAlert
 from services.outcomes.domain import Engagement
 from services.outcomes.journey import Journey
-from services.outcomes.recipients import Recipient, recipient_at
+from services.outcomes.recipients import Recipient, addressed_at
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def timeline(journey: Journey, alerts: Sequence[StoredAlert], now: datetime) -> 
     engagements = known.engagements()
     return Timeline(
         participant=journey.participant,
-        recipient=recipient_at(journey, now),
+        recipient=addressed_at(journey, now),
         engagements=engagements,
         gaps=tuple(gaps_between(engagements, now)),
         alerts=tuple(alerts),
