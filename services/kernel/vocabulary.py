@@ -179,9 +179,7 @@ def _rfc3339_text(value: object) -> object:
         return value
     if not (isinstance(value, str) and _RFC3339.fullmatch(value)):
         raise PydanticCustomError("rfc3339", "RFC 3339 timestamp expected")
-    if not _YEARS.match(value):
-        raise PydanticCustomError("years", _OUT_OF_YEARS)
-    return value
+    return _in_years(value)
 
 
 def _iso_date_text(value: object) -> object:
@@ -189,9 +187,13 @@ def _iso_date_text(value: object) -> object:
         return value
     if not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
         raise PydanticCustomError("iso_date", "date expected as YYYY-MM-DD")
-    if not _YEARS.match(value):
+    return _in_years(value)
+
+
+def _in_years(text: str) -> str:
+    if not _YEARS.match(text):
         raise PydanticCustomError("years", _OUT_OF_YEARS)
-    return value
+    return text
 
 
 def _identifier(value: str) -> str:
