@@ -21,6 +21,7 @@ from services.kernel.ids import pseudonym
 from services.kernel.settings import Settings
 from services.outcomes.auth import mint
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
+from tests.integration.test_exactly_once import wait_for
 from tests.integration.test_handover_gap_live import KEY, assign, submit
 from tests.support import Person, facts_recorded, los, token_for
 
@@ -42,6 +43,18 @@ async def first(updates: AsyncIterator[alerts_pb2.AlertUpdate]) -> alerts_pb2.Al
     return await asyncio.wait_for(anext(updates), 30)
 
 
+async def ends_a_measure(journey: str, person: Person, now: datetime) -> None:
+    """A measure of five days that ends `now` with nothing after: a HANDOVER_GAP is due."""
+    reply = await submit(
+        journey,
+        [
+            person.measure_started("m-1", now - timedelta(days=5), recorded_at=now),
+            person.measure_ended("m-1", now),
+        ],
+    )
+    assert reply.accepted == 2
+
+
 @pytest.mark.servers
 async def test_coordinators_work_their_own_alerts_and_are_refused_anyone_elses(
     real_servers: Servers, tmp_path: Path
@@ -57,14 +70,7 @@ async def test_coordinators_work_their_own_alerts_and_are_refused_anyone_elses(
             [queued.event("participant.referred", referral, now - timedelta(days=9), now)],
         )
         for person in (anna, bo, queued):
-            reply = await submit(
-                running.address("journey"),
-                [
-                    person.measure_started("m-1", now - timedelta(days=5), recorded_at=now),
-                    person.measure_ended("m-1", now),
-                ],
-            )
-            assert reply.accepted == 2
+            await ends_a_measure(running.address("journey"), person, now)
         outcomes = running.address("outcomes")
         anna_token, bo_token = token_for("c-anna"), token_for("c-bo")
         lead_token = token_for("lead", ("nav-queue",))
@@ -161,22 +167,12 @@ async def test_what_a_token_grants_and_what_a_request_may_ask(
     with los(real_servers, tmp_path, rules__handover_gap="PT2S") as running:
         person, now = Person.make(64), datetime.now(UTC)
         await assign(running.address("intake"), person, "c-old", now - timedelta(days=9))
-        reply = await submit(
-            running.address("journey"),
-            [
-                person.measure_started("m-1", now - timedelta(days=5), recorded_at=now),
-                person.measure_ended("m-1", now),
-            ],
-        )
-        assert reply.accepted == 2
+        await ends_a_measure(running.address("journey"), person, now)
         outcomes = running.address("outcomes")
         raised = await first(watch(outcomes, token_for("c-old"), coordinator="c-old"))
         await assign(running.address("intake"), person, "c-new", datetime.now(UTC))
-        for _ in range(600):  # until outcomes knows of the new assignment
-            if facts_recorded(running.env["DATABASE_URL"]) == 4:
-                break
-            await asyncio.sleep(0.05)
-        assert facts_recorded(running.env["DATABASE_URL"]) == 4
+        # Until outcomes knows of the new assignment.
+        await wait_for(lambda: facts_recorded(running.env["DATABASE_URL"]) == 4)
         key = Settings().token_key.get_secret_value()
 
         async with grpc.aio.insecure_channel(outcomes) as channel:

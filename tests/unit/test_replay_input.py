@@ -44,9 +44,12 @@ def test_invalid_lines_are_reported_with_line_and_reason_and_skipped() -> None:
     assert (found.invalid, found.refused) == (3, 0)
 
 
-HELD: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
+# What the source services hold or refuse: each case's extra lines (after `history`), and
+# how the last of them is reported.
+SKIPPED: dict[str, tuple[Callable[[], list[str]], str, str, str, str]] = {
     "an end without a start": (
         lambda: [ANA.ended("m9", 100)],
+        "held",
         "journey",
         "data.measure_id",
         "held until the start of measure m9 comes",
@@ -55,6 +58,7 @@ HELD: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
         lambda: [
             ANA.event("measure.extended", {"measure_id": "m9", "planned_end": "2025-09-01"}, 5)
         ],
+        "held",
         "journey",
         "data.measure_id",
         "held until the start of measure m9 comes",
@@ -63,41 +67,28 @@ HELD: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
         lambda: [
             ANA.event("placement.ended", {"placement_id": "p1", "reason": "QUIT"}, 30),
         ],
+        "held",
         "employer",
         "data.placement_id",
         "held until the start of placement p1 comes",
     ),
-}
-
-
-@pytest.mark.parametrize("case", HELD)
-def test_what_the_source_services_still_hold_at_until_is_reported_as_held(case: str) -> None:
-    extra, service, field, reason = HELD[case]
-    lines = history(*extra())
-    found = run(lines)
-    last = len(lines)
-    event_id = json.loads(lines[-1])["event_id"]
-    assert [str(p) for p in found.skipped] == [
-        f"line {last}: held by {service}: event {event_id}: {field}: {reason}"
-    ]
-    assert (found.invalid, found.refused, found.held) == (0, 0, 1)
-
-
-REFUSALS: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
     "an end before its start": (
         lambda: [ANA.ended("m1", 0.5, recorded=2)],
+        "refused",
         "journey",
         "occurred_at",
         "before the start of measure m1",
     ),
     "a second start": (
         lambda: [ANA.started("m1", 20)],
+        "refused",
         "journey",
         "data.measure_id",
         "measure m1 has already started",
     ),
     "a second end": (
         lambda: [ANA.ended("m1", 100), ANA.ended("m1", 101, status="AVBRUTT")],
+        "refused",
         "journey",
         "data.measure_id",
         "measure m1 has already ended",
@@ -105,17 +96,17 @@ REFUSALS: dict[str, tuple[Callable[[], list[str]], str, str, str]] = {
 }
 
 
-@pytest.mark.parametrize("case", REFUSALS)
-def test_what_the_source_services_refuse_replay_refuses(case: str) -> None:
-    extra, service, field, reason = REFUSALS[case]
+@pytest.mark.parametrize("case", SKIPPED)
+def test_what_the_source_services_hold_or_refuse_replay_reports_as_they_would(case: str) -> None:
+    extra, kind, service, field, reason = SKIPPED[case]
     lines = history(*extra())
     found = run(lines)
     last = len(lines)
     event_id = json.loads(lines[-1])["event_id"]
     assert [str(p) for p in found.skipped] == [
-        f"line {last}: refused by {service}: event {event_id}: {field}: {reason}"
+        f"line {last}: {kind} by {service}: event {event_id}: {field}: {reason}"
     ]
-    assert (found.invalid, found.refused) == (0, 1)
+    assert (found.invalid, found.refused, found.held) == (0, kind == "refused", kind == "held")
 
 
 def test_a_refused_event_is_no_fact() -> None:
