@@ -2,7 +2,7 @@
 
 The rules decide; this module keeps what they decided. `alerts` holds each alert's current
 state; `alert_log` every change in order, whose position is the cursor a coordinator's
-client resumes from; a NOTIFY on `los_alerts` tells watchers to look again.
+client resumes from; a NOTIFY on `los_alerts` tells the feed to look again.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any, TypeAlias
+from weakref import WeakValueDictionary
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -26,6 +27,7 @@ _TIMES = ("raised_at", "resolved_at", "acknowledged_at")
 # CONTRACT §4: only a person's acknowledgement resolves these.
 RESOLVED_BY_ACKNOWLEDGEMENT = frozenset({"EARLY_JOB_EXIT", "MEASURE_CHURN"})
 Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+Recipient: TypeAlias = tuple[str, str]  # ("coordinator", id) or ("org_unit", team)
 # The transaction lock writers of `alert_log` take, so that its cursors are committed in
 # their order: a watcher that has read past a cursor never finds a smaller one later.
 _LOG_LOCK = 0x4C6F73_A1E47
@@ -242,28 +244,41 @@ async def record_read(conn: Connection, reader: str, participant: str, at: datet
 class AlertFeed:
     """Changes for one coordinator or one team queue: the backlog, then live ones.
 
-    One connection LISTENs for the engine's NOTIFY and wakes every watcher. If it is lost
-    (PostgreSQL restarted, a failover) the feed listens again on a new one, and until then
-    each watcher looks for changes every `LOOK_AGAIN` seconds anyway."""
+    One connection LISTENs for the engine's NOTIFY. On each, the feed reads once which
+    recipients the new lines of the log are for, and wakes only their watchers: an idle
+    watcher costs PostgreSQL nothing, however many there are. If the connection is lost
+    (PostgreSQL restarted, a failover) the feed listens again on a new one; it also reads
+    the log every `LOOK_AGAIN` seconds, so a lost notification delays a change by that
+    at most."""
 
     LOOK_AGAIN = 5.0
     LISTEN_AGAIN = 1.0  # seconds between attempts to listen again
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._changed = asyncio.Event()
-        self._listening: asyncio.Task[None] | None = None
+        self._look = asyncio.Event()
+        self._read_up_to = 0  # the last cursor of the log the feed has read
+        # An event per recipient someone watches, set and dropped when their log grows.
+        self._waiting: WeakValueDictionary[Recipient, asyncio.Event] = WeakValueDictionary()
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        async with self._pool.acquire() as conn:
+            self._read_up_to = await conn.fetchval(
+                "SELECT coalesce(max(cursor), 0) FROM outcomes.alert_log"
+            )
         listening = asyncio.Event()
-        self._listening = asyncio.create_task(self._keep_listening(listening))
+        self._tasks = [
+            asyncio.create_task(self._keep_listening(listening)),
+            asyncio.create_task(self._keep_reading()),
+        ]
         await listening.wait()
 
     async def stop(self) -> None:
-        if self._listening is not None:
-            self._listening.cancel()
+        for task in self._tasks:
+            task.cancel()
             with suppress(asyncio.CancelledError):
-                await self._listening
+                await task
 
     async def _keep_listening(self, listening: asyncio.Event) -> None:
         while True:
@@ -285,29 +300,57 @@ class AlertFeed:
             await asyncio.sleep(self.LISTEN_AGAIN)
 
     def _notified(self, *_: object) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        self._look.set()
+
+    async def _keep_reading(self) -> None:
+        while True:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._look.wait(), self.LOOK_AGAIN)
+            self._look.clear()
+            try:
+                await self._wake_recipients()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("the alert feed cannot read the log: %s", error)
+
+    async def _wake_recipients(self) -> None:
+        """Wake the watchers of each recipient the log has new lines for: one query, one
+        row a recipient (the log is committed in the order of its cursors)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT coordinator, org_unit, max(cursor) AS last FROM outcomes.alert_log
+                   WHERE cursor > $1 GROUP BY coordinator, org_unit""",
+                self._read_up_to,
+            )
+        for row in rows:
+            self._read_up_to = max(self._read_up_to, row["last"])
+            waiting = self._waiting.pop(_recipient(row["coordinator"], row["org_unit"]), None)
+            if waiting is not None:
+                waiting.set()
 
     async def watch(
         self, *, coordinator: str | None, org_unit: str | None, after: int
     ) -> AsyncGenerator[Change, None]:
         if coordinator:
             query = "SELECT * FROM outcomes.alert_log WHERE coordinator = $1 AND cursor > $2"
-            who = coordinator
         else:
             query = (
                 "SELECT * FROM outcomes.alert_log"
                 " WHERE coordinator IS NULL AND org_unit = $1 AND cursor > $2"
             )
-            who = org_unit or ""
         query += " ORDER BY cursor LIMIT 500"
+        recipient = _recipient(coordinator, org_unit)
         while True:
-            changed = self._changed
+            # Taken before the read, so a change the read just missed still wakes it.
+            changed = self._waiting.setdefault(recipient, asyncio.Event())
             async with self._pool.acquire() as conn:
-                rows = await conn.fetch(query, who, after)
+                rows = await conn.fetch(query, recipient[1], after)
             for row in rows:
                 after = row["cursor"]
                 yield Change(after, row["change"], StoredAlert.from_json(row["alert"]))
             if not rows:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), self.LOOK_AGAIN)
+                await changed.wait()
+
+
+def _recipient(coordinator: str | None, org_unit: str | None) -> Recipient:
+    """Whose feed a line of the log is in: its coordinator's, or with none its team's."""
+    return ("coordinator", coordinator) if coordinator else ("org_unit", org_unit or "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -223,21 +224,87 @@ async def test_the_feed_listens_again_when_it_loses_its_connection(
 
 
 @pytest.mark.servers
-async def test_a_watcher_looks_again_without_a_notification(
+async def test_the_feed_reads_the_log_without_a_notification(
     real_servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(alerts.AlertFeed, "LOOK_AGAIN", 0.2)
-    pool = await alert_store(real_servers, connections=2)
+    pool = await alert_store(real_servers, connections=3)
+    feed = alerts.AlertFeed(pool)
     async with pool:
-        feed = alerts.AlertFeed(pool)  # not started: nothing LISTENs, as while it is lost
-        changes = feed.watch(coordinator="c-anna", org_unit=None, after=0)
-        waiting = asyncio.ensure_future(anext(changes))
-        await asyncio.sleep(0.1)
-        async with pool.acquire() as conn:
-            await alerts.write(conn, [("raised", alert("a-1", "p-1"))])
-        change = await asyncio.wait_for(waiting, 5)
-        assert change.alert.alert_id == "a-1"
-        await changes.aclose()
+        await feed.start()
+        try:
+            changes = feed.watch(coordinator="c-anna", org_unit=None, after=0)
+            waiting = asyncio.ensure_future(anext(changes))
+            await asyncio.sleep(0.1)
+            async with pool.acquire() as conn:  # a change whose NOTIFY was lost
+                await conn.execute(
+                    "INSERT INTO outcomes.alert_log (alert_id, change, coordinator, alert)"
+                    " VALUES ('a-1', 'raised', 'c-anna', $1::jsonb)",
+                    alert("a-1", "p-1").as_json(),
+                )
+            change = await asyncio.wait_for(waiting, 5)
+            assert change.alert.alert_id == "a-1"
+            await changes.aclose()
+        finally:
+            await feed.stop()
+
+
+class _CountingPool:
+    """The real pool, counting the connections taken from it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.taken = 0
+
+    def acquire(self) -> Any:
+        self.taken += 1
+        return self.pool.acquire()
+
+
+@pytest.mark.servers
+async def test_a_change_wakes_only_the_watchers_of_its_recipient(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Thousands of coordinators may watch at once: one alert must not make each of them
+    # read the log again.
+    monkeypatch.setattr(alerts.AlertFeed, "LOOK_AGAIN", 600.0)
+    pool = await alert_store(real_servers, connections=4)
+    counting = _CountingPool(pool)
+    feed = alerts.AlertFeed(cast(asyncpg.Pool, counting))
+    async with pool:
+        await feed.start()
+        try:
+            watchers = [feed.watch(coordinator=f"c-{n}", org_unit=None, after=0) for n in range(50)]
+            team = feed.watch(coordinator=None, org_unit="nav-1", after=0)
+            waiting = [asyncio.ensure_future(anext(each)) for each in [*watchers, team]]
+            for _ in range(100):
+                # Started: the last cursor, then LISTEN and a first read; and a read each.
+                if counting.taken == 3 + len(waiting):
+                    break
+                await asyncio.sleep(0.05)
+            assert counting.taken == 3 + len(waiting)
+
+            async with pool.acquire() as conn:
+                await alerts.write(
+                    conn, [("raised", replace(alert("a-1", "p-1"), coordinator="c-7"))]
+                )
+            change = await asyncio.wait_for(waiting[7], 5)
+            assert change.alert.alert_id == "a-1"
+            await asyncio.sleep(0.3)  # time enough for any other watcher to read again
+            # The feed read the log once, and c-7's watcher its own lines once.
+            assert counting.taken == 3 + len(waiting) + 2
+            assert not any(each.done() for n, each in enumerate(waiting) if n != 7)
+
+            async with pool.acquire() as conn:  # now a change in the team's queue
+                await alerts.write(
+                    conn, [("raised", replace(alert("a-2", "p-2"), coordinator=None))]
+                )
+            change = await asyncio.wait_for(waiting[-1], 5)
+            assert change.alert.alert_id == "a-2"
+        finally:
+            for each in waiting:
+                each.cancel()
+            await feed.stop()
 
 
 @pytest.mark.servers
