@@ -198,6 +198,7 @@ def deliveries(people: int, facts_each: int, note_bytes: int) -> list[Delivery]:
             "type": "participant.dropped_out",
             "occurred_at": at,
             "recorded_at": at,
+            "source": {"system": "nav", "org": "889640782"},
             "data": {"reason": "x" * note_bytes},
         }
         found.append(Delivery(n + 1, fact))

@@ -113,6 +113,7 @@ def to_journey(found: Timeline) -> alerts_pb2.Journey:
                 start=_timestamp(e.start),
                 end=_timestamp(e.end),
                 unplanned_end=e.unplanned,
+                system=e.system,
             )
             for e in found.engagements
         ],

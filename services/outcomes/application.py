@@ -68,6 +68,7 @@ def to_fact(fact: dict[str, Any], seq: int) -> Fact:
         _utc(fact["recorded_at"]),
         fact["data"],
         seq,
+        fact["source"]["system"],
     )
 
 

@@ -27,7 +27,10 @@ from typing import Any, Final, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 EngagementKind = Literal["measure", "placement"]
-EngagementKey = tuple[EngagementKind, str]
+# (kind, the source system in which the id is unique, the id): a measure's id is unique per
+# source system (CONTRACT §2), so NAV's and a municipality's `m-1` are two measures; a
+# placement's id is unique per person, and its system is "".
+EngagementKey = tuple[EngagementKind, str, str]
 
 MEASURE_STARTED = "measure.started"
 MEASURE_EXTENDED = "measure.extended"
@@ -54,6 +57,7 @@ class Fact:
 
     `data` is the contract's data object as JSON (dates as ISO strings). `seq` is the
     arrival order; it only breaks ties between facts recorded at the same instant.
+    `system` is the `source.system` that sent it, in which its `measure_id` is unique.
     """
 
     event_id: Final[str]
@@ -62,6 +66,7 @@ class Fact:
     recorded_at: Final[datetime]
     data: Final[Mapping[str, Any]]
     seq: Final[int]
+    system: Final[str]
 
     def __init__(
         self,
@@ -71,6 +76,7 @@ class Fact:
         recorded_at: datetime,
         data: Mapping[str, Any],
         seq: int = 0,
+        system: str = "",
     ) -> None:
         self.event_id = event_id
         self.type = type
@@ -78,6 +84,7 @@ class Fact:
         self.recorded_at = _in_utc(event_id, "recorded_at", recorded_at)
         self.data = data
         self.seq = seq
+        self.system = system
 
     @property
     def order(self) -> tuple[datetime, int, str]:
@@ -105,6 +112,7 @@ class Engagement:
     `end` is None while no end is known (active however old). `unplanned` says whether
     the end was unplanned: `measure.ended` with status AVBRUTT or reason IKKE_MOTT,
     `placement.ended` with reason QUIT or DISMISSED, or a `participant.dropped_out`.
+    `system` is the source system in which a measure's id is unique ("" for a placement).
     """
 
     kind: Final[EngagementKind]
@@ -112,6 +120,7 @@ class Engagement:
     start: Final[datetime]
     end: Final[datetime | None]
     unplanned: Final[bool]
+    system: Final[str]
 
     def __init__(
         self,
@@ -120,12 +129,14 @@ class Engagement:
         start: datetime,
         end: datetime | None,
         unplanned: bool,
+        system: str = "",
     ) -> None:
         self.kind = kind
         self.id = id
         self.start = start
         self.end = end
         self.unplanned = unplanned
+        self.system = system
 
     def active_at(self, instant: datetime) -> bool:
         return self.start <= instant and (self.end is None or instant < self.end)
@@ -188,6 +199,7 @@ class MeasurePlan(NamedTuple):
     declared: tuple[PlannedEndDeclared, ...]
     start_known_at: datetime
     end_known_at: datetime | None
+    system: str  # the source system in which `measure_id` is unique
 
 
 @lru_cache(maxsize=1 << 12)

@@ -112,8 +112,9 @@ class KnownJourney:
         self._reasons: dict[datetime, set[str]] = {}
         self._coordination: list[tuple[tuple[datetime, int, str], Coordination]] = []
         self._triages: list[datetime] = []
-        self._plans: dict[str, list[PlannedEndDeclared]] = {}
-        self._plans_known: dict[str, MeasurePlan] = {}  # derived again when a fact touches it
+        # By (system, measure id), as a measure's engagement key without its kind.
+        self._plans: dict[tuple[str, str], list[PlannedEndDeclared]] = {}
+        self._plans_known: dict[tuple[str, str], MeasurePlan] = {}  # derived again when touched
         self._checks: dict[str, datetime] = {}
         # Rules ask after every new fact; only the engagements a fact touched are derived again.
         self._derived: dict[EngagementKey, Engagement] = {}
@@ -178,7 +179,7 @@ class KnownJourney:
         engagement_id = fact.data.get(id_field)
         if not isinstance(engagement_id, str):
             return  # validated at the edge; a fact without its id names no engagement
-        key = (kind, engagement_id)
+        key: EngagementKey = (kind, fact.system if kind == "measure" else "", engagement_id)
         at = fact.occurred_at
         if is_start:
             if key not in self._starts or at < self._starts[key]:
@@ -198,7 +199,7 @@ class KnownJourney:
         if kind == "placement":
             self._placement_ends = None
         else:
-            self._plans_known.pop(engagement_id, None)
+            self._plans_known.pop((fact.system, engagement_id), None)
             self._measure_plans = None
 
     def _plan(self, fact: Fact, *, by_extension: bool) -> None:
@@ -207,18 +208,19 @@ class KnownJourney:
             declared = PlannedEndDeclared(
                 fact.occurred_at, by_extension, str(day), fact.recorded_at
             )
-            self._plans.setdefault(measure_id, []).append(declared)
-            self._plans_known.pop(measure_id, None)
+            plan_key = (fact.system, measure_id)
+            self._plans.setdefault(plan_key, []).append(declared)
+            self._plans_known.pop(plan_key, None)
             self._measure_plans = None
 
     def engagements(self) -> tuple[Engagement, ...]:
-        """Every engagement with a known start, ordered by start, then kind and id."""
+        """Every engagement with a known start, ordered by start, then kind, id and system."""
         if self._engagements is None:
             for key in self._stale:
                 if key in self._starts:
                     self._derived[key] = self._engagement(key)
             self._stale.clear()
-            self._engagements = tuple(sorted(self._derived.values(), key=_START_KIND_ID))
+            self._engagements = tuple(sorted(self._derived.values(), key=_ENGAGEMENT_ORDER))
             self._stretches = None
         return self._engagements
 
@@ -237,13 +239,14 @@ class KnownJourney:
         i = bisect_left(self._dropouts, start)
         if i < len(self._dropouts) and (end is None or self._dropouts[i] < end):
             end, unplanned = self._dropouts[i], True
-        return Engagement(kind=key[0], id=key[1], start=start, end=end, unplanned=unplanned)
+        kind, system, engagement_id = key
+        return Engagement(kind, engagement_id, start, end, unplanned, system)
 
     def placement_ends(self) -> tuple[PlacementEnd, ...]:
         """Every placement whose own end is known, by placement id."""
         if self._placement_ends is None:
             self._placement_ends = tuple(
-                PlacementEnd(key[1], self._starts[key], end, unplanned)
+                PlacementEnd(key[2], self._starts[key], end, unplanned)
                 for key, (end, unplanned) in sorted(self._ends.items())
                 if key[0] == "placement" and key in self._starts
             )
@@ -254,21 +257,23 @@ class KnownJourney:
         return self._checks.get(placement_id)
 
     def measure_plans(self) -> tuple[MeasurePlan, ...]:
-        """What is known of the planned end of each measure whose start is known, by id."""
+        """What is known of the planned end of each measure whose start is known, by system
+        and id."""
         if self._measure_plans is not None:
             return self._measure_plans
         plans: list[MeasurePlan] = []
-        for measure_id in sorted(self._plans):
-            plan = self._plans_known.get(measure_id)
+        for plan_key in sorted(self._plans):
+            plan = self._plans_known.get(plan_key)
             if plan is None:
-                key: EngagementKey = ("measure", measure_id)
+                system, measure_id = plan_key
+                key: EngagementKey = ("measure", system, measure_id)
                 if key not in self._starts:
                     continue
-                declared = tuple(self._plans[measure_id])
+                declared = tuple(self._plans[plan_key])
                 plan = MeasurePlan(
-                    measure_id, declared, self._start_known[key], self._end_known_at(key)
+                    measure_id, declared, self._start_known[key], self._end_known_at(key), system
                 )
-                self._plans_known[measure_id] = plan
+                self._plans_known[plan_key] = plan
             plans.append(plan)
         self._measure_plans = tuple(plans)
         return self._measure_plans
@@ -323,7 +328,7 @@ class KnownJourney:
         return spans[-1].closed_at if spans else None
 
 
-_START_KIND_ID = attrgetter("start", "kind", "id")
+_ENGAGEMENT_ORDER = attrgetter("start", "kind", "id", "system")
 
 
 def _stretches(engagements: Iterable[Engagement]) -> tuple[Stretch, ...]:

@@ -349,7 +349,7 @@ def _stored_form(domain_event: DomainEvent) -> dict[str, Any]:
     """What `to_fact` reads of the domain event as outcomes stores it, its JSON form: the
     same serializer on the same values."""
     return domain_event.model_dump(
-        mode="json", include={"event_id", "type", "occurred_at", "recorded_at", "data"}
+        mode="json", include={"event_id", "type", "occurred_at", "recorded_at", "source", "data"}
     )
 
 

@@ -102,7 +102,9 @@ async def test_coordinators_work_their_own_alerts_and_are_refused_anyone_elses(
                 alerts_pb2.GetJourneyRequest(participant=raised.alert.participant),
                 metadata=auth(anna_token),
             )
-            assert [(e.kind, e.id) for e in journey.engagements] == [("measure", "m-1")]
+            assert [(e.kind, e.system, e.id) for e in journey.engagements] == [
+                ("measure", "nav", "m-1")
+            ]
             assert len(journey.gaps) == 1
             assert not journey.gaps[0].HasField("end")
             assert [a.status for a in journey.alerts] == ["acknowledged"]

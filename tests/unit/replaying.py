@@ -67,6 +67,7 @@ class Person:
         at: float,
         recorded: float | None = None,
         event_id: str | None = None,
+        system: str = "nav",
     ) -> str:
         return json.dumps(
             {
@@ -74,7 +75,7 @@ class Person:
                 "type": type_,
                 "occurred_at": day(at).isoformat(),
                 "recorded_at": day(at if recorded is None else recorded).isoformat(),
-                "source": {"system": "nav", "org": self.org},
+                "source": {"system": system, "org": self.org},
                 "person": self.national_id,
                 "data": data,
             }
@@ -83,9 +84,9 @@ class Person:
     def referred(self, at: float, org_unit: str = TEAM) -> str:
         return self.event("participant.referred", {"channel": "nav", "org_unit": org_unit}, at)
 
-    def started(self, m: str, at: float, recorded: float | None = None) -> str:
+    def started(self, m: str, at: float, recorded: float | None = None, system: str = "nav") -> str:
         data = {"measure_id": m, "measure_code": "AVKLARING", "provider": self.org}
-        return self.event("measure.started", data, at, recorded)
+        return self.event("measure.started", data, at, recorded, system=system)
 
     def ended(
         self,

@@ -112,6 +112,16 @@ def test_a_measure_ending_with_nothing_after_raises_at_fourteen_days() -> None:
     assert alert.condition_key == "HANDOVER_GAP:m1:2025-03-13T09:00:00+00:00"
 
 
+def test_the_same_measure_id_from_another_source_system_is_another_measure() -> None:
+    # CONTRACT §2: a measure_id is unique per source. NAV's m1 ends on day 10 while the
+    # municipality's m1, started on day 5, goes on: the person is never without a measure.
+    kommune_m1 = Fact(
+        "e-kommune", "measure.started", day(5), day(5), {"measure_id": "m1"}, 0, "kommune"
+    )
+
+    assert gaps([*M1, kommune_m1], clock=40) == []
+
+
 @pytest.mark.parametrize(
     ("status", "reason", "raised"),
     [

@@ -105,9 +105,11 @@ def test_a_stored_event_is_read_back_as_the_same_instants_in_utc() -> None:
         "type": "measure.started",
         "occurred_at": "2025-03-03T10:30:00+01:00",
         "recorded_at": "2025-03-03T09:45:00Z",
+        "source": {"system": "kommune", "org": "0301"},
         "data": {"measure_id": "m"},
     }
     read = to_fact(stored, seq=4)
+    assert read.system == "kommune"
     assert read.occurred_at == datetime(2025, 3, 3, 9, 30, tzinfo=UTC)
     assert read.occurred_at.tzinfo is UTC
     assert read.recorded_at.tzinfo is UTC
@@ -117,6 +119,26 @@ def test_a_stored_event_is_read_back_as_the_same_instants_in_utc() -> None:
 
 
 # --- engagements -------------------------------------------------------------------------
+
+
+def test_a_measure_is_known_by_its_source_system_and_id() -> None:
+    # CONTRACT §2: measure_id is unique per source; NAV's m1 and the municipality's m1
+    # are two measures, and only the one whose source ended it has ended.
+    def by(system: str, type_: str, at: datetime) -> Fact:
+        return Fact(f"e{next(_ids)}", type_, at, at, {"measure_id": "m1"}, 0, system)
+
+    known = KnownJourney(
+        [
+            by("nav", "measure.started", day(0)),
+            by("kommune", "measure.started", day(2)),
+            by("kommune", "measure.ended", day(5)),
+        ]
+    )
+
+    assert known.engagements() == (
+        Engagement("measure", "m1", day(0), None, unplanned=False, system="nav"),
+        Engagement("measure", "m1", day(2), day(5), unplanned=False, system="kommune"),
+    )
 
 
 def test_a_measure_is_an_engagement_active_from_start_until_end() -> None:

@@ -95,6 +95,10 @@ CASES: dict[str, tuple[Callable[[], list[str]], list[tuple[Any, ...]]]] = {
         lambda: history(ANA.ended("m1", 100), ANA.closed(110)),
         [],
     ),
+    "the municipality's m1 is not NAV's m1 (measure_id is unique per source)": (
+        lambda: history(ANA.started("m1", 50, system="kommune"), ANA.ended("m1", 100)),
+        [],
+    ),
     "not yet due at --until": (
         lambda: history(ANA.ended("m1", 190)),
         [],

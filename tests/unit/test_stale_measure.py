@@ -48,19 +48,27 @@ def at(when: float | datetime) -> datetime:
 
 
 def fact(
-    type_: str, occurred: float | datetime, recorded: float | datetime | None = None, **data: Any
+    type_: str,
+    occurred: float | datetime,
+    recorded: float | datetime | None = None,
+    system: str = "nav",
+    **data: Any,
 ) -> Fact:
     recorded_at = at(occurred if recorded is None else recorded)
-    return Fact(f"e{next(_ids)}", type_, at(occurred), recorded_at, data)
+    return Fact(f"e{next(_ids)}", type_, at(occurred), recorded_at, data, system=system)
 
 
 def started(
-    m: str, planned_end: str | None, occurred: float = 0, recorded: float | None = None
+    m: str,
+    planned_end: str | None,
+    occurred: float = 0,
+    recorded: float | None = None,
+    system: str = "nav",
 ) -> Fact:
     data: dict[str, Any] = {"measure_id": m, "measure_code": "ARBEIDSTRENING"}
     if planned_end is not None:
         data["planned_end"] = planned_end
-    return fact("measure.started", occurred, recorded, **data)
+    return fact("measure.started", occurred, recorded, system, **data)
 
 
 def extended(
@@ -69,8 +77,13 @@ def extended(
     return fact("measure.extended", occurred, recorded, measure_id=m, planned_end=planned_end)
 
 
-def ended(m: str, occurred: float | datetime, recorded: float | datetime | None = None) -> Fact:
-    return fact("measure.ended", occurred, recorded, measure_id=m, status="FULLFORT")
+def ended(
+    m: str,
+    occurred: float | datetime,
+    recorded: float | datetime | None = None,
+    system: str = "nav",
+) -> Fact:
+    return fact("measure.ended", occurred, recorded, system, measure_id=m, status="FULLFORT")
 
 
 def referred(occurred: float) -> Fact:
@@ -95,11 +108,12 @@ def stale(
     raised: datetime,
     resolved: datetime | None = None,
     how: Resolution | None = None,
+    system: str = "nav",
 ) -> Alert:
     return Alert(
         rule="STALE_MEASURE",
         subject=m,
-        condition_key=f"STALE_MEASURE:{m}:{planned_end}",
+        condition_key=f"STALE_MEASURE:{system}:{m}:{planned_end}",
         raised_at=raised,
         status="open" if resolved is None else "resolved",
         resolved_at=resolved,
@@ -162,6 +176,21 @@ def test_an_end_in_time_but_recorded_late_resolves_it_when_recorded() -> None:
     assert alerts(facts, clock=69) == [stale("m1", "2025-04-01", APRIL_1_DUE)]
     assert change(facts, clock=65) == day(70)
     assert alerts(facts, clock=200) == [stale("m1", "2025-04-01", APRIL_1_DUE, day(70), "updated")]
+
+
+def test_the_same_measure_id_from_two_source_systems_is_two_measures() -> None:
+    # CONTRACT §2: a measure_id is unique per source, so NAV's m1 and the municipality's
+    # m1 are watched apart, and the municipality's end says nothing of NAV's measure.
+    kommune_m1 = started("m1", "2025-04-01", system="kommune")
+    kommune_end = ended("m1", 20, system="kommune")
+
+    assert alerts([M1, kommune_m1], clock=200) == [
+        stale("m1", "2025-04-01", APRIL_1_DUE, system="kommune"),
+        stale("m1", "2025-04-01", APRIL_1_DUE),
+    ]
+    assert alerts([M1, kommune_m1, kommune_end], clock=200) == [
+        stale("m1", "2025-04-01", APRIL_1_DUE)
+    ]
 
 
 def test_a_dropout_ends_the_measure_too() -> None:

@@ -28,6 +28,7 @@ def test_every_stored_event_is_written_byte_for_byte_as_the_library_writes_it() 
         "type": "placement.started",
         "occurred_at": day(1).isoformat(),
         "recorded_at": day(1).isoformat(),
+        "source": {"system": "employer", "org": "974760673"},
         "data": {"employer": "Ålesund Æble og Øl AS", "hours_pct": 60, "tags": [1, None]},
     }
     log.record(fact, {"traceparent": "00-abc-def-01"})

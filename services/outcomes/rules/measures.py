@@ -128,7 +128,7 @@ def stale_watches(plan: MeasurePlan, stale_after: timedelta) -> tuple[StaleWatch
     watches: list[StaleWatch] = []
     keys: set[str] = set()
     for stood in planned_ends_stood(plan):
-        key = f"STALE_MEASURE:{plan.measure_id}:{stood.day}"
+        key = f"STALE_MEASURE:{plan.system}:{plan.measure_id}:{stood.day}"
         at = day_start(stood.day)
         due = at + stale_after
         if key in keys or (

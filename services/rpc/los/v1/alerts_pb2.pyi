@@ -279,10 +279,15 @@ class Engagement(_message.Message):
     START_FIELD_NUMBER: _builtins.int
     END_FIELD_NUMBER: _builtins.int
     UNPLANNED_END_FIELD_NUMBER: _builtins.int
+    SYSTEM_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """"measure" or "placement"."""
     id: _builtins.str
     unplanned_end: _builtins.bool
+    system: _builtins.str
+    """A measure's source system (`source.system`: "nav", "kommune", ...), in which its id is
+    unique; empty for a placement, whose id is unique per person.
+    """
     @_builtins.property
     def start(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -297,10 +302,11 @@ class Engagement(_message.Message):
         start: _timestamp_pb2.Timestamp | None = ...,
         end: _timestamp_pb2.Timestamp | None = ...,
         unplanned_end: _builtins.bool = ...,
+        system: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "id", b"id", "kind", b"kind", "start", b"start", "unplanned_end", b"unplanned_end"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "id", b"id", "kind", b"kind", "start", b"start", "system", b"system", "unplanned_end", b"unplanned_end"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
