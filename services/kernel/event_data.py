@@ -1,7 +1,8 @@
 """The `data` of each event type (CONTRACT §2): one model per type, picked by `type`.
 
 Unknown fields are kept (a source may already speak a later version of the contract),
-but not nested without end, nor holding a number JSON cannot write back.
+but not nested without end, nor holding a number JSON cannot write back. No field may
+hold a national identity number: a person is named only in the event's `person`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Self, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.kernel.ids import holds_national_id
 from services.kernel.vocabulary import (
     Channel,
     CheckStatus,
@@ -42,7 +44,7 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     @model_validator(mode="after")
-    def _unknown_fields_can_be_stored(self) -> Self:
+    def _can_be_stored_and_published(self) -> Self:
         for name, value in (self.__pydantic_extra__ or {}).items():
             if _nests_deeper(value, MAX_UNKNOWN_DEPTH):
                 raise ValueError(f"{name}: nests deeper than {MAX_UNKNOWN_DEPTH} levels")
@@ -50,6 +52,14 @@ class _Data(BaseModel):
                 # NaN and Infinity are not JSON, nor is 1e400 once read: the stores would
                 # write each as null.
                 raise ValueError(f"{name}: holds a number that is not finite")
+        # A person is named in `person` only, which becomes a pseudonym: anywhere else
+        # their id would be stored and published as sent (DESIGN.md, privacy).
+        for name, value in (*self.__dict__.items(), *(self.__pydantic_extra__ or {}).items()):
+            if holds_national_id(value):
+                raise ValueError(
+                    f"{name}: holds what reads as a national identity number;"
+                    " a person is named only in `person`"
+                )
         return self
 
 

@@ -21,6 +21,8 @@ from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.no import fodselsnummer, orgnr
 
 _ELEVEN_DIGITS = re.compile(r"[0-9]{11}")
+# Eleven digits not part of a longer number, as written or with a space after the birth date.
+_ELEVEN_DIGITS_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{6}) ?([0-9]{5})(?![0-9])")
 _NINE_DIGITS = re.compile(r"[0-9]{9}")
 _FOUR_DIGITS = re.compile(r"[0-9]{4}")
 
@@ -41,6 +43,30 @@ def validate_national_id(value: str) -> str:
     _check_birth_date(value)
     _check_control_digits(value)
     return value
+
+
+def holds_national_id(value: object) -> bool:
+    """Whether `value` (text, a number, or JSON holding them) contains a national id: a
+    number written as one, in text, or as a JSON number that lost its leading zero."""
+    if isinstance(value, str):
+        return _ELEVEN_DIGITS_IN_TEXT.search(value) is not None and any(
+            _is_national_id(birth + rest) for birth, rest in _ELEVEN_DIGITS_IN_TEXT.findall(value)
+        )
+    if isinstance(value, dict):
+        return any(map(holds_national_id, value.values()))
+    if isinstance(value, list):
+        return any(map(holds_national_id, value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 0 < value < 10**11 and _is_national_id(f"{value:011d}")
+    return False
+
+
+def _is_national_id(digits: str) -> bool:
+    try:
+        validate_national_id(digits)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_birth_date(value: str) -> None:

@@ -334,6 +334,52 @@ def test_an_unknown_field_holding_a_number_json_cannot_write_is_rejected_by_name
     assert (error.field, error.reason) == ("data", "note: holds a number that is not finite")
 
 
+EARLY_IN_A_MONTH = synthetic_national_id(random.Random(2), date(1990, 5, 7))  # "07..."
+assert EARLY_IN_A_MONTH.startswith("0")
+NATIONAL_ID_ELSEWHERE = (
+    "holds what reads as a national identity number; a person is named only in `person`"
+)
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        f'"ring tilbake, fnr {PERSON}"',
+        f'"{PERSON[:6]} {PERSON[6:]}"',  # with a space after the birth date
+        str(int(EARLY_IN_A_MONTH)),  # a JSON number, its leading zero lost
+        f'{{"history": [1, "{HAND_COMPUTED_PERSON}"]}}',
+    ],
+)
+def test_a_national_id_outside_person_is_rejected_by_field(note):
+    # It would be stored and published as sent: only `person` is replaced by a pseudonym.
+    error = rejection(_with_unknown_field(note))
+    assert (error.field, error.reason) == ("data", f"note: {NATIONAL_ID_ELSEWHERE}")
+
+
+def test_a_national_id_in_a_field_the_contract_names_is_rejected_too():
+    data = {"coordinator_id": "c-1", "reason": f"flyttet, se {PERSON}"}
+    error = rejection(edge("coordinator.unassigned", data=data))
+    assert (error.field, error.reason) == ("data", f"reason: {NATIONAL_ID_ELSEWHERE}")
+    started = {**DATA_EXAMPLES["measure.started"], "measure_id": PERSON}
+    error = rejection(edge("measure.started", data=started))
+    assert (error.field, error.reason) == ("data", f"measure_id: {NATIONAL_ID_ELSEWHERE}")
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        f'"{PERSON[:10]}{(int(PERSON[10]) + 1) % 10}"',  # its check digit wrong
+        f'"1{PERSON}"',  # inside a longer number
+        '"konto 12345678903"',  # eleven digits that are no birth date
+        "12345678903",
+        f'"{PERSON[:3]}"',
+    ],
+)
+def test_numbers_that_are_no_national_id_are_kept(note):
+    line = _with_unknown_field(note)
+    assert parse_edge_event(line).data.model_extra == {"note": json.loads(note)}
+
+
 def test_a_reader_of_many_events_checks_each_national_id_once(checked):
     known: set[str] = set()
     first = parse_edge_event(json.dumps(edge()), known)
