@@ -79,6 +79,9 @@ class RawSource(sources_pb2_grpc.SourcesServicer):
         self._queue.put_nowait(lines)
         return sources_pb2.SubmitEventsResponse(accepted=len(lines))
 
+    # The generated one, which answers UNIMPLEMENTED: the raw pipe only submits.
+    CheckEvents = sources_pb2_grpc.SourcesServicer.CheckEvents
+
 
 async def publisher(
     js: Any, subject: str, queue: asyncio.Queue[list[str]], batch: int = BATCH

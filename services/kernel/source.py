@@ -92,7 +92,7 @@ class SourceRecord(Aggregate):
         reason: str
 
         def apply(self, aggregate: Any) -> None:
-            del aggregate.held[self.event_id]
+            aggregate._refuse(self.event_id, Refused(self.field, self.reason))
 
     @staticmethod
     def create_id(service: str, participant: str) -> UUID:
@@ -104,6 +104,7 @@ class SourceRecord(Aggregate):
         # Held events by event_id, in the order they came, with their trace and what
         # each waits for.
         self.held: dict[str, tuple[DomainEvent, dict[str, str], Waiting]] = {}
+        self.refused: dict[str, Refused] = {}  # held events refused when their start came
         self._stored = True
 
     @classmethod
@@ -162,7 +163,20 @@ class SourceRecord(Aggregate):
                 self.Dropped, event_id=event_id, field=refused.field, reason=refused.reason
             )
         else:
-            del self.held[event_id]
+            self._refuse(event_id, refused)
+
+    def _refuse(self, event_id: str, refused: Refused) -> None:
+        del self.held[event_id]
+        self.refused[event_id] = refused
+
+    def state_of(self, event_id: str) -> Verdict | None:
+        """What became of an event sent before: ACCEPTED, held (`Waiting`), refused once its
+        start came (`Refused`), or None if this record has no such event."""
+        if event_id in self.seen:
+            return ACCEPTED
+        if event_id in self.held:
+            return self.held[event_id][2]
+        return self.refused.get(event_id)
 
     def _record(
         self, kind: type[Aggregate.Event], domain_event: DomainEvent, trace: dict[str, str]
@@ -244,6 +258,16 @@ class SourceApplication(BatchApplication):
             # recorded_at.
             self.record_batch(in_order, records.values(), tracking=None)
         return verdicts
+
+    def states(self, asked: Sequence[tuple[str, str]]) -> list[Verdict | None]:
+        """What became of each (participant, event_id) asked about (`state_of`)."""
+        ids = {p: SourceRecord.create_id(self.service, p) for p, _ in asked}
+        records = self.load(self.record_type, ids.values())
+        found = [records.get(ids[participant]) for participant, _ in asked]
+        return [
+            None if record is None else record.state_of(event_id)
+            for record, (_, event_id) in zip(found, asked, strict=True)
+        ]
 
     def remember(self, identities: dict[str, str]) -> None:
         """Pseudonym → national id for the events of a batch; only intake keeps them."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -21,7 +22,7 @@ from services.kernel.events import (
     check_recorded_at,
     parse_edge_event,
 )
-from services.kernel.ids import Pseudonyms
+from services.kernel.ids import Pseudonyms, validate_national_id
 from services.kernel.outbox import OutboxRelay
 from services.kernel.settings import Settings
 from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceApplication, Verdict, Waiting
@@ -52,6 +53,7 @@ def _raw_request_type() -> Any:
 
 
 RawSubmitEventsRequest = _raw_request_type()
+EventState = sources_pb2.EventState
 SERVICE = "los.v1.Sources"
 
 
@@ -62,7 +64,12 @@ def register(servicer: SourcesServicer, server: grpc.aio.Server) -> None:
             servicer.SubmitEvents,
             request_deserializer=RawSubmitEventsRequest.FromString,
             response_serializer=sources_pb2.SubmitEventsResponse.SerializeToString,
-        )
+        ),
+        "CheckEvents": grpc.unary_unary_rpc_method_handler(
+            servicer.CheckEvents,
+            request_deserializer=sources_pb2.CheckEventsRequest.FromString,
+            response_serializer=sources_pb2.CheckEventsResponse.SerializeToString,
+        ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
@@ -146,8 +153,48 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
             self._relay.wake.set()
         return response
 
+    async def CheckEvents(
+        self,
+        request: sources_pb2.CheckEventsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> sources_pb2.CheckEventsResponse:
+        states = [EventState(event_id=sent.event_id) for sent in request.events]
+        asked: list[tuple[str, str]] = []
+        positions: list[int] = []
+        for index, sent in enumerate(request.events):
+            try:
+                event_id = str(UUID(sent.event_id))
+            except ValueError:
+                _invalid(states[index], "event_id", "must be a UUID")
+                continue
+            try:
+                validate_national_id(sent.person)
+            except ValueError as error:
+                _invalid(states[index], "person", f"not a national identity number: {error}")
+                continue
+            asked.append((self._pseudonyms.of(sent.person), event_id))
+            positions.append(index)
+        found = await self._worker.run(self._app.states, asked)
+        for index, verdict in zip(positions, found, strict=True):
+            state = states[index]
+            if verdict == ACCEPTED:
+                state.state = EventState.ACCEPTED
+            elif isinstance(verdict, Refused | Waiting):
+                state.state = (
+                    EventState.HELD if isinstance(verdict, Waiting) else EventState.REFUSED
+                )
+                state.field, state.reason = verdict.field, verdict.reason
+            else:
+                state.state = EventState.NOT_KNOWN
+        return sources_pb2.CheckEventsResponse(events=states)
+
     def _store(
         self, batch: list[tuple[DomainEvent, dict[str, str]]], identities: dict[str, str]
     ) -> list[Verdict]:
         self._app.remember(identities)
         return self._app.accept_batch(batch, self._settings.rules.lifecycle_hold)
+
+
+def _invalid(state: EventState, field: str, reason: str) -> None:
+    state.state = EventState.INVALID
+    state.field, state.reason = field, reason

@@ -19,6 +19,7 @@ from services.journey.domain import MeasureRecord
 from services.kernel.source import ACCEPTED, Refused, SourceApplication, SourceRecord, Waiting
 from tests.unit.source_events import (
     ANNE,
+    BJORN,
     HOLD,
     day,
     employer_takes,
@@ -187,6 +188,31 @@ def test_a_placement_end_is_held_until_its_start_comes() -> None:
     assert isinstance(held, Waiting)
     assert held.field == "data.placement_id"
     assert accepted_types(app, "employer") == ["placement.started", "placement.ended"]
+
+
+def test_what_became_of_an_event_held_can_be_asked_afterwards() -> None:
+    app = JourneyApplication()
+    ends = [measure_ended(ANNE, "m-1", day(30)), measure_ended(ANNE, "m-2", day(30))]
+    journey_takes(app, ANNE, *ends)
+    first, second = (json.loads(end)["event_id"] for end in ends)
+    never_sent = "7d3c1bd4-3c5e-4e0b-9a43-5b0f4a6e1d2f"
+    asked = [(ANNE.participant, first), (ANNE.participant, second), (ANNE.participant, never_sent)]
+
+    while_held = app.states([*asked, (BJORN.participant, first)])
+    journey_takes(
+        app,
+        ANNE,
+        measure_started(ANNE, "m-1", day(0)),
+        ANNE.measure_started("m-2", day(0), recorded_at=day(37.01)),
+    )
+    decided = app.states(asked)  # read back from the stored events, Dropped included
+
+    assert [type(state) for state in while_held] == [Waiting, Waiting, type(None), type(None)]
+    assert decided == [
+        ACCEPTED,
+        Refused("data.measure_id", "its start was recorded more than P7D after it"),
+        None,
+    ]
 
 
 def test_a_replay_record_decides_each_held_event_as_a_stored_one_does() -> None:

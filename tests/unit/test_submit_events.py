@@ -18,8 +18,8 @@ from services.kernel.rpc import Service, start_server
 from services.kernel.settings import Settings
 from services.kernel.sources import SERVICE, RawSubmitEventsRequest, SourcesServicer, register
 from services.kernel.store import Worker
-from services.rpc.los.v1 import sources_pb2
-from tests.unit.source_events import ANNE, day, measure_started
+from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
+from tests.unit.source_events import ANNE, BJORN, day, measure_ended, measure_started
 
 
 class _Relay:
@@ -95,3 +95,41 @@ async def test_an_event_that_is_not_utf_8_is_rejected_alone_over_grpc(
     assert reply.accepted == 1
     assert [(r.index, r.field) for r in reply.rejected] == [(1, "")]
     assert reply.rejected[0].reason.startswith("not valid JSON")
+
+
+async def test_what_became_of_a_held_event_is_asked_over_grpc(servicer: SourcesServicer) -> None:
+    end = measure_ended(ANNE, "m-1", day(30))
+    end_id = json.loads(end)["event_id"]
+    late_start = ANNE.measure_started("m-1", day(0), recorded_at=day(38))
+    sent = [
+        sources_pb2.SentEvent(event_id=end_id, person=ANNE.national_id),
+        sources_pb2.SentEvent(event_id=end_id, person=BJORN.national_id),
+        sources_pb2.SentEvent(event_id="e-1", person=ANNE.national_id),
+        sources_pb2.SentEvent(event_id=end_id, person=ANNE.national_id[:10]),
+    ]
+    server, port = await start_server([Service(servicer, register, SERVICE)], "127.0.0.1", 0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = sources_pb2_grpc.SourcesStub(channel)
+            submitted = await stub.SubmitEvents(sources_pb2.SubmitEventsRequest(events=[end]))
+            held = await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent))
+            await stub.SubmitEvents(sources_pb2.SubmitEventsRequest(events=[late_start]))
+            refused = await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent[:1]))
+    finally:
+        await server.stop(grace=None)
+
+    assert [h.event_id for h in submitted.held] == [end_id]
+    State = sources_pb2.EventState
+    assert [(e.event_id, e.state, e.field) for e in held.events] == [
+        (end_id, State.HELD, "data.measure_id"),
+        (end_id, State.NOT_KNOWN, ""),  # Bjørn has no such event
+        ("e-1", State.INVALID, "event_id"),
+        (end_id, State.INVALID, "person"),
+    ]
+    assert ANNE.national_id[:10] not in held.events[3].reason
+    [state] = refused.events
+    assert (state.state, state.field, state.reason) == (
+        State.REFUSED,
+        "data.measure_id",
+        "its start was recorded more than P7D after it",
+    )

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14los/v1/sources.proto\x12\x06los.v1\"%\n\x13SubmitEventsRequest\x12\x0e\n\x06\x65vents\x18\x01 \x03(\t\"}\n\x14SubmitEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12#\n\x08rejected\x18\x03 \x03(\x0b\x32\x11.los.v1.Rejection\x12\x1a\n\x04held\x18\x04 \x03(\x0b\x32\x0c.los.v1.Held\"K\n\tRejection\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"F\n\x04Held\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t2T\n\x07Sources\x12I\n\x0cSubmitEvents\x12\x1b.los.v1.SubmitEventsRequest\x1a\x1c.los.v1.SubmitEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14los/v1/sources.proto\x12\x06los.v1\"%\n\x13SubmitEventsRequest\x12\x0e\n\x06\x65vents\x18\x01 \x03(\t\"}\n\x14SubmitEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12#\n\x08rejected\x18\x03 \x03(\x0b\x32\x11.los.v1.Rejection\x12\x1a\n\x04held\x18\x04 \x03(\x0b\x32\x0c.los.v1.Held\"K\n\tRejection\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"F\n\x04Held\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"7\n\x12\x43heckEventsRequest\x12!\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x11.los.v1.SentEvent\"-\n\tSentEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0e\n\x06person\x18\x02 \x01(\t\"9\n\x13\x43heckEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.los.v1.EventState\"\xc7\x01\n\nEventState\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.los.v1.EventState.State\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"_\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\r\n\tNOT_KNOWN\x10\x01\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x02\x12\x08\n\x04HELD\x10\x03\x12\x0b\n\x07REFUSED\x10\x04\x12\x0b\n\x07INVALID\x10\x05\x32\x9c\x01\n\x07Sources\x12I\n\x0cSubmitEvents\x12\x1b.los.v1.SubmitEventsRequest\x1a\x1c.los.v1.SubmitEventsResponse\x12\x46\n\x0b\x43heckEvents\x12\x1a.los.v1.CheckEventsRequest\x1a\x1b.los.v1.CheckEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,6 +39,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REJECTION']._serialized_end=273
   _globals['_HELD']._serialized_start=275
   _globals['_HELD']._serialized_end=345
-  _globals['_SOURCES']._serialized_start=347
-  _globals['_SOURCES']._serialized_end=431
+  _globals['_CHECKEVENTSREQUEST']._serialized_start=347
+  _globals['_CHECKEVENTSREQUEST']._serialized_end=402
+  _globals['_SENTEVENT']._serialized_start=404
+  _globals['_SENTEVENT']._serialized_end=449
+  _globals['_CHECKEVENTSRESPONSE']._serialized_start=451
+  _globals['_CHECKEVENTSRESPONSE']._serialized_end=508
+  _globals['_EVENTSTATE']._serialized_start=511
+  _globals['_EVENTSTATE']._serialized_end=710
+  _globals['_EVENTSTATE_STATE']._serialized_start=615
+  _globals['_EVENTSTATE_STATE']._serialized_end=710
+  _globals['_SOURCES']._serialized_start=713
+  _globals['_SOURCES']._serialized_end=869
 # @@protoc_insertion_point(module_scope)

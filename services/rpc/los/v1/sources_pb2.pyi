@@ -12,6 +12,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -65,7 +66,7 @@ class SubmitEventsResponse(_message.Message):
         measure or placement it ends or extends. When that start comes, a held event is
         accepted right after it if the start was recorded at most LOS_RULES__LIFECYCLE_HOLD
         (P7D) after it, and rejected otherwise. Sending it again while it waits is answered
-        as held again.
+        as held again; CheckEvents says what became of it.
         """
 
     def __init__(
@@ -144,3 +145,129 @@ class Held(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Held: _TypeAlias = Held  # noqa: Y015
+
+@_typing.final
+class CheckEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___SentEvent]: ...
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___SentEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckEventsRequest: _TypeAlias = CheckEventsRequest  # noqa: Y015
+
+@_typing.final
+class SentEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    PERSON_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    person: _builtins.str
+    """The national identity number the event's `person` held."""
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        person: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "person", b"person"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SentEvent: _TypeAlias = SentEvent  # noqa: Y015
+
+@_typing.final
+class CheckEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventState]:
+        """One for each event asked about, in the order asked."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___EventState] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckEventsResponse: _TypeAlias = CheckEventsResponse  # noqa: Y015
+
+@_typing.final
+class EventState(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _State:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[EventState._State.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATE_UNSPECIFIED: EventState._State.ValueType  # 0
+        NOT_KNOWN: EventState._State.ValueType  # 1
+        """This service has no such event of this person: never sent to it, or rejected
+        when it was sent (the reply to SubmitEvents said why).
+        """
+        ACCEPTED: EventState._State.ValueType  # 2
+        HELD: EventState._State.ValueType  # 3
+        """Held, still waiting for its start."""
+        REFUSED: EventState._State.ValueType  # 4
+        """Held, then rejected when its start came (`field` and `reason` say why)."""
+        INVALID: EventState._State.ValueType  # 5
+        """The question could not be read: `field` ("event_id" or "person") and `reason`."""
+
+    class State(_State, metaclass=_StateEnumTypeWrapper): ...
+    STATE_UNSPECIFIED: EventState.State.ValueType  # 0
+    NOT_KNOWN: EventState.State.ValueType  # 1
+    """This service has no such event of this person: never sent to it, or rejected
+    when it was sent (the reply to SubmitEvents said why).
+    """
+    ACCEPTED: EventState.State.ValueType  # 2
+    HELD: EventState.State.ValueType  # 3
+    """Held, still waiting for its start."""
+    REFUSED: EventState.State.ValueType  # 4
+    """Held, then rejected when its start came (`field` and `reason` say why)."""
+    INVALID: EventState.State.ValueType  # 5
+    """The question could not be read: `field` ("event_id" or "person") and `reason`."""
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    state: Global___EventState.State.ValueType
+    field: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        state: Global___EventState.State.ValueType = ...,
+        field: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "field", b"field", "reason", b"reason", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventState: _TypeAlias = EventState  # noqa: Y015

@@ -39,6 +39,11 @@ class SourcesStub:
                 request_serializer=los_dot_v1_dot_sources__pb2.SubmitEventsRequest.SerializeToString,
                 response_deserializer=los_dot_v1_dot_sources__pb2.SubmitEventsResponse.FromString,
                 _registered_method=True)
+        self.CheckEvents = channel.unary_unary(
+                '/los.v1.Sources/CheckEvents',
+                request_serializer=los_dot_v1_dot_sources__pb2.CheckEventsRequest.SerializeToString,
+                response_deserializer=los_dot_v1_dot_sources__pb2.CheckEventsResponse.FromString,
+                _registered_method=True)
 
 
 class SourcesServicer:
@@ -54,6 +59,14 @@ class SourcesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckEvents(self, request, context):
+        """What became of events sent before, each named by its event_id and the person it is
+        about: above all, whether an event that was held has been accepted or refused since.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SourcesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +74,11 @@ def add_SourcesServicer_to_server(servicer, server):
                     servicer.SubmitEvents,
                     request_deserializer=los_dot_v1_dot_sources__pb2.SubmitEventsRequest.FromString,
                     response_serializer=los_dot_v1_dot_sources__pb2.SubmitEventsResponse.SerializeToString,
+            ),
+            'CheckEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckEvents,
+                    request_deserializer=los_dot_v1_dot_sources__pb2.CheckEventsRequest.FromString,
+                    response_serializer=los_dot_v1_dot_sources__pb2.CheckEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +108,33 @@ class Sources:
             '/los.v1.Sources/SubmitEvents',
             los_dot_v1_dot_sources__pb2.SubmitEventsRequest.SerializeToString,
             los_dot_v1_dot_sources__pb2.SubmitEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/los.v1.Sources/CheckEvents',
+            los_dot_v1_dot_sources__pb2.CheckEventsRequest.SerializeToString,
+            los_dot_v1_dot_sources__pb2.CheckEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,10 @@ class SourcesStub:
     nothing. An end or extension whose start is not known yet is held until the start
     comes (CONTRACT §2). The call succeeds whenever the batch could be read.
     """
+    CheckEvents: _grpc.UnaryUnaryMultiCallable[_sources_pb2.CheckEventsRequest, _sources_pb2.CheckEventsResponse]
+    """What became of events sent before, each named by its event_id and the person it is
+    about: above all, whether an event that was held has been accepted or refused since.
+    """
 
 @_typing.type_check_only
 class SourcesAsyncStub(SourcesStub):
@@ -51,6 +55,10 @@ class SourcesAsyncStub(SourcesStub):
     rejected; an event sent again (same event_id) is counted as a duplicate and changes
     nothing. An end or extension whose start is not known yet is held until the start
     comes (CONTRACT §2). The call succeeds whenever the batch could be read.
+    """
+    CheckEvents: _aio.UnaryUnaryMultiCallable[_sources_pb2.CheckEventsRequest, _sources_pb2.CheckEventsResponse]  # type: ignore[assignment]
+    """What became of events sent before, each named by its event_id and the person it is
+    about: above all, whether an event that was held has been accepted or refused since.
     """
 
 class SourcesServicer(metaclass=_abc_1.ABCMeta):
@@ -64,6 +72,16 @@ class SourcesServicer(metaclass=_abc_1.ABCMeta):
         rejected; an event sent again (same event_id) is counted as a duplicate and changes
         nothing. An end or extension whose start is not known yet is held until the start
         comes (CONTRACT §2). The call succeeds whenever the batch could be read.
+        """
+
+    @_abc_1.abstractmethod
+    def CheckEvents(
+        self,
+        request: _sources_pb2.CheckEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sources_pb2.CheckEventsResponse, _abc.Awaitable[_sources_pb2.CheckEventsResponse]]:
+        """What became of events sent before, each named by its event_id and the person it is
+        about: above all, whether an event that was held has been accepted or refused since.
         """
 
 def add_SourcesServicer_to_server(servicer: SourcesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
