@@ -1,4 +1,5 @@
-"""`los import`: a JSONL file of edge events through the source services, in batches.
+"""`los import`: a JSONL file of edge events through the source services, in batches; and
+`los check`: what became of each event of such a file afterwards.
 
 Lines are read in file order, a chunk at a time, and each chunk is split by owning
 service (CONTRACT §2, "emitted by"). Each service has a lane that sends its parts in
@@ -15,10 +16,11 @@ import asyncio
 import json
 import time
 from asyncio import Queue
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import grpc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -49,8 +51,17 @@ class ImportReport:
         return self.lines / self.seconds if self.seconds else 0.0
 
 
-def _reject(rejects: IO[str], line: int, event_id: str, field_name: str, reason: str) -> None:
-    record = {"line": line, "event_id": event_id, "field": field_name, "reason": reason}
+@dataclass
+class CheckReport:
+    lines: int = 0
+    # By `EventState.State` name; INVALID also for lines that could not be asked about.
+    states: Counter[str] = field(default_factory=Counter)
+
+
+def _reject(
+    rejects: IO[str], line: int, event_id: str, field_name: str, reason: str, **more: str
+) -> None:
+    record = {"line": line, "event_id": event_id, **more, "field": field_name, "reason": reason}
     rejects.write(json.dumps(record) + "\n")
 
 
@@ -71,8 +82,8 @@ class InvalidLine(Exception):
     """A line that cannot be routed: its event_id (a UUID, or ""), field and reason."""
 
 
-def _routed(raw: bytes) -> tuple[str, str]:
-    """The service a line goes to, and the line as text; or `InvalidLine`."""
+def _routed(raw: bytes) -> tuple[str, str, dict[str, Any]]:
+    """The service a line goes to, the line as text and as read; or `InvalidLine`."""
     try:
         line = raw.decode("utf-8-sig")  # a byte order mark, as Windows tools write, is dropped
     except UnicodeDecodeError as error:
@@ -86,7 +97,7 @@ def _routed(raw: bytes) -> tuple[str, str]:
     except RecursionError:
         raise InvalidLine("", "", "not valid JSON: nested too deeply") from None
     try:
-        return owner(event["type"]), line
+        return owner(event["type"]), line, event
     except (KeyError, TypeError, ValueError):
         event_id = readable_event_id(event) if isinstance(event, dict) else None
         raise InvalidLine(event_id or "", "type", "missing or not a v1 event type") from None
@@ -122,7 +133,7 @@ class Importer:
         parts: dict[str, Part] = {}
         for number, raw in chunk:
             try:
-                service, line = _routed(raw)
+                service, line, _ = _routed(raw)
             except InvalidLine as invalid:
                 report.rejected += 1
                 _reject(rejects, number, *invalid.args)
@@ -168,4 +179,38 @@ class Importer:
                 for service in lanes:
                     lanes_and_reader.create_task(send(service))
         report.seconds = time.perf_counter() - started
+        return report
+
+    async def check(self, path: Path, out_path: Path) -> CheckReport:
+        """Ask each line's service what became of its event; every line whose event was not
+        accepted is written to `out_path` with its state, field and reason."""
+        report = CheckReport()
+        with out_path.open("w", encoding="utf-8") as out:
+
+            def tell(number: int, event_id: str, state: str, field_name: str, why: str) -> None:
+                report.states[state] += 1
+                if state != "ACCEPTED":
+                    _reject(out, number, event_id, field_name, why, state=state)
+
+            for chunk in _chunks(path):
+                report.lines += len(chunk)
+                asked: dict[str, list[tuple[int, sources_pb2.SentEvent]]] = {}
+                for number, raw in chunk:
+                    try:
+                        service, _, event = _routed(raw)
+                    except InvalidLine as invalid:
+                        tell(number, invalid.args[0], "INVALID", *invalid.args[1:])
+                        continue
+                    sent = sources_pb2.SentEvent(
+                        event_id=readable_event_id(event) or "", person=str(event.get("person"))
+                    )
+                    asked.setdefault(service, []).append((number, sent))
+                for service, part in asked.items():
+                    for start in range(0, len(part), BATCH):
+                        batch = part[start : start + BATCH]
+                        request = sources_pb2.CheckEventsRequest(events=[s for _, s in batch])
+                        reply = await self._stubs[service].CheckEvents(request, timeout=120)
+                        for (number, _), state in zip(batch, reply.events, strict=True):
+                            name = sources_pb2.EventState.State.Name(state.state)
+                            tell(number, state.event_id, name, state.field, state.reason)
         return report

@@ -1,4 +1,4 @@
-"""`los`: run the platform, generate and import cohorts, watch alerts."""
+"""`los`: run the platform, generate, import and check cohorts, watch alerts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -69,6 +70,9 @@ def generate(
     console.print(f"{count} events for {people} people → {out}")
 
 
+Address = Annotated[str, typer.Option(help="host:port of the source service")]
+
+
 @app.command("import")
 def import_(
     file: Annotated[
@@ -77,18 +81,14 @@ def import_(
     rejects: Annotated[Path, typer.Option(help="where rejected lines are reported")] = Path(
         "rejects.jsonl"
     ),
-    intake: str = "127.0.0.1:50061",
-    journey: str = "127.0.0.1:50062",
-    employer: str = "127.0.0.1:50063",
+    intake: Address = "127.0.0.1:50061",
+    journey: Address = "127.0.0.1:50062",
+    employer: Address = "127.0.0.1:50063",
 ) -> None:
     """Send a JSONL file through the source services; importing it twice changes nothing."""
 
-    async def run() -> None:
-        importer = Importer({"intake": intake, "journey": journey, "employer": employer})
-        try:
-            report = await importer.run(file, rejects, show_progress=console.is_terminal)
-        finally:
-            await importer.close()
+    async def run(importer: Importer) -> None:
+        report = await importer.run(file, rejects, show_progress=console.is_terminal)
         console.print(
             f"{report.lines} lines: {report.accepted} accepted, {report.duplicates} duplicates,"
             f" {report.held} held until their start comes,"
@@ -96,14 +96,57 @@ def import_(
             f" = {report.per_second:,.0f} events/s"
         )
 
+    _with_sources("import", run, {"intake": intake, "journey": journey, "employer": employer})
+
+
+@app.command()
+def check(
+    file: Annotated[
+        Path, typer.Argument(help="JSONL of edge events sent before", exists=True, dir_okay=False)
+    ],
+    out: Annotated[Path, typer.Option(help="where events not accepted are listed")] = Path(
+        "states.jsonl"
+    ),
+    intake: Address = "127.0.0.1:50061",
+    journey: Address = "127.0.0.1:50062",
+    employer: Address = "127.0.0.1:50063",
+) -> None:
+    """Ask the source services what became of each event of a file sent before: accepted,
+    held until its start comes, refused when it came, or not known (rejected when sent)."""
+
+    async def run(importer: Importer) -> None:
+        states = (await importer.check(file, out)).states
+        console.print(
+            f"{states.total()} lines: {states['ACCEPTED']} accepted,"
+            f" {states['HELD']} held until their start comes,"
+            f" {states['REFUSED']} refused when their start came,"
+            f" {states['NOT_KNOWN']} not known (rejected when sent, or never sent),"
+            f" {states['INVALID']} unreadable (see {out})"
+        )
+
+    _with_sources("check", run, {"intake": intake, "journey": journey, "employer": employer})
+
+
+def _with_sources(
+    what: str, run: Callable[[Importer], Awaitable[None]], addresses: dict[str, str]
+) -> None:
+    """Run `run` with the source services at `addresses`; one line and exit 1 if they fail."""
+
+    async def running() -> None:
+        importer = Importer(addresses)
+        try:
+            await run(importer)
+        finally:
+            await importer.close()
+
     failed = None
     try:
-        asyncio.run(run())
+        asyncio.run(running())
     except* grpc.aio.AioRpcError as group:
         failed = group.exceptions[0]
     if isinstance(failed, grpc.aio.AioRpcError):
-        # The lines sent before it are stored; importing the file again skips them.
-        console.print(f"import stopped: {failed.code().name}: {failed.details()}")
+        # For an import: the lines sent before it are stored; importing again skips them.
+        console.print(f"{what} stopped: {failed.code().name}: {failed.details()}")
         raise typer.Exit(1)
 
 

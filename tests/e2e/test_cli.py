@@ -7,13 +7,14 @@ stream and subjects)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.e2e.operator import (
     los,
     los_up,
     operator_env,
+    parse_time,
     parse_watch_line,
     read_recipients,
     report_figures,
@@ -156,6 +158,12 @@ def test_los_up_generate_import_twice_and_watch(data_dir: Path, tmp_path: Path) 
         print(f"los up stopped {took:.1f} s after SIGTERM")
 
 
+CHECKED = re.compile(
+    r"(\d+) lines: (\d+) accepted, (\d+) held until their start comes, (\d+) refused when"
+    r" their start came, (\d+) not known \(rejected when sent, or never sent\), (\d+) unreadable"
+)
+
+
 @pytest.mark.servers
 def test_import_reports_bad_lines_with_line_numbers(data_dir: Path, tmp_path: Path) -> None:
     env = operator_env(data_dir, servers_from_environment())
@@ -163,8 +171,8 @@ def test_import_reports_bad_lines_with_line_numbers(data_dir: Path, tmp_path: Pa
         good = generate(tmp_path / "small.jsonl", 20, 11, env, tmp_path)
         assert len(good) > 20
 
-        def broken(source: str, **changes: Any) -> tuple[str, dict[str, Any]]:
-            event = json.loads(source) | {"event_id": str(uuid.uuid4())} | changes
+        def broken(line: str, **changes: Any) -> tuple[str, dict[str, Any]]:
+            event = json.loads(line) | {"event_id": str(uuid.uuid4())} | changes
             return json.dumps(event), event
 
         person = json.loads(good[3])["person"]
@@ -175,6 +183,16 @@ def test_import_reports_bad_lines_with_line_numbers(data_dir: Path, tmp_path: Pa
         an_end = next(line for line in good if json.loads(line)["type"] == "measure.ended")
         end_data = json.loads(an_end)["data"] | {"measure_id": "never-started"}
         waiting, _ = broken(an_end, data=end_data)
+        # An end whose start comes, but recorded more than the hold (P7D) after it.
+        late_end, late_end_event = broken(an_end, data=end_data | {"measure_id": "late"})
+        a_start = next(line for line in good if json.loads(line)["type"] == "measure.started")
+        late_start, _ = broken(
+            a_start,
+            data=json.loads(a_start)["data"] | {"measure_id": "late"},
+            person=late_end_event["person"],
+            source=late_end_event["source"],  # a measure's id is unique per source system
+            recorded_at=(parse_time(late_end_event["recorded_at"]) + timedelta(days=8)).isoformat(),
+        )
 
         # File line numbers start at 1: the broken lines go in between the good ones.
         lines = [*good]
@@ -182,6 +200,8 @@ def test_import_reports_bad_lines_with_line_numbers(data_dir: Path, tmp_path: Pa
         lines.insert(6, bad_digit)  # line 7
         lines.append(good[0])  # a repeat of line 1: one duplicate
         lines.append(waiting)  # an end whose start never comes: held, not rejected
+        lines.append(late_end)  # held too, then refused when its late start comes
+        lines.append(late_start)
         lines.append(unknown_type)  # the last line
         path = tmp_path / "with-bad-lines.jsonl"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -197,7 +217,7 @@ def test_import_reports_bad_lines_with_line_numbers(data_dir: Path, tmp_path: Pa
 
         assert summary.lines == len(lines)
         found = (summary.accepted, summary.duplicates, summary.held, summary.rejected)
-        assert found == (len(good), 1, 1, 3), summary.stderr
+        assert found == (len(good) + 1, 1, 2, 3), summary.stderr
         assert "".join(summary.rejects.split()) == str(rejects)  # however it was wrapped
         records = [json.loads(line) for line in rejects.read_text().splitlines()]
         for record in records:
@@ -212,6 +232,33 @@ def test_import_reports_bad_lines_with_line_numbers(data_dir: Path, tmp_path: Pa
                 assert record["event_id"] == event_id, record
         assert "JSON" in by_line[3]["reason"], by_line[3]
         assert bad_person not in json.dumps(records), "a rejection repeats the national id"
+
+        # Afterwards, what became of each line: the held ends were decided since.
+        states = tmp_path / "states.jsonl"
+        checked = succeeded(
+            los(
+                "check", str(path), "--out", str(states),
+                "--intake", up.addresses["intake"],
+                "--journey", up.addresses["journey"],
+                "--employer", up.addresses["employer"],
+                env=up.env, cwd=up.cwd, timeout=120,
+            )
+        )  # fmt: skip
+        counts = CHECKED.search(" ".join(checked.stderr.split()))
+        assert counts, checked.stderr
+        # The good lines, their repeat and the late start were accepted.
+        assert counts.groups() == (str(len(lines)), str(len(good) + 2), "1", "1", "0", "3")
+        listed = {
+            record["line"]: (record["state"], record["field"], record["event_id"])
+            for record in map(json.loads, states.read_text().splitlines())
+        }
+        assert listed == {
+            3: ("INVALID", "", ""),
+            7: ("INVALID", "person", bad_digit_event["event_id"]),
+            len(lines) - 3: ("HELD", "data.measure_id", json.loads(waiting)["event_id"]),
+            len(lines) - 2: ("REFUSED", "data.measure_id", late_end_event["event_id"]),
+            len(lines): ("INVALID", "type", unknown_type_event["event_id"]),
+        }
 
         assert_stops_cleanly(up)
         # Last, as it is about presentation: the summary is one line an operator's script

@@ -30,15 +30,16 @@ def test_importing_a_file_that_is_not_there_is_a_usage_error(tmp_path: Path) -> 
     assert "does not exist" in said
 
 
-def test_an_import_with_the_services_down_stops_with_the_reason(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("command", "output"), [("import", "--rejects"), ("check", "--out")])
+def test_an_import_or_check_with_the_services_down_stops_with_the_reason(
+    tmp_path: Path, command: str, output: str
+) -> None:
     lines = tmp_path / "one.jsonl"
     lines.write_text('{"type": "participant.referred"}\n', encoding="utf-8")
     down = f"127.0.0.1:{free_port()}"
-    code, said = los(
-        "import", str(lines), "--intake", down, "--rejects", str(tmp_path / "rejects.jsonl")
-    )
+    code, said = los(command, str(lines), "--intake", down, output, str(tmp_path / "out.jsonl"))
     assert code == 1
-    assert "import stopped: UNAVAILABLE" in said
+    assert f"{command} stopped: UNAVAILABLE" in said
 
 
 def test_counts_below_one_are_usage_errors(tmp_path: Path) -> None:
