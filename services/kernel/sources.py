@@ -4,6 +4,7 @@ It reads a batch of edge events, rejects each bad one with the field at fault, r
 the national id by the pseudonymous participant id, and hands the rest to the service's
 store in one transaction, which accepts them, holds an end until its start comes, or
 refuses them by their lifecycle. Nothing valid is lost because a neighbour was bad.
+`CheckEvents` tells a source what became of events it sent, held ones above all.
 """
 
 from __future__ import annotations
@@ -158,12 +159,12 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         request: sources_pb2.CheckEventsRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> sources_pb2.CheckEventsResponse:
-        states = [EventState(event_id=sent.event_id) for sent in request.events]
+        states = [EventState() for _ in request.events]  # ids echoed only once read as UUIDs
         asked: list[tuple[str, str]] = []
         positions: list[int] = []
         for index, sent in enumerate(request.events):
             try:
-                event_id = str(UUID(sent.event_id))
+                event_id = states[index].event_id = str(UUID(sent.event_id))
             except ValueError:
                 _invalid(states[index], "event_id", "must be a UUID")
                 continue

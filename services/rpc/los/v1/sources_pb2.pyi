@@ -253,6 +253,7 @@ class EventState(_message.Message):
     FIELD_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
+    """As asked, once read as a UUID; empty when it could not be."""
     state: Global___EventState.State.ValueType
     field: _builtins.str
     reason: _builtins.str
