@@ -1,8 +1,8 @@
 """The `data` of each event type (CONTRACT §2): one model per type, picked by `type`.
 
 Unknown fields are kept (a source may already speak a later version of the contract),
-but not nested without end, nor holding a number JSON cannot write back. No field may
-hold a national identity number: a person is named only in the event's `person`.
+but not nested without end, nor holding a number JSON cannot write back. At the edge, no
+field may hold a national identity number (`naming_someone`).
 """
 
 from __future__ import annotations
@@ -44,23 +44,33 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     @model_validator(mode="after")
-    def _can_be_stored_and_published(self) -> Self:
+    def _can_be_stored(self) -> Self:
         for name, value in (self.__pydantic_extra__ or {}).items():
+            shown = "a field" if holds_national_id(name) else name  # never echo an id
             if _nests_deeper(value, MAX_UNKNOWN_DEPTH):
-                raise ValueError(f"{name}: nests deeper than {MAX_UNKNOWN_DEPTH} levels")
+                raise ValueError(f"{shown}: nests deeper than {MAX_UNKNOWN_DEPTH} levels")
             if not _finite(value):
                 # NaN and Infinity are not JSON, nor is 1e400 once read: the stores would
                 # write each as null.
-                raise ValueError(f"{name}: holds a number that is not finite")
-        # A person is named in `person` only, which becomes a pseudonym: anywhere else
-        # their id would be stored and published as sent (DESIGN.md, privacy).
-        for name, value in (*self.__dict__.items(), *(self.__pydantic_extra__ or {}).items()):
-            if holds_national_id(value):
-                raise ValueError(
-                    f"{name}: holds what reads as a national identity number;"
-                    " a person is named only in `person`"
-                )
+                raise ValueError(f"{shown}: holds a number that is not finite")
         return self
+
+
+def naming_someone(data: BaseModel) -> str | None:
+    """Why `data` cannot be taken if a field of it, or a field's name, reads as a national
+    identity number; None if none does. A person is named in `person` only, which becomes
+    a pseudonym: anywhere else their id would be stored and published as sent (DESIGN.md,
+    privacy). Checked at the edge only, so what was stored stays readable."""
+    extra = data.__pydantic_extra__ or {}
+    if holds_national_id(list(extra)):  # the name itself is not repeated in the reason
+        return "a field's name reads as a national identity number"
+    for name, value in (*data.__dict__.items(), *extra.items()):
+        if holds_national_id(value):
+            return f"{name}: holds what reads as a national identity number; {_ONLY_PERSON}"
+    return None
+
+
+_ONLY_PERSON = "a person is named only in `person`"
 
 
 def _nests_deeper(value: object, levels: int) -> bool:

@@ -23,6 +23,7 @@ from pydantic import (
     SerializeAsAny,
     ValidationError,
     ValidationInfo,
+    field_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -42,6 +43,7 @@ from services.kernel.event_data import (
     PlacementEnded,
     PlacementStarted,
     SixMonthChecked,
+    naming_someone,
 )
 from services.kernel.ids import KnownIds
 from services.kernel.vocabulary import (
@@ -192,6 +194,14 @@ class EdgeEvent(_Envelope):
     # Kept out of repr() so that logging an event does not log who it is about.
     person: NationalId = Field(repr=False)
     data: TypedData
+
+    @field_validator("data")
+    @classmethod
+    def _names_no_one(cls, data: EventData) -> EventData:
+        # Not a model when `type` was invalid: that is the error reported (`_data_for_type`).
+        if isinstance(data, BaseModel) and (why := naming_someone(data)) is not None:
+            raise ValueError(why)
+        return data
 
     def to_domain(self, participant: str, service: str, received_at: datetime) -> DomainEvent:
         """The event with `person` replaced by their pseudonym `participant`, as accepted

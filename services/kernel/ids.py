@@ -21,8 +21,9 @@ from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.no import fodselsnummer, orgnr
 
 _ELEVEN_DIGITS = re.compile(r"[0-9]{11}")
-# Eleven digits not part of a longer number, as written or with a space after the birth date.
-_ELEVEN_DIGITS_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{6}) ?([0-9]{5})(?![0-9])")
+# Eleven digits not part of a longer number, together or with a space or hyphen after the
+# birth date.
+_ELEVEN_DIGITS_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{6})[ -]?([0-9]{5})(?![0-9])")
 _NINE_DIGITS = re.compile(r"[0-9]{9}")
 _FOUR_DIGITS = re.compile(r"[0-9]{4}")
 
@@ -46,16 +47,18 @@ def validate_national_id(value: str) -> str:
 
 
 def holds_national_id(value: object) -> bool:
-    """Whether `value` (text, a number, or JSON holding them) contains a national id: a
-    number written as one, in text, or as a JSON number that lost its leading zero."""
+    """Whether `value` (text, a number, or JSON holding them, keys included) contains a
+    national id: written as one in text, or a JSON number, which may have lost a leading 0."""
     if isinstance(value, str):
-        return _ELEVEN_DIGITS_IN_TEXT.search(value) is not None and any(
+        return any(
             _is_national_id(birth + rest) for birth, rest in _ELEVEN_DIGITS_IN_TEXT.findall(value)
         )
     if isinstance(value, dict):
-        return any(map(holds_national_id, value.values()))
+        return any(map(holds_national_id, value)) or any(map(holds_national_id, value.values()))
     if isinstance(value, list):
         return any(map(holds_national_id, value))
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return 0 < value < 10**11 and _is_national_id(f"{value:011d}")
     return False

@@ -262,7 +262,7 @@ class SourceApplication(BatchApplication):
     def states(self, asked: Sequence[tuple[str, str]]) -> list[Verdict | None]:
         """What became of each (participant, event_id) asked about (`state_of`)."""
         ids = {p: SourceRecord.create_id(self.service, p) for p, _ in asked}
-        records = self.load(self.record_type, ids.values())
+        records = self.load(self.record_type, ids.values(), keep=False)
         found = [records.get(ids[participant]) for participant, _ in asked]
         return [
             None if record is None else record.state_of(event_id)

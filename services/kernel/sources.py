@@ -56,6 +56,7 @@ def _raw_request_type() -> Any:
 RawSubmitEventsRequest = _raw_request_type()
 EventState = sources_pb2.EventState
 SERVICE = "los.v1.Sources"
+CHECK_AT_MOST = 1000  # events a CheckEvents request may ask about
 
 
 def register(servicer: SourcesServicer, server: grpc.aio.Server) -> None:
@@ -159,6 +160,11 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         request: sources_pb2.CheckEventsRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> sources_pb2.CheckEventsResponse:
+        if len(request.events) > CHECK_AT_MOST:
+            # It shares the store's one worker thread with SubmitEvents.
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"at most {CHECK_AT_MOST} events a request"
+            )
         states = [EventState() for _ in request.events]  # ids echoed only once read as UUIDs
         asked: list[tuple[str, str]] = []
         positions: list[int] = []

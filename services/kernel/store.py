@@ -163,9 +163,10 @@ class BatchApplication(Application[UUID]):
     # in the worker thread: a reader of the log hands them to itself (`Handover`).
     recorded: Callable[[list[Recording[UUID]]], None] | None = None
 
-    def load(self, kind: type[A], ids: Collection[UUID]) -> dict[UUID, A]:
+    def load(self, kind: type[A], ids: Collection[UUID], *, keep: bool = True) -> dict[UUID, A]:
         """The stored aggregates among `ids` (the others are new): from the cache, the
-        rest with one query."""
+        rest with one query, then cached unless not to `keep` (a read that should not
+        push out what the writes are working on)."""
         cache = self.repository.cache
         found: dict[UUID, A] = {}
         missing = list(ids)
@@ -188,7 +189,7 @@ class BatchApplication(Application[UUID]):
             aggregate = _replayed(map(self.mapper.to_domain_event, events))
             assert isinstance(aggregate, kind)
             found[aggregate.id] = aggregate
-            if cache is not None:
+            if cache is not None and keep:
                 cache.put(aggregate.id, aggregate)
         return found
 

@@ -311,6 +311,8 @@ class AlertFeed:
                 await self._wake_recipients()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("the alert feed cannot read the log: %s", error)
+            except Exception:  # anything else too: every watcher waits on this loop
+                log.exception("the alert feed failed to read the log; it reads it again")
 
     async def _wake_recipients(self) -> None:
         """Wake the watchers of each recipient the log has new lines for: one query, one

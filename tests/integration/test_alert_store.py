@@ -192,7 +192,7 @@ async def _listeners(pool: asyncpg.Pool) -> list[int]:
 async def test_the_feed_listens_again_when_it_loses_its_connection(
     real_servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A watcher does not look again by itself in this test: only a notification wakes it.
+    # The feed does not read the log by itself in this test: only a notification wakes it.
     monkeypatch.setattr(alerts.AlertFeed, "LOOK_AGAIN", 600.0)
     monkeypatch.setattr(alerts.AlertFeed, "LISTEN_AGAIN", 0.1)
     pool = await alert_store(real_servers, connections=4)
@@ -244,6 +244,39 @@ async def test_the_feed_reads_the_log_without_a_notification(
                 )
             change = await asyncio.wait_for(waiting, 5)
             assert change.alert.alert_id == "a-1"
+            await changes.aclose()
+        finally:
+            await feed.stop()
+
+
+@pytest.mark.servers
+async def test_the_feed_reads_on_after_a_read_that_failed(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every watcher waits on the feed's one reader: a failure must not end it.
+    monkeypatch.setattr(alerts.AlertFeed, "LOOK_AGAIN", 0.2)
+    pool = await alert_store(real_servers, connections=3)
+    feed = alerts.AlertFeed(pool)
+    reads = feed._wake_recipients
+    failures = [RuntimeError("a bug")]
+
+    async def failing_once() -> None:
+        if failures:
+            raise failures.pop()
+        await reads()
+
+    monkeypatch.setattr(feed, "_wake_recipients", failing_once)
+    async with pool:
+        await feed.start()
+        try:
+            changes = feed.watch(coordinator="c-anna", org_unit=None, after=0)
+            waiting = asyncio.ensure_future(anext(changes))
+            await asyncio.sleep(0.1)
+            async with pool.acquire() as conn:
+                await alerts.write(conn, [("raised", alert("a-1", "p-1"))])
+            change = await asyncio.wait_for(waiting, 5)
+            assert change.alert.alert_id == "a-1"
+            assert failures == []
             await changes.aclose()
         finally:
             await feed.stop()

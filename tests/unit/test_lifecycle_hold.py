@@ -13,6 +13,8 @@ import json
 from datetime import date
 from typing import Any
 
+import pytest
+
 from services.employer.application import EmployerApplication
 from services.journey.application import JourneyApplication
 from services.journey.domain import MeasureRecord
@@ -213,6 +215,23 @@ def test_what_became_of_an_event_held_can_be_asked_afterwards() -> None:
         Refused("data.measure_id", "its start was recorded more than P7D after it"),
         None,
     ]
+
+
+def test_asking_what_became_of_events_does_not_fill_the_cache_the_writes_use() -> None:
+    cached = {"AGGREGATE_CACHE_MAXSIZE": "10", "AGGREGATE_CACHE_FASTFORWARD": "n"}
+    app = JourneyApplication(env=cached)  # cached as the services are (`application_env`)
+    end = measure_ended(ANNE, "m-1", day(30))
+    journey_takes(app, ANNE, end)
+    record_id = SourceRecord.create_id("journey", ANNE.participant)
+    cache = app.repository.cache
+    assert cache is not None
+    cache.get(record_id, evict=True)  # as when others pushed it out
+
+    (state,) = app.states([(ANNE.participant, json.loads(end)["event_id"])])
+
+    assert isinstance(state, Waiting)
+    with pytest.raises(KeyError):
+        cache.get(record_id)
 
 
 def test_a_replay_record_decides_each_held_event_as_a_stored_one_does() -> None:

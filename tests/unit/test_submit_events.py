@@ -133,3 +133,20 @@ async def test_what_became_of_a_held_event_is_asked_over_grpc(servicer: SourcesS
         "data.measure_id",
         "its start was recorded more than P7D after it",
     )
+
+
+async def test_a_check_of_more_than_a_thousand_events_is_refused(servicer: SourcesServicer) -> None:
+    # It shares the store's one worker thread with SubmitEvents.
+    sent = [sources_pb2.SentEvent(event_id=str(n), person=ANNE.national_id) for n in range(1001)]
+    server, port = await start_server([Service(servicer, register, SERVICE)], "127.0.0.1", 0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = sources_pb2_grpc.SourcesStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent))
+            fine = await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent[:1000]))
+    finally:
+        await server.stop(grace=None)
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(fine.events) == 1000

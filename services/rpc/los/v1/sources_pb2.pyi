@@ -152,7 +152,9 @@ class CheckEventsRequest(_message.Message):
 
     EVENTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___SentEvent]: ...
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___SentEvent]:
+        """At most 1,000; more is INVALID_ARGUMENT."""
+
     def __init__(
         self,
         *,
@@ -253,7 +255,7 @@ class EventState(_message.Message):
     FIELD_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
-    """As asked, once read as a UUID; empty when it could not be."""
+    """As asked, written as a UUID in lower case; empty when it is not a UUID."""
     state: Global___EventState.State.ValueType
     field: _builtins.str
     reason: _builtins.str
