@@ -61,12 +61,13 @@ def naming_someone(data: BaseModel) -> str | None:
     identity number; None if none does. A person is named in `person` only, which becomes
     a pseudonym: anywhere else their id would be stored and published as sent (DESIGN.md,
     privacy). Checked at the edge only, so what was stored stays readable."""
-    extra = data.__pydantic_extra__ or {}
-    if holds_national_id(list(extra)):  # the name itself is not repeated in the reason
+    extra = data.__pydantic_extra__
+    if extra and holds_national_id(list(extra)):  # the name is not repeated in the reason
         return "a field's name reads as a national identity number"
-    for name, value in (*data.__dict__.items(), *extra.items()):
-        if holds_national_id(value):
-            return f"{name}: holds what reads as a national identity number; {_ONLY_PERSON}"
+    for fields in (data.__dict__, extra or {}):
+        for name, value in fields.items():
+            if holds_national_id(value):
+                return f"{name}: holds what reads as a national identity number; {_ONLY_PERSON}"
     return None
 
 
