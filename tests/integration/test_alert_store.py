@@ -4,6 +4,7 @@ real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -278,6 +279,45 @@ async def test_the_feed_reads_on_after_a_read_that_failed(
             assert change.alert.alert_id == "a-1"
             assert failures == []
             await changes.aclose()
+        finally:
+            await feed.stop()
+
+
+@pytest.mark.servers
+async def test_watchers_of_one_recipient_are_woken_together_and_forgotten_when_gone(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(alerts.AlertFeed, "LOOK_AGAIN", 600.0)
+    pool = await alert_store(real_servers, connections=4)
+    feed = alerts.AlertFeed(pool)
+    seen: dict[str, list[str]] = {"anna-1": [], "anna-2": [], "bo": []}
+
+    async def stream(client: str) -> None:  # as WatchAlerts serves one client
+        coordinator = f"c-{client.split('-')[0]}"
+        async for change in feed.watch(coordinator=coordinator, org_unit=None, after=0):
+            seen[client].append(change.alert.alert_id)
+
+    async with pool:
+        await feed.start()
+        try:
+            streams = [asyncio.create_task(stream(client)) for client in seen]
+            await asyncio.sleep(0.2)  # all found nothing and wait
+            assert set(feed._waiting) == {("coordinator", "c-anna"), ("coordinator", "c-bo")}
+            async with pool.acquire() as conn:
+                await alerts.write(conn, [("raised", alert("a-1", "p-1"))])
+            for _ in range(100):
+                if seen["anna-1"] and seen["anna-2"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert seen == {"anna-1": ["a-1"], "anna-2": ["a-1"], "bo": []}
+
+            for task in streams:  # the clients go away
+                task.cancel()
+            await asyncio.wait(streams)
+            del streams, task  # no one holds a finished call
+            gc.collect()
+            # Nothing is kept for a recipient no one watches any more.
+            assert set(feed._waiting) == set()
         finally:
             await feed.stop()
 
