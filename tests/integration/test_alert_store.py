@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -14,7 +16,7 @@ import pytest
 
 from services.kernel.embedded import Servers
 from services.outcomes import alerts
-from services.outcomes.alerts import StoredAlert
+from services.outcomes.alerts import Change, StoredAlert
 from services.outcomes.application import open_pool
 from tests.support import fresh_database
 
@@ -189,6 +191,34 @@ async def _listeners(pool: asyncpg.Pool) -> list[int]:
     return [row["pid"] for row in rows]
 
 
+@asynccontextmanager
+async def started(feed: alerts.AlertFeed) -> AsyncIterator[alerts.AlertFeed]:
+    await feed.start()
+    try:
+        yield feed
+    finally:
+        await feed.stop()
+
+
+async def what_anna_gets(
+    feed: alerts.AlertFeed, pool: asyncpg.Pool, change: Callable[[Any], Awaitable[object]]
+) -> Change:
+    """What a watcher of c-anna, waiting already, gets once `change` is made."""
+    changes = feed.watch(coordinator="c-anna", org_unit=None, after=0)
+    waiting = asyncio.ensure_future(anext(changes))
+    await asyncio.sleep(0.2)  # the watcher found nothing and waits
+    async with pool.acquire() as conn:
+        await change(conn)
+    try:
+        return await asyncio.wait_for(waiting, 5)
+    finally:
+        await changes.aclose()
+
+
+async def raise_a_1(conn: Any) -> None:
+    await alerts.write(conn, [("raised", alert("a-1", "p-1"))])
+
+
 @pytest.mark.servers
 async def test_the_feed_listens_again_when_it_loses_its_connection(
     real_servers: Servers, monkeypatch: pytest.MonkeyPatch
@@ -197,31 +227,20 @@ async def test_the_feed_listens_again_when_it_loses_its_connection(
     monkeypatch.setattr(alerts.AlertFeed, "LOOK_AGAIN", 600.0)
     monkeypatch.setattr(alerts.AlertFeed, "LISTEN_AGAIN", 0.1)
     pool = await alert_store(real_servers, connections=4)
-    feed = alerts.AlertFeed(pool)
-    async with pool:
-        await feed.start()
-        try:
-            [first] = await _listeners(pool)
-            async with pool.acquire() as conn:  # as PostgreSQL does when it restarts
-                await conn.execute("SELECT pg_terminate_backend($1)", first)
-            for _ in range(100):
-                again = await _listeners(pool)
-                if again and again != [first]:
-                    break
-                await asyncio.sleep(0.05)
-            assert again
-            assert first not in again
+    async with pool, started(alerts.AlertFeed(pool)) as feed:
+        [first] = await _listeners(pool)
+        async with pool.acquire() as conn:  # as PostgreSQL does when it restarts
+            await conn.execute("SELECT pg_terminate_backend($1)", first)
+        for _ in range(100):
+            again = await _listeners(pool)
+            if again and again != [first]:
+                break
+            await asyncio.sleep(0.05)
+        assert again
+        assert first not in again
 
-            changes = feed.watch(coordinator="c-anna", org_unit=None, after=0)
-            waiting = asyncio.ensure_future(anext(changes))
-            await asyncio.sleep(0.2)  # the watcher found nothing and waits
-            async with pool.acquire() as conn:
-                await alerts.write(conn, [("raised", alert("a-1", "p-1"))])
-            change = await asyncio.wait_for(waiting, 5)
-            assert (change.change, change.alert.alert_id) == ("raised", "a-1")
-            await changes.aclose()
-        finally:
-            await feed.stop()
+        change = await what_anna_gets(feed, pool, raise_a_1)
+    assert (change.change, change.alert.alert_id) == ("raised", "a-1")
 
 
 @pytest.mark.servers
@@ -230,24 +249,17 @@ async def test_the_feed_reads_the_log_without_a_notification(
 ) -> None:
     monkeypatch.setattr(alerts.AlertFeed, "LOOK_AGAIN", 0.2)
     pool = await alert_store(real_servers, connections=3)
-    feed = alerts.AlertFeed(pool)
-    async with pool:
-        await feed.start()
-        try:
-            changes = feed.watch(coordinator="c-anna", org_unit=None, after=0)
-            waiting = asyncio.ensure_future(anext(changes))
-            await asyncio.sleep(0.1)
-            async with pool.acquire() as conn:  # a change whose NOTIFY was lost
-                await conn.execute(
-                    "INSERT INTO outcomes.alert_log (alert_id, change, coordinator, alert)"
-                    " VALUES ('a-1', 'raised', 'c-anna', $1::jsonb)",
-                    alert("a-1", "p-1").as_json(),
-                )
-            change = await asyncio.wait_for(waiting, 5)
-            assert change.alert.alert_id == "a-1"
-            await changes.aclose()
-        finally:
-            await feed.stop()
+
+    async def without_notify(conn: Any) -> None:  # a change whose NOTIFY was lost
+        await conn.execute(
+            "INSERT INTO outcomes.alert_log (alert_id, change, coordinator, alert)"
+            " VALUES ('a-1', 'raised', 'c-anna', $1::jsonb)",
+            alert("a-1", "p-1").as_json(),
+        )
+
+    async with pool, started(alerts.AlertFeed(pool)) as feed:
+        change = await what_anna_gets(feed, pool, without_notify)
+    assert change.alert.alert_id == "a-1"
 
 
 @pytest.mark.servers
@@ -267,20 +279,10 @@ async def test_the_feed_reads_on_after_a_read_that_failed(
         await reads()
 
     monkeypatch.setattr(feed, "_wake_recipients", failing_once)
-    async with pool:
-        await feed.start()
-        try:
-            changes = feed.watch(coordinator="c-anna", org_unit=None, after=0)
-            waiting = asyncio.ensure_future(anext(changes))
-            await asyncio.sleep(0.1)
-            async with pool.acquire() as conn:
-                await alerts.write(conn, [("raised", alert("a-1", "p-1"))])
-            change = await asyncio.wait_for(waiting, 5)
-            assert change.alert.alert_id == "a-1"
-            assert failures == []
-            await changes.aclose()
-        finally:
-            await feed.stop()
+    async with pool, started(feed):
+        change = await what_anna_gets(feed, pool, raise_a_1)
+    assert change.alert.alert_id == "a-1"
+    assert failures == []
 
 
 @pytest.mark.servers
@@ -297,29 +299,25 @@ async def test_watchers_of_one_recipient_are_woken_together_and_forgotten_when_g
         async for change in feed.watch(coordinator=coordinator, org_unit=None, after=0):
             seen[client].append(change.alert.alert_id)
 
-    async with pool:
-        await feed.start()
-        try:
-            streams = [asyncio.create_task(stream(client)) for client in seen]
-            await asyncio.sleep(0.2)  # all found nothing and wait
-            assert set(feed._waiting) == {("coordinator", "c-anna"), ("coordinator", "c-bo")}
-            async with pool.acquire() as conn:
-                await alerts.write(conn, [("raised", alert("a-1", "p-1"))])
-            for _ in range(100):
-                if seen["anna-1"] and seen["anna-2"]:
-                    break
-                await asyncio.sleep(0.05)
-            assert seen == {"anna-1": ["a-1"], "anna-2": ["a-1"], "bo": []}
+    async with pool, started(feed):
+        streams = [asyncio.create_task(stream(client)) for client in seen]
+        await asyncio.sleep(0.2)  # all found nothing and wait
+        assert set(feed._waiting) == {("coordinator", "c-anna"), ("coordinator", "c-bo")}
+        async with pool.acquire() as conn:
+            await raise_a_1(conn)
+        for _ in range(100):
+            if seen["anna-1"] and seen["anna-2"]:
+                break
+            await asyncio.sleep(0.05)
+        assert seen == {"anna-1": ["a-1"], "anna-2": ["a-1"], "bo": []}
 
-            for task in streams:  # the clients go away
-                task.cancel()
-            await asyncio.wait(streams)
-            del streams, task  # no one holds a finished call
-            gc.collect()
-            # Nothing is kept for a recipient no one watches any more.
-            assert set(feed._waiting) == set()
-        finally:
-            await feed.stop()
+        for task in streams:  # the clients go away
+            task.cancel()
+        await asyncio.wait(streams)
+        del streams, task  # no one holds a finished call
+        gc.collect()
+        # Nothing is kept for a recipient no one watches any more.
+        assert set(feed._waiting) == set()
 
 
 class _CountingPool:
@@ -344,8 +342,7 @@ async def test_a_change_wakes_only_the_watchers_of_its_recipient(
     pool = await alert_store(real_servers, connections=4)
     counting = _CountingPool(pool)
     feed = alerts.AlertFeed(cast(asyncpg.Pool, counting))
-    async with pool:
-        await feed.start()
+    async with pool, started(feed):
         try:
             watchers = [feed.watch(coordinator=f"c-{n}", org_unit=None, after=0) for n in range(50)]
             team = feed.watch(coordinator=None, org_unit="nav-1", after=0)
@@ -377,7 +374,6 @@ async def test_a_change_wakes_only_the_watchers_of_its_recipient(
         finally:
             for each in waiting:
                 each.cancel()
-            await feed.stop()
 
 
 @pytest.mark.servers
