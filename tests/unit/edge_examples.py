@@ -1,11 +1,14 @@
 """Edge events as a source sends them, for the tests of the event contract
-(`test_events.py`, `test_domain_events.py`)."""
+(`test_events.py`, `test_event_data.py`, `test_domain_events.py`)."""
 
 import json
 import random
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
+
+from services.kernel.events import InvalidEvent, parse_edge_event
 from services.kernel.ids import synthetic_national_id
 
 PERSON = synthetic_national_id(random.Random(1), date(1998, 4, 17))
@@ -71,3 +74,10 @@ def without(event: dict[str, Any], *path: str) -> dict[str, Any]:
         target = target[key]
     del target[last]
     return event
+
+
+def rejection(raw: Any) -> InvalidEvent:
+    """Why `raw` is rejected (the test fails if it is not)."""
+    with pytest.raises(InvalidEvent) as error:
+        parse_edge_event(raw)
+    return error.value
