@@ -124,10 +124,7 @@ def import_file(
     started = time.monotonic()
     result = succeeded(
         los(
-            "import", str(path), "--rejects", str(rejects),
-            "--intake", up.addresses["intake"],
-            "--journey", up.addresses["journey"],
-            "--employer", up.addresses["employer"],
+            "import", str(path), "--rejects", str(rejects), *up.source_options(),
             env=up.env, cwd=up.cwd, timeout=timeout,
         )
     )  # fmt: skip
@@ -165,6 +162,10 @@ class LosUp:
             self.process = subprocess.Popen(
                 [LOS, "up"], env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err
             )
+
+    def source_options(self) -> list[str]:
+        """`--intake ADDRESS --journey ... --employer ...`, as `los up` printed them."""
+        return [f"--{s}={self.addresses[s]}" for s in ("intake", "journey", "employer")]
 
     def output(self) -> str:
         return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")

@@ -237,10 +237,7 @@ def test_import_reports_bad_lines_with_line_numbers(data_dir: Path, tmp_path: Pa
         states = tmp_path / "states.jsonl"
         checked = succeeded(
             los(
-                "check", str(path), "--out", str(states),
-                "--intake", up.addresses["intake"],
-                "--journey", up.addresses["journey"],
-                "--employer", up.addresses["employer"],
+                "check", str(path), "--out", str(states), *up.source_options(),
                 env=up.env, cwd=up.cwd, timeout=120,
             )
         )  # fmt: skip
