@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import grpc
 import typer
@@ -23,6 +23,9 @@ from services.cli.watch import watch
 from services.cohort import generate_cohort, write_jsonl
 from services.kernel.settings import get_settings
 from services.outcomes.auth import mint
+
+if TYPE_CHECKING:
+    from services.outcomes.replay import Replay
 
 app = typer.Typer(help="Los: follows people across measures and alerts their coordinator.")
 alerts_app = typer.Typer(help="Coordinators' alerts.")
@@ -71,13 +74,15 @@ def generate(
 
 
 Address = Annotated[str, typer.Option(help="host:port of the source service")]
+EventsFile = Annotated[
+    Path, typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False)
+]
+Workers = Annotated[int | None, typer.Option(help="processes (default: one per CPU)")]
 
 
 @app.command("import")
 def import_(
-    file: Annotated[
-        Path, typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False)
-    ],
+    file: EventsFile,
     rejects: Annotated[Path, typer.Option(help="where rejected lines are reported")] = Path(
         "rejects.jsonl"
     ),
@@ -152,38 +157,72 @@ def _with_sources(
 
 @app.command()
 def replay(
-    file: Annotated[
-        Path, typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False)
-    ],
+    file: EventsFile,
     until: Annotated[str, typer.Option(help="RFC 3339 instant at which the clock stops")],
     pseudonym_key: Annotated[str, typer.Option(help="HMAC-SHA256 key of the pseudonyms")],
     out: Annotated[Path | None, typer.Option(help="alerts as JSONL (default: stdout)")] = None,
-    workers: Annotated[int | None, typer.Option(help="processes (default: one per CPU)")] = None,
+    workers: Workers = None,
 ) -> None:
     """Replay a file through the rules, as the live service judges it (CONTRACT §5).
 
     Skipped lines go to stderr with line number and reason; same file and key, same bytes."""
-    from services.outcomes.replay import parse_instant, replay_file
+    from services.outcomes.replay import replay_file
 
-    try:
-        clock = parse_instant(until)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--until") from None
+    clock = _instant(until, "--until")
     started = time.perf_counter()
     rules = get_settings().rules
     result = replay_file(file, clock, pseudonym_key, rules, workers or os.cpu_count() or 1)
-    for problem in result.skipped:
-        print(problem, file=sys.stderr)
     alerts = result.alerts
     with out.open("wb") if out else contextlib.nullcontext(sys.stdout.buffer) as sink:
         sink.writelines(f"{line}\n".encode() for line in alerts)
         sink.flush()
+    _report(result, f"{len(alerts):,} alerts", started)
+
+
+@app.command()
+def export(
+    file: EventsFile,
+    until: Annotated[str, typer.Option(help="RFC 3339 instant: what was known then")],
+    study_key: Annotated[str, typer.Option(help="the study's own HMAC-SHA256 pseudonym key")],
+    out: Annotated[Path, typer.Option(help="folder for the study's files", file_okay=False)],
+    workers: Workers = None,
+) -> None:
+    """Write what evaluators study: each engagement and person (Parquet, pseudonymous under
+    the study's key) and measure outcomes per measure and provider (CSV, cells under 5
+    suppressed).
+
+    The same replay as `los replay`, whose output with the same key names the same people;
+    skipped lines go to stderr with line number and reason."""
+    from services.outcomes.export import export_file, write
+
+    clock = _instant(until, "--until")
+    started = time.perf_counter()
+    rules = get_settings().rules
+    result = export_file(file, clock, study_key, rules, workers or os.cpu_count() or 1)
+    written = write(result, clock, out)
+    made = f"{len(result.people):,} people, {len(result.engagements):,} engagements"
+    _report(result.replay, f"{made}: {len(written)} files in {out}", started)
+
+
+def _instant(text: str, option: str) -> datetime:
+    from services.outcomes.replay import parse_instant
+
+    try:
+        return parse_instant(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=option) from None
+
+
+def _report(result: Replay, made: str, started: float) -> None:
+    """The lines a replay skipped, then what it read and made, on stderr."""
+    for problem in result.skipped:
+        print(problem, file=sys.stderr)
     seconds = time.perf_counter() - started
     typer.echo(
         f"{result.events:,} events: {result.invalid:,} invalid, {result.refused:,} refused,"
         f" {result.held:,} held, {result.duplicates:,} duplicates,"
         f" {result.after_until:,} recorded after --until;"
-        f" {len(alerts):,} alerts in {seconds:.1f} s = {result.events / seconds:,.0f} events/s",
+        f" {made} in {seconds:.1f} s = {result.events / seconds:,.0f} events/s",
         err=True,
     )
 

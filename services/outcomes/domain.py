@@ -47,9 +47,6 @@ JOURNEY_CLOSED = "journey.closed"
 
 OSLO = ZoneInfo("Europe/Oslo")
 
-# Which engagement an event is about, whether it starts or ends it, and the data field
-# that names it (CONTRACT §2).
-
 
 @dataclass(init=False, unsafe_hash=True, slots=True)
 class Fact:

@@ -41,7 +41,9 @@ from services.outcomes.domain import (
     Stretch,
 )
 
-_ENGAGEMENT_EVENTS: dict[str, tuple[EngagementKind, bool, str]] = {
+# Which engagement an event is about, whether it starts or ends it, and the data field
+# that names it (CONTRACT §2).
+ENGAGEMENT_EVENTS: dict[str, tuple[EngagementKind, bool, str]] = {
     MEASURE_STARTED: ("measure", True, "measure_id"),
     MEASURE_ENDED: ("measure", False, "measure_id"),
     PLACEMENT_STARTED: ("placement", True, "placement_id"),
@@ -133,7 +135,7 @@ class KnownJourney:
     def add(self, fact: Fact) -> None:
         """Take one more fact into account; types the journey does not read are ignored."""
         at, data = fact.occurred_at, fact.data
-        engagement = _ENGAGEMENT_EVENTS.get(fact.type)
+        engagement = ENGAGEMENT_EVENTS.get(fact.type)
         if engagement is not None:
             kind, is_start, id_field = engagement  # unpacked: compiled, a *-call is a slow one
             self._add_engagement_fact(fact, kind, is_start, id_field)
@@ -189,7 +191,7 @@ class KnownJourney:
                 self._plan(fact, by_extension=False)
         else:
             # Of two ends at one instant, an unplanned one stands (False sorts first).
-            end = (at, _is_unplanned_end(fact))
+            end = (at, is_unplanned_end(fact))
             known = self._ends.get(key)
             if known is None or (at, not end[1]) < (known[0], not known[1]):
                 self._ends[key] = end
@@ -355,7 +357,7 @@ def _keep_earliest(times: dict[Any, datetime], key: Any, at: datetime) -> None:
         times[key] = at
 
 
-def _is_unplanned_end(fact: Fact) -> bool:
+def is_unplanned_end(fact: Fact) -> bool:
     if fact.type == MEASURE_ENDED:
         return fact.data.get("status") == "AVBRUTT" or fact.data.get("reason") == "IKKE_MOTT"
     return fact.data.get("reason") in _UNPLANNED_PLACEMENT_REASONS

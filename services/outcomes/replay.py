@@ -36,7 +36,7 @@ from __future__ import annotations
 import gc
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -169,14 +169,29 @@ def replay(
     file, merged, are the whole replay.
     """
     result = Replay()
+    for journey, alerts in replayed(lines, until, key, rules, result, part, parts):
+        result.rows.extend(_row(journey, alert) for alert in alerts)
+    return result
+
+
+def replayed(
+    lines: Iterable[bytes | str],
+    until: datetime,
+    key: str,
+    rules: RuleSettings,
+    result: Replay,
+    part: int = 0,
+    parts: int = 1,
+) -> Iterator[tuple[Journey, list[Alert]]]:
+    """Each person's journey as known at `until`, with the alerts judged on it (as
+    `replay`); the lines skipped and the counts go into `result`."""
     with collector_paused():
         pending = _read(lines, until, result, part, parts)
         facts = _accept(pending, key, rules.lifecycle_hold, result)
         for participant, known in facts.items():
             journey = Journey(participant, known)
             alerts, _ = evaluate(journey, until, rules)
-            result.rows.extend(_row(journey, alert) for alert in alerts)
-    return result
+            yield journey, alerts
 
 
 @contextmanager
@@ -198,21 +213,33 @@ def replay_file(
 ) -> Replay:
     """Replay a file, its people shared out over `workers` processes; the result does
     not depend on how many."""
+    return Replay.merge(in_parts(replay, path, until, key, rules, workers))
+
+
+R = TypeVar("R")
+OfLines = Callable[[Iterable[bytes], datetime, str, RuleSettings, int, int], R]
+
+
+def in_parts(
+    run: OfLines[R], path: Path, until: datetime, key: str, rules: RuleSettings, workers: int
+) -> list[R]:
+    """`run` on the lines of the file for each share of its people (`part` of `parts`),
+    in `workers` processes; in this one if only one."""
     if workers <= 1:
-        return _replay_part(path, until, key, rules, 0, 1)
+        return [_on_file(run, path, until, key, rules, 0, 1)]
     with ProcessPoolExecutor(workers) as pool:
         futures = [
-            pool.submit(_replay_part, path, until, key, rules, part, workers)
+            pool.submit(_on_file, run, path, until, key, rules, part, workers)
             for part in range(workers)
         ]
-        return Replay.merge(future.result() for future in futures)
+        return [future.result() for future in futures]
 
 
-def _replay_part(
-    path: Path, until: datetime, key: str, rules: RuleSettings, part: int, parts: int
-) -> Replay:
+def _on_file(
+    run: OfLines[R], path: Path, until: datetime, key: str, rules: RuleSettings, *share: int
+) -> R:
     with path.open("rb") as lines:
-        return replay(lines, until, key, rules, part, parts)
+        return run(lines, until, key, rules, *share)
 
 
 def _read(

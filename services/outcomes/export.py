@@ -1,0 +1,280 @@
+"""`los export`: what evaluators study, from the same replay of a file of edge events as
+`los replay` (CONTRACT §5), with people pseudonymised under the study's own key.
+
+The output folder gets:
+
+- `engagements.parquet`: pseudonymous microdata, one row per measure or placement known
+  at `until`: who, which source system, its code and provider (or employer), when it
+  started and ended, what ended it and whether the end was unplanned, the planned end, and
+  for a placement what its six-month check said;
+- `people.parquet`: one row per person: referral, first and latest triage, coordinator,
+  first measure and placement, the latest journey's closing, alerts raised;
+- `measure_outcomes.csv` and `provider_outcomes.csv`: aggregates fit to publish, per
+  source system and measure code (and provider): how many people's participation ended,
+  how many of those followed for 182 days were in work within them, and the median days
+  from the end until in work (Kaplan–Meier, lifelines, censored at `until`). Every count
+  under 5 is suppressed, and so is a count whose complement is under 5 (DESIGN, security
+  and privacy).
+
+Readings, written down in docs/contract-readings.md: a person counts once per measure
+code (and provider), with the first of their participations in it to end; "in work" is
+being in any placement, the first instant at or after the end at which one is active (0
+days if one already was); a dropout ends a measure as it does for the rules.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from operator import itemgetter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from services.kernel.settings import RuleSettings
+from services.outcomes.domain import (
+    COORDINATOR_ASSIGNED,
+    DROPPED_OUT,
+    REFERRED,
+    SIX_MONTH_CHECKED,
+    TRIAGED,
+    EngagementKey,
+    Fact,
+)
+from services.outcomes.journey import ENGAGEMENT_EVENTS, Journey, KnownJourney, is_unplanned_end
+from services.outcomes.replay import Replay, in_parts, replayed
+from services.outcomes.rules import Alert
+from services.outcomes.tables import FIGURES, Row, outcome_table
+
+# The microdata's columns: instants in UTC, dates as dates.
+INSTANT: pa.DataType = pa.timestamp("us", tz="UTC")
+ENGAGEMENTS = pa.schema(
+    [
+        ("person", pa.string()),
+        ("kind", pa.string()),
+        ("system", pa.string()),
+        ("engagement_id", pa.string()),
+        ("code", pa.string()),
+        ("provider", pa.string()),
+        ("started_at", INSTANT),
+        ("ended_at", INSTANT),
+        ("ended_by", pa.string()),
+        ("unplanned", pa.bool_()),
+        ("end_status", pa.string()),
+        ("end_reason", pa.string()),
+        ("planned_end", pa.date32()),
+        ("six_month_status", pa.string()),
+        ("six_month_evidence", pa.string()),
+    ]
+)
+PEOPLE = pa.schema(
+    [
+        ("person", pa.string()),
+        ("referred_at", INSTANT),
+        ("triaged_at", INSTANT),
+        ("need_group", pa.string()),
+        ("main_goal", pa.string()),
+        ("needs_coordinator", pa.bool_()),
+        ("coordinator_assigned_at", INSTANT),
+        ("first_measure_at", INSTANT),
+        ("first_placement_at", INSTANT),
+        ("closed_at", INSTANT),
+        ("closing_reason", pa.string()),
+        ("alerts", pa.int32()),
+    ]
+)
+# The aggregate tables: file name, and the engagement columns a group of measures is by.
+# The provider table's rows add up to the measure table's: protected against them.
+TABLES = {
+    "measure_outcomes.csv": (("system", "code"), 0),
+    "provider_outcomes.csv": (("system", "code", "provider"), 2),
+}
+# How the aggregate tables name the engagement columns they are grouped by.
+HEADERS = {"code": "measure_code"}
+
+
+@dataclass
+class Export:
+    """The rows of a study's microdata, and what the replay skipped and counted."""
+
+    engagements: list[Row] = field(default_factory=list)
+    people: list[Row] = field(default_factory=list)
+    replay: Replay = field(default_factory=Replay)
+
+    @classmethod
+    def merge(cls, parts: Iterable[Export]) -> Export:
+        parts = list(parts)
+        whole = cls(replay=Replay.merge(part.replay for part in parts))
+        for part in parts:
+            whole.engagements += part.engagements
+            whole.people += part.people
+        # The same rows in the same order however the people were shared out.
+        whole.engagements.sort(key=itemgetter("person", "started_at", "kind", "engagement_id"))
+        whole.people.sort(key=itemgetter("person"))
+        return whole
+
+
+def export(
+    lines: Iterable[bytes | str],
+    until: datetime,
+    key: str,
+    rules: RuleSettings,
+    part: int = 0,
+    parts: int = 1,
+) -> Export:
+    """The microdata of `lines` as known at `until` (people of share `part` of `parts`)."""
+    result = Export()
+    for journey, alerts in replayed(lines, until, key, rules, result.replay, part, parts):
+        known = journey.as_known_at(until)
+        result.engagements += engagement_rows(journey, known)
+        result.people.append(person_row(journey, known, alerts))
+    return result
+
+
+def write(result: Export, until: datetime, out: Path) -> list[Path]:
+    """The study's files in the folder `out`; their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "engagements.parquet", out / "people.parquet"]
+    pq.write_table(pa.Table.from_pylist(result.engagements, schema=ENGAGEMENTS), written[0])
+    pq.write_table(pa.Table.from_pylist(result.people, schema=PEOPLE), written[1])
+    for name, (by, within) in TABLES.items():
+        rows = outcome_table(result.engagements, by, until, within)
+        columns = [*by, *FIGURES, "suppressed"]
+        with (out / name).open("w", encoding="utf-8", newline="") as sink:
+            table = csv.writer(sink)
+            table.writerow([HEADERS.get(column, column) for column in columns])
+            table.writerows([row[column] for column in columns] for row in rows)
+        written.append(out / name)
+    return written
+
+
+def export_file(
+    path: Path, until: datetime, key: str, rules: RuleSettings, workers: int = 1
+) -> Export:
+    """Export a file, its people shared out over `workers` processes; the result does not
+    depend on how many."""
+    return Export.merge(in_parts(export, path, until, key, rules, workers))
+
+
+def engagement_rows(journey: Journey, known: KnownJourney) -> list[Row]:
+    """One row per engagement of the journey, as `known` reads them."""
+    starts: dict[EngagementKey, Fact] = {}  # the start that counts: the earliest
+    ends: dict[tuple[EngagementKey, datetime], list[Fact]] = {}
+    checks: dict[str, Fact] = {}  # the latest known six-month check of each placement
+    dropouts: dict[datetime, Fact] = {}
+    for fact in journey.facts:  # in knowledge order
+        if fact.type == SIX_MONTH_CHECKED:
+            checks[str(fact.data.get("placement_id"))] = fact
+        elif fact.type == DROPPED_OUT:
+            dropouts.setdefault(fact.occurred_at, fact)
+        elif (named := _engagement(fact)) is not None:
+            engagement_key, is_start = named
+            if not is_start:
+                ends.setdefault((engagement_key, fact.occurred_at), []).append(fact)
+            elif (
+                engagement_key not in starts
+                or fact.occurred_at < starts[engagement_key].occurred_at
+            ):
+                starts[engagement_key] = fact
+    planned = {
+        (plan.system, plan.measure_id): max(plan.declared).day for plan in known.measure_plans()
+    }
+    rows = []
+    for engagement in known.engagements():
+        engagement_key = (engagement.kind, engagement.system, engagement.id)
+        start = starts[engagement_key]
+        end = None
+        if engagement.end is not None:
+            own_ends = ends.get((engagement_key, engagement.end), [])
+            end = _end_of(engagement.end, engagement.unplanned, own_ends, dropouts)
+        check = checks.get(engagement.id) if engagement.kind == "placement" else None
+        evidence = check.data.get("evidence") if check else None
+        day = planned.get((engagement.system, engagement.id))
+        rows.append(
+            {
+                "person": journey.participant,
+                "kind": engagement.kind,
+                "system": start.system,
+                "engagement_id": engagement.id,
+                "code": start.data.get("measure_code" if engagement.kind == "measure" else "kind"),
+                "provider": start.data.get(
+                    "provider" if engagement.kind == "measure" else "employer"
+                ),
+                "started_at": engagement.start,
+                "ended_at": engagement.end,
+                "ended_by": end.type if end else None,
+                "unplanned": engagement.unplanned if end else None,
+                "end_status": end.data.get("status") if end else None,
+                "end_reason": end.data.get("reason") if end else None,
+                "planned_end": date.fromisoformat(day) if day else None,
+                "six_month_status": check.data.get("status") if check else None,
+                "six_month_evidence": evidence.get("source")
+                if isinstance(evidence, dict)
+                else None,
+            }
+        )
+    return rows
+
+
+def _engagement(fact: Fact) -> tuple[EngagementKey, bool] | None:
+    """The engagement a fact starts or ends (keyed as `KnownJourney` keys it), and whether
+    it starts it."""
+    named = ENGAGEMENT_EVENTS.get(fact.type)
+    if named is None:
+        return None
+    kind, is_start, id_field = named
+    engagement_id = fact.data.get(id_field)
+    if not isinstance(engagement_id, str):
+        return None
+    return (kind, fact.system if kind == "measure" else "", engagement_id), is_start
+
+
+def _end_of(
+    at: datetime, unplanned: bool, own_ends: list[Fact], dropouts: dict[datetime, Fact]
+) -> Fact:
+    """The fact that ended an engagement at `at`: its own end then (of two, the one that
+    decided whether the end was unplanned), or else the dropout then."""
+    for fact in own_ends:
+        if is_unplanned_end(fact) == unplanned:
+            return fact
+    return dropouts[at]
+
+
+def person_row(journey: Journey, known: KnownJourney, alerts: Sequence[Alert]) -> Row:
+    """The person's journey in one row: first referral, triage and assignment, what the
+    latest triage says, first measure and placement, the latest journey's closing."""
+    by_type: dict[str, list[Fact]] = {}
+    for fact in sorted(journey.facts, key=lambda fact: (fact.occurred_at, fact.order)):
+        by_type.setdefault(fact.type, []).append(fact)
+    triages = by_type.get(TRIAGED, [])
+    latest = triages[-1].data if triages else {}
+    engagements = known.engagements()
+    spans = known.spans()
+    last = spans[-1] if spans else None
+    reasons = known.closing_reasons(last) if last else frozenset()
+    return {
+        "person": journey.participant,
+        "referred_at": _first(by_type, REFERRED),
+        "triaged_at": _first(by_type, TRIAGED),
+        "need_group": latest.get("need_group"),
+        "main_goal": latest.get("main_goal"),
+        "needs_coordinator": latest.get("needs_coordinator"),
+        "coordinator_assigned_at": _first(by_type, COORDINATOR_ASSIGNED),
+        "first_measure_at": min(
+            (e.start for e in engagements if e.kind == "measure"), default=None
+        ),
+        "first_placement_at": min(
+            (e.start for e in engagements if e.kind == "placement"), default=None
+        ),
+        "closed_at": last.closed_at if last else None,
+        "closing_reason": ",".join(sorted(reasons)) or None,
+        "alerts": len(alerts),
+    }
+
+
+def _first(by_type: dict[str, list[Fact]], event_type: str) -> datetime | None:
+    facts = by_type.get(event_type)
+    return facts[0].occurred_at if facts else None
