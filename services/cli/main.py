@@ -196,9 +196,12 @@ def export(
     from services.outcomes.export import export_file, write
 
     clock = _instant(until, "--until")
+    settings = get_settings()
+    if study_key == settings.pseudonym_key.get_secret_value():
+        # The platform's own pseudonyms would link the study to the live stores.
+        raise typer.BadParameter("must not be LOS_PSEUDONYM_KEY", param_hint="--study-key")
     started = time.perf_counter()
-    rules = get_settings().rules
-    result = export_file(file, clock, study_key, rules, workers or os.cpu_count() or 1)
+    result = export_file(file, clock, study_key, settings.rules, workers or os.cpu_count() or 1)
     written = write(result, clock, out)
     made = f"{len(result.people):,} people, {len(result.engagements):,} engagements"
     _report(result.replay, f"{made}: {len(written)} files in {out}", started)

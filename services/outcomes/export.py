@@ -10,16 +10,12 @@ The output folder gets:
 - `people.parquet`: one row per person: referral, first and latest triage, coordinator,
   first measure and placement, the latest journey's closing, alerts raised;
 - `measure_outcomes.csv` and `provider_outcomes.csv`: aggregates fit to publish, per
-  source system and measure code (and provider): how many people's participation ended,
-  how many of those followed for 182 days were in work within them, and the median days
-  from the end until in work (Kaplan–Meier, lifelines, censored at `until`). Every count
-  under 5 is suppressed, and so is a count whose complement is under 5 (DESIGN, security
-  and privacy).
+  source system and measure code, and per provider of it: how many people's
+  participation ended, how many of those followed for 182 days were in work within them,
+  and the median days from the end until in work, with no cell that gives away fewer
+  than 5 people (`tables.py`; DESIGN, security and privacy).
 
-Readings, written down in docs/contract-readings.md: a person counts once per measure
-code (and provider), with the first of their participations in it to end; "in work" is
-being in any placement, the first instant at or after the end at which one is active (0
-days if one already was); a dropout ends a measure as it does for the rules.
+The readings taken are written down in docs/contract-readings.md.
 """
 
 from __future__ import annotations
@@ -44,10 +40,10 @@ from services.outcomes.domain import (
     EngagementKey,
     Fact,
 )
-from services.outcomes.journey import ENGAGEMENT_EVENTS, Journey, KnownJourney, is_unplanned_end
+from services.outcomes.journey import ENGAGEMENT_EVENTS, KnownJourney, is_unplanned_end
 from services.outcomes.replay import Replay, in_parts, replayed
 from services.outcomes.rules import Alert
-from services.outcomes.tables import FIGURES, Row, outcome_table
+from services.outcomes.tables import FIGURES, Row, measure_table, participations, provider_table
 
 # The microdata's columns: instants in UTC, dates as dates.
 INSTANT: pa.DataType = pa.timestamp("us", tz="UTC")
@@ -86,12 +82,6 @@ PEOPLE = pa.schema(
         ("alerts", pa.int32()),
     ]
 )
-# The aggregate tables: file name, and the engagement columns a group of measures is by.
-# The provider table's rows add up to the measure table's: protected against them.
-TABLES = {
-    "measure_outcomes.csv": (("system", "code"), 0),
-    "provider_outcomes.csv": (("system", "code", "provider"), 2),
-}
 # How the aggregate tables name the engagement columns they are grouped by.
 HEADERS = {"code": "measure_code"}
 
@@ -128,9 +118,9 @@ def export(
     """The microdata of `lines` as known at `until` (people of share `part` of `parts`)."""
     result = Export()
     for journey, alerts in replayed(lines, until, key, rules, result.replay, part, parts):
-        known = journey.as_known_at(until)
-        result.engagements += engagement_rows(journey, known)
-        result.people.append(person_row(journey, known, alerts))
+        facts = journey.known_at(until)
+        result.engagements += engagement_rows(journey.participant, facts)
+        result.people.append(person_row(journey.participant, facts, alerts))
     return result
 
 
@@ -140,8 +130,12 @@ def write(result: Export, until: datetime, out: Path) -> list[Path]:
     written = [out / "engagements.parquet", out / "people.parquet"]
     pq.write_table(pa.Table.from_pylist(result.engagements, schema=ENGAGEMENTS), written[0])
     pq.write_table(pa.Table.from_pylist(result.people, schema=PEOPLE), written[1])
-    for name, (by, within) in TABLES.items():
-        rows = outcome_table(result.engagements, by, until, within)
+    measures = participations(result.engagements, until)
+    tables = {
+        "measure_outcomes.csv": (("system", "code"), measure_table(measures, until)),
+        "provider_outcomes.csv": (("system", "code", "provider"), provider_table(measures, until)),
+    }
+    for name, (by, rows) in tables.items():
         columns = [*by, *FIGURES, "suppressed"]
         with (out / name).open("w", encoding="utf-8", newline="") as sink:
             table = csv.writer(sink)
@@ -159,13 +153,14 @@ def export_file(
     return Export.merge(in_parts(export, path, until, key, rules, workers))
 
 
-def engagement_rows(journey: Journey, known: KnownJourney) -> list[Row]:
-    """One row per engagement of the journey, as `known` reads them."""
+def engagement_rows(participant: str, facts: Sequence[Fact]) -> list[Row]:
+    """One row per engagement the facts (in knowledge order) make, as the rules read them."""
+    known = KnownJourney(facts)
     starts: dict[EngagementKey, Fact] = {}  # the start that counts: the earliest
     ends: dict[tuple[EngagementKey, datetime], list[Fact]] = {}
     checks: dict[str, Fact] = {}  # the latest known six-month check of each placement
     dropouts: dict[datetime, Fact] = {}
-    for fact in journey.facts:  # in knowledge order
+    for fact in facts:
         if fact.type == SIX_MONTH_CHECKED:
             checks[str(fact.data.get("placement_id"))] = fact
         elif fact.type == DROPPED_OUT:
@@ -195,7 +190,7 @@ def engagement_rows(journey: Journey, known: KnownJourney) -> list[Row]:
         day = planned.get((engagement.system, engagement.id))
         rows.append(
             {
-                "person": journey.participant,
+                "person": participant,
                 "kind": engagement.kind,
                 "system": start.system,
                 "engagement_id": engagement.id,
@@ -243,11 +238,12 @@ def _end_of(
     return dropouts[at]
 
 
-def person_row(journey: Journey, known: KnownJourney, alerts: Sequence[Alert]) -> Row:
+def person_row(participant: str, facts: Sequence[Fact], alerts: Sequence[Alert]) -> Row:
     """The person's journey in one row: first referral, triage and assignment, what the
     latest triage says, first measure and placement, the latest journey's closing."""
+    known = KnownJourney(facts)
     by_type: dict[str, list[Fact]] = {}
-    for fact in sorted(journey.facts, key=lambda fact: (fact.occurred_at, fact.order)):
+    for fact in sorted(facts, key=lambda fact: (fact.occurred_at, fact.order)):
         by_type.setdefault(fact.type, []).append(fact)
     triages = by_type.get(TRIAGED, [])
     latest = triages[-1].data if triages else {}
@@ -256,7 +252,7 @@ def person_row(journey: Journey, known: KnownJourney, alerts: Sequence[Alert]) -
     last = spans[-1] if spans else None
     reasons = known.closing_reasons(last) if last else frozenset()
     return {
-        "person": journey.participant,
+        "person": participant,
         "referred_at": _first(by_type, REFERRED),
         "triaged_at": _first(by_type, TRIAGED),
         "need_group": latest.get("need_group"),

@@ -85,7 +85,7 @@ def test_of_two_ends_at_one_instant_the_row_shows_the_unplanned_one_that_counts(
             fact(3, "measure.ended", 30, status="AVBRUTT", reason="IKKE_MOTT"),
         ],
     )
-    [row] = engagement_rows(journey, journey.as_known_at(UNTIL))
+    [row] = engagement_rows(journey.participant, journey.known_at(UNTIL))
     ended = (row["unplanned"], row["end_status"], row["end_reason"])
     assert ended == (True, "AVBRUTT", "IKKE_MOTT")
 
@@ -100,6 +100,15 @@ def test_a_placement_row_carries_its_employer_kind_and_six_month_check() -> None
         "QUIT",
     )
     assert (row["six_month_status"], row["six_month_evidence"]) == ("EMPLOYED_SAME", "register")
+
+
+def test_a_placement_row_shows_the_latest_known_six_month_check() -> None:
+    evidence = {"source": "participant", "obtained_at": "2025-08-01"}
+    corrected = {"placement_id": "p1", "status": "NOT_EMPLOYED", "evidence": evidence}
+    later = ANA.event("followup.six_month_checked", corrected, 195, recorded=210)
+    lines = [ANA.referred(0), ANA.placed("p1", 10), ANA.checked("p1", 200), later]
+    [row] = run(lines).engagements
+    assert (row["six_month_status"], row["six_month_evidence"]) == ("NOT_EMPLOYED", "participant")
 
 
 def test_two_sources_measures_with_one_id_are_two_rows() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,10 @@ from typer.testing import CliRunner
 
 from services.cli.main import app
 from services.cohort import generate_cohort
+from services.kernel.settings import get_settings
 from tests.unit.replaying import KEY
 
+COUNTS = ("people", "followed_182d", "in_work_182d")
 FILES = ["engagements.parquet", "measure_outcomes.csv", "people.parquet", "provider_outcomes.csv"]
 
 
@@ -80,31 +82,57 @@ def test_the_people_are_those_los_replay_names_with_the_same_key(
     assert {row["person"]: row["alerts"] for row in people if row["alerts"]} == raised
 
 
-def test_the_measure_table_counts_each_person_once_and_publishes_no_small_cell(
+def ended_by_measure(events: list[dict[str, Any]], until: datetime) -> Counter[tuple[str, str]]:
+    """The people whose participation in each measure ended by `until`, counted from the
+    events themselves: a measure ends at its own end, or at a dropout after its start."""
+    starts: dict[tuple[str, str, str], tuple[datetime, str]] = {}
+    ends: dict[tuple[str, str, str], datetime] = {}
+    dropouts: dict[str, list[datetime]] = {}
+    for e in events:
+        at = datetime.fromisoformat(e["occurred_at"])
+        if e["type"] == "participant.dropped_out":
+            dropouts.setdefault(e["person"], []).append(at)
+        elif e["type"] in ("measure.started", "measure.ended"):
+            key = (e["person"], e["source"]["system"], e["data"]["measure_id"])
+            if e["type"] == "measure.started" and (key not in starts or at < starts[key][0]):
+                starts[key] = (at, e["data"]["measure_code"])
+            elif e["type"] == "measure.ended":
+                ends[key] = min(ends.get(key, at), at)
+    ended = set()
+    for (person, system, measure_id), (start, code) in starts.items():
+        own = ends.get((person, system, measure_id))
+        candidates = [d for d in dropouts.get(person, []) if d >= start] + ([own] if own else [])
+        if candidates and min(candidates) <= until:
+            ended.add((system, code, person))
+    return Counter((system, code) for system, code, _ in ended)
+
+
+def test_the_measure_table_counts_each_person_once_and_providers_add_up_to_it(
     cohort: tuple[Path, list[dict[str, Any]], str], tmp_path: Path
 ) -> None:
     out = exported(cohort, tmp_path / "study", "1")
-    engagements = pq.read_table(out / "engagements.parquet").to_pylist()
-    ended = Counter(
-        (system, code)
-        for person, system, code in {
-            (row["person"], row["system"], row["code"])
-            for row in engagements
-            if row["kind"] == "measure" and row["ended_at"] is not None
-        }
-    )
-    with (out / "measure_outcomes.csv").open(encoding="utf-8") as table:
-        rows = list(csv.DictReader(table))
-    assert {(row["system"], row["measure_code"]) for row in rows} == set(ended)
-    published = [row for row in rows if row["people"]]
+    _, events, until = cohort
+    ended = ended_by_measure(events, datetime.fromisoformat(until))
+    measures = {(row["system"], row["measure_code"]): row for row in table(out, "measure")}
+    assert set(measures) == set(ended)
+    published = [key for key, row in measures.items() if row["people"]]
     assert published
-    for row in published:
-        assert int(row["people"]) == ended[row["system"], row["measure_code"]]
-    for row in rows:
-        counts = [row[name] for name in ("people", "followed_182d", "in_work_182d")]
-        assert all(int(count) >= 5 for count in counts if count)
-        if row["in_work_182d"]:
-            assert int(row["followed_182d"]) - int(row["in_work_182d"]) >= 5
+    assert {key: int(measures[key]["people"]) for key in published} == {
+        key: ended[key] for key in published
+    }
+    providers = table(out, "provider")
+    assert providers
+    for key, row in measures.items():
+        rows = [r for r in providers if (r["system"], r["measure_code"]) == key]
+        if rows:
+            assert [sum(int(r[name]) for r in rows) for name in COUNTS] == [
+                int(row[name]) for name in COUNTS
+            ]
+
+
+def table(out: Path, name: str) -> list[dict[str, str]]:
+    with (out / f"{name}_outcomes.csv").open(encoding="utf-8") as rows:
+        return list(csv.DictReader(rows))
 
 
 def test_the_same_rows_with_several_workers(
@@ -127,3 +155,15 @@ def test_until_must_be_rfc_3339_with_an_offset(
     result = CliRunner().invoke(app, ["export", str(events), *args])
     assert result.exit_code == 2
     assert "--until" in result.output
+
+
+def test_the_platform_s_own_pseudonym_key_is_no_study_key(
+    cohort: tuple[Path, list[dict[str, Any]], str], tmp_path: Path
+) -> None:
+    events, _, until = cohort
+    platform_key = get_settings().pseudonym_key.get_secret_value()
+    args = ["--until", until, "--study-key", platform_key, "--out", str(tmp_path / "study")]
+    result = CliRunner().invoke(app, ["export", str(events), *args])
+    assert result.exit_code == 2
+    assert "LOS_PSEUDONYM_KEY" in result.output
+    assert not (tmp_path / "study").exists()

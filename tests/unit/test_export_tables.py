@@ -1,6 +1,6 @@
 """`los export`'s aggregate tables: who was in work after a measure ended, the Kaplan–Meier
-median, and small cells suppressed against their rows and their margins. Every expected
-figure is worked out by hand."""
+median, small cells left empty in the measure table and small providers pooled in the
+provider table. Every expected figure is worked out by hand."""
 
 from __future__ import annotations
 
@@ -8,19 +8,23 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.outcomes.tables import (
-    Cells,
+    FIGURES,
     Participation,
     in_work_after,
+    measure_table,
     median_days_to_work,
-    outcome_table,
-    protect_margin,
+    participations,
+    provider_table,
     small_cells,
 )
 from tests.unit.replaying import day
 
 UNTIL = day(1000)
+COUNTS = ("people", "followed_182d", "in_work_182d")
 
 
 def measure(person: str, ended: float | None, code: str = "AVKLARING", provider: str = "a") -> Any:
@@ -38,6 +42,10 @@ def measure(person: str, ended: float | None, code: str = "AVKLARING", provider:
 def placement(person: str, start: float, end: float | None = None) -> Any:
     ended = None if end is None else day(end)
     return {"person": person, "kind": "placement", "started_at": day(start), "ended_at": ended}
+
+
+def by_person(*rows: Any) -> list[Any]:
+    return sorted(rows, key=lambda row: row["person"])
 
 
 @pytest.mark.parametrize(
@@ -62,16 +70,16 @@ def test_in_work_after_an_end(
 def test_the_median_is_kaplan_meiers_with_the_censored_left_at_risk() -> None:
     # Days to work 10, 20, 30, 50 and one censored at 40: S = 4/5 after 10, 3/5 after 20,
     # 2/5 after 30 (the censored one still at risk then): below one half first at 30.
-    ends = [day(0)] * 5
     found = [day(10), day(20), day(30), None, day(50)]
-    people = [Participation(end, work) for end, work in zip(ends, found, strict=True)]
+    people = [Participation("a", day(0), work) for work in found]
     assert median_days_to_work(people, day(40)) == 30.0
     # Fewer than half known to be in work: no median.
-    assert median_days_to_work(people[:1] + [Participation(day(0), None)] * 3, day(40)) is None
+    never = [Participation("a", day(0), None)] * 3
+    assert median_days_to_work([*people[:1], *never], day(40)) is None
 
 
 def test_a_person_counts_once_per_measure_with_their_first_end() -> None:
-    engagements = [
+    engagements = by_person(
         # Eleven people end AVKLARING on day 100; p0 again on day 700.
         *(measure(f"p{i}", 100) for i in range(11)),
         measure("p0", 700),
@@ -81,9 +89,8 @@ def test_a_person_counts_once_per_measure_with_their_first_end() -> None:
         # p0's job ends before their second end, which counts for nothing.
         placement("p0", 150, 300),
         *(placement(f"p{i}", 100 + days) for i, days in enumerate([20, 30, 40, 60, 300], 1)),
-    ]
-    engagements.sort(key=lambda row: row["person"])
-    [row, _] = outcome_table(engagements, ("system", "code"), UNTIL)
+    )
+    [row, _] = measure_table(participations(engagements, UNTIL), UNTIL)
     assert row == {
         "system": "nav",
         "code": "AVKLARING",
@@ -97,71 +104,123 @@ def test_a_person_counts_once_per_measure_with_their_first_end() -> None:
     }
 
 
-def test_only_ends_followed_for_182_days_count_towards_the_share() -> None:
-    engagements = sorted(
-        [measure(f"p{i}", 100) for i in range(10)]
-        + [measure(f"q{i}", 900) for i in range(5)]  # 100 days before --until
-        + [placement(f"p{i}", 200) for i in range(5)]
-        + [placement(f"q{i}", 950) for i in range(5)],
-        key=lambda row: row["person"],
+def test_182_days_are_followed_and_in_time_on_the_day_itself() -> None:
+    # Ten ended on day 100: five of them in work on day 282, 182 days later, and --until
+    # is day 282 itself. Five more ended on day 101, one day short of being followed.
+    engagements = by_person(
+        *(measure(f"p{i}", 100) for i in range(10)),
+        *(placement(f"p{i}", 282) for i in range(5)),
+        *(measure(f"q{i}", 101) for i in range(5)),
     )
-    [row] = outcome_table(engagements, ("system", "code"), UNTIL)
-    figures = [row[name] for name in ("people", "followed_182d", "in_work_182d")]
-    assert (figures, row["in_work_share_182d"], row["suppressed"]) == ([15, 10, 5], 0.5, "")
+    [row] = measure_table(participations(engagements, day(282)), day(282))
+    assert [row[name] for name in COUNTS] == [15, 10, 5]
+
+
+def test_an_end_dated_after_until_is_not_an_end_yet() -> None:
+    engagements = by_person(*(measure(f"p{i}", 100) for i in range(5)), measure("late", 1001))
+    [row] = measure_table(participations(engagements, UNTIL), UNTIL)
+    assert row["people"] == 5
 
 
 def figures(people: int, followed: int, in_work: int) -> dict[str, Any]:
     return {"people": people, "followed_182d": followed, "in_work_182d": in_work}
 
 
+MEDIAN = "median_days_to_work"
+FOLLOWED = ["followed_182d", "in_work_182d", "in_work_share_182d"]
+IN_WORK = ["in_work_182d", "in_work_share_182d"]
+
+
 @pytest.mark.parametrize(
     ("row", "hidden"),
     [
-        (figures(20, 10, 5), set()),
-        (figures(4, 4, 0), {"people", "followed_182d", "in_work_182d", "in_work_share_182d"}),
-        (figures(20, 4, 2), {"followed_182d", "in_work_182d", "in_work_share_182d"}),
-        (figures(20, 10, 4), {"in_work_182d", "in_work_share_182d"}),
-        (figures(20, 10, 0), {"in_work_182d", "in_work_share_182d"}),  # "no one" is small too
-        (figures(20, 10, 6), {"in_work_182d", "in_work_share_182d"}),  # 4 not in work
-        (figures(20, 10, 10), {"in_work_182d", "in_work_share_182d"}),  # "everyone"
+        (figures(20, 10, 5), []),
+        (figures(20, 20, 10), []),  # no one ended lately: 0 is no small cell here
+        (figures(4, 4, 0), list(FIGURES)),
+        (figures(20, 4, 2), FOLLOWED),
+        (figures(20, 17, 10), FOLLOWED),  # 3 ended in the last 182 days
+        (figures(20, 0, 0), []),  # none followed yet: nothing in work to count
+        (figures(20, 10, 4), IN_WORK),
+        (figures(20, 10, 0), IN_WORK),  # "no one" is small too
+        (figures(20, 10, 6), IN_WORK),  # 4 not in work
+        (figures(20, 10, 10), IN_WORK),  # "everyone"
+        (figures(9, 9, 0), [*IN_WORK, MEDIAN]),  # fewer than 10: no median
     ],
 )
-def test_small_cells_and_their_complements_are_suppressed(
-    row: dict[str, Any], hidden: set[str]
+def test_small_cells_and_their_complements_are_left_empty(
+    row: dict[str, Any], hidden: list[str]
 ) -> None:
-    expected = hidden | ({"median_days_to_work"} if "people" in hidden else set())
-    assert small_cells(row) == expected
+    assert small_cells(row) == hidden
 
 
-def margin(*rows: dict[str, Any]) -> list[Cells]:
-    cells = [Cells(row, small_cells(row)) for row in rows]
-    protect_margin(cells)
-    return cells
+def people_of(provider: str, count: int, in_work: int, ended: float = 100) -> list[Participation]:
+    """`count` people who ended on day `ended`, the first `in_work` of them in work then."""
+    return [
+        Participation(provider, day(ended), day(ended) if i < in_work else None)
+        for i in range(count)
+    ]
 
 
-def test_a_lone_hidden_count_is_hidden_again_in_the_smallest_shown_row() -> None:
-    # People 3 + 40 + 7 + 9 = 59 in the margin: the 3 would be 59 - 56.
-    cells = margin(figures(3, 0, 0), figures(40, 20, 10), figures(7, 5, 0), figures(9, 6, 0))
-    assert ["people" in c.hidden for c in cells] == [True, False, True, False]
+def providers(*people: list[Participation]) -> list[tuple[Any, ...]]:
+    measures = {("nav", "AVKLARING"): [p for group in people for p in group]}
+    return [
+        (row["provider"], *(row[name] for name in COUNTS))
+        for row in provider_table(measures, UNTIL)
+    ]
 
 
-def test_hidden_counts_that_add_up_to_under_5_are_hidden_with_more() -> None:
-    # Two groups of 2 hidden: 4 together, so the smallest shown (6) goes too.
-    cells = margin(figures(2, 0, 0), figures(2, 0, 0), figures(6, 0, 0), figures(30, 0, 0))
-    assert ["people" in c.hidden for c in cells] == [True, True, True, False]
-
-
-def test_the_people_not_in_work_are_protected_as_well() -> None:
-    # In work hidden in two rows for their complements (1 and 2 not in work, 3 together):
-    # the row with the fewest in or out of work (here 5 out) is hidden too.
-    cells = margin(
-        figures(30, 20, 19), figures(30, 20, 18), figures(30, 20, 15), figures(30, 20, 10)
+def test_providers_whose_rows_would_hide_a_count_are_pooled() -> None:
+    rows = providers(
+        people_of("a", 12, 6),
+        people_of("b", 3, 1),  # too few
+        people_of("c", 10, 4),  # 4 in work
+        people_of("d", 20, 10),
     )
-    hidden = ["in_work_182d" in c.hidden for c in cells]
-    assert hidden == [True, True, True, False]
-    assert ["in_work_share_182d" in c.hidden for c in cells] == hidden
+    assert rows == [("a", 12, 12, 6), ("d", 20, 20, 10), (None, 13, 13, 5)]
 
 
-def test_nothing_more_is_hidden_when_the_hidden_are_safe_together() -> None:
-    cells = margin(figures(3, 0, 0), figures(4, 0, 0), figures(40, 0, 0))
-    assert ["people" in c.hidden for c in cells] == [True, True, False]
+def test_a_pool_that_would_hide_a_count_takes_in_the_smallest_provider_shown() -> None:
+    # The pool of b alone is 3 people; with a (8) it is 11, 5 of them in work.
+    rows = providers(people_of("a", 8, 4), people_of("b", 3, 1), people_of("c", 20, 10))
+    assert rows == [("c", 20, 20, 10), (None, 11, 11, 5)]
+
+
+def test_a_measure_whose_providers_cannot_be_shown_has_no_provider_rows() -> None:
+    assert providers(people_of("a", 3, 0), people_of("b", 3, 3)) == []
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcdef"), st.integers(0, 400), st.integers(0, 300) | st.none()),
+        max_size=120,
+    )
+)
+def test_no_published_count_gives_away_fewer_than_5_people(
+    drawn: list[tuple[str, int, int | None]],
+) -> None:
+    # People who ended between day 0 and 400 (--until 500: some not followed yet), each
+    # in work some days later or never.
+    until = day(500)
+    people = [
+        Participation(provider, day(end), None if work is None else day(min(end + work, 500)))
+        for provider, end, work in drawn
+    ]
+    measures = {("nav", "AVKLARING"): people} if people else {}
+    [*whole] = measure_table(measures, until)
+    shown = provider_table(measures, until)
+    for row in [*whole, *shown]:
+        published = [row[name] for name in COUNTS if row[name] is not None]
+        assert all(count >= 5 or count == 0 for count in published[1:])
+        if row["people"] is not None:
+            assert row["people"] >= 5
+            if row["followed_182d"] is not None:
+                assert row["people"] - row["followed_182d"] not in range(1, 5)
+            if row["in_work_182d"] is not None:
+                assert row["followed_182d"] is not None
+                not_in_work = row["followed_182d"] - row["in_work_182d"]
+                assert min(row["in_work_182d"], not_in_work) >= 5
+    for row in shown:  # no empty count, and all of them add up to the measure's row
+        assert None not in [row[name] for name in COUNTS]
+    if shown:
+        [row] = whole
+        assert [sum(r[name] for r in shown) for name in COUNTS] == [row[n] for n in COUNTS]
