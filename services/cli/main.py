@@ -188,8 +188,8 @@ def export(
     workers: Workers = None,
 ) -> None:
     """Write what evaluators study: each engagement and person (Parquet, pseudonymous under
-    the study's key) and measure outcomes per measure and provider (CSV, cells under 5
-    suppressed).
+    the study's key) and measure outcomes per measure and provider (CSV, no cell giving
+    away fewer than 5 people).
 
     The same replay as `los replay`, whose output with the same key names the same people;
     skipped lines go to stderr with line number and reason."""

@@ -3,27 +3,31 @@ and measure code), and for each of its providers, what became of the people whos
 participation ended.
 
 In each measure a person counts once, with the first of their participations in it to end
-by `until` (in business time), and under the provider of that participation, so the
-provider rows of a measure add up to the measure's row. The figures:
+by `until` (in business time; of two ending at one instant, the one that started first),
+and under the provider of that participation, so the provider rows of a measure add up
+to the measure's row. The figures:
 
 - `people`: how many people's participation ended;
 - `followed_182d`: of those, the ones whose end lies at least 182 days before `until`;
 - `in_work_182d` and `in_work_share_182d`: of those followed, the ones in work within
-  182 days of the end; "in work" is being in any placement, from the first instant at or
-  after the end at which one is active (at once if one already was);
+  182 days of the end (the share empty while no one is followed); "in work" is being in
+  any placement, from the first instant at or after the end at which one is active (at
+  once if one already was);
 - `median_days_to_work`: the median days from the end until in work, Kaplan–Meier over
   all the people (lifelines), censored at `until`; empty while not reached.
 
 Small cells (DESIGN, security and privacy). The measure table leaves a figure empty, and
 names it in `suppressed`, when it would give away fewer than 5 people: every figure of a
 measure with fewer than 5; `followed_182d` when it, or the people not followed, number
-1–4; `in_work_182d` when the people in work or those not in work number 0–4 (none and
-all are small too), and when `followed_182d` is left empty; a share with its count. The
-median needs 10 people: in fewer it is close to one person's own days. The provider
-table has no empty counts: a provider whose row would have one is pooled with the other
-such providers of the measure in one row, `provider` empty, and while that row would
-have one too, the smallest provider shown joins it; a measure whose providers cannot be
-shown that way has no rows. So no empty cell can be worked out from the published ones.
+1–4; when some are followed, `in_work_182d` when the people in work or those not in work
+among them number 0–4 (none and all are small too); `in_work_182d` also whenever
+`followed_182d` is empty; a share with its count. The median needs 10 people (it is
+always one person's own days). The provider table has no empty counts: a provider whose
+row would have one is pooled with the other such providers of the measure in one row,
+`provider` empty; while that row, or that row less any one provider in it (which that
+provider could work out), would have one too, the smallest provider shown joins it; a
+measure whose providers cannot be shown that way has no provider rows. So no empty
+cell, and no pooled provider's figures, can be worked out from the published ones.
 """
 
 from __future__ import annotations
@@ -90,20 +94,25 @@ def in_work_after(instant: datetime, placements: Sequence[Row], until: datetime)
     return first if first is not None and first <= until else None
 
 
-def figures(people: Sequence[Participation], until: datetime) -> Row:
-    """The figures of a group of people, none left out."""
+def counts(people: Sequence[Participation], until: datetime) -> Row:
+    """The counts of a group of people, and the share drawn from them; none left out."""
     followed = [p for p in people if p.ended_at + FOLLOW_UP <= until]
     in_work = [
         p for p in followed if p.in_work_at is not None and p.in_work_at <= p.ended_at + FOLLOW_UP
     ]
-    enough = len(people) >= SMALLEST_FOR_MEDIAN
     return {
         "people": len(people),
         "followed_182d": len(followed),
         "in_work_182d": len(in_work),
         "in_work_share_182d": round(len(in_work) / len(followed), 3) if followed else None,
-        "median_days_to_work": median_days_to_work(people, until) if enough else None,
     }
+
+
+def figures(people: Sequence[Participation], until: datetime) -> Row:
+    """Every figure of a group of people, none left out."""
+    enough = len(people) >= SMALLEST_FOR_MEDIAN
+    median = median_days_to_work(people, until) if enough else None
+    return {**counts(people, until), "median_days_to_work": median}
 
 
 def median_days_to_work(people: Sequence[Participation], until: datetime) -> float | None:
@@ -165,25 +174,35 @@ def _providers_shown(
     people: Sequence[Participation], until: datetime
 ) -> list[tuple[str | None, Row]]:
     """The providers of one measure that can be shown, each with its figures, and then the
-    pool of the others (provider None) if there is one; nothing if the pool cannot be shown."""
+    pool of the others (provider None) if there is one; nothing if no pool can be shown."""
     by_provider = {
         provider: list(own)
         for provider, own in groupby(sorted(people, key=_by_provider), key=_by_provider)
     }
-    shown = {provider: figures(own, until) for provider, own in by_provider.items()}
-    pooled = [provider for provider, row in shown.items() if not _counts_shown(row)]
-    while pooled:
-        pool = figures(_of(by_provider, pooled), until)
-        if _counts_shown(pool):
-            break
-        rest = set(shown) - set(pooled)
+    pooled = [provider for provider, own in by_provider.items() if not _counts_shown(own, until)]
+    while pooled and not _pool_shown(by_provider, pooled, until):
+        rest = [provider for provider in by_provider if provider not in pooled]
         if not rest:
             return []
-        pooled.append(min(rest, key=lambda provider: (shown[provider]["people"], provider)))
-    kept: list[tuple[str | None, Row]] = [
-        (provider, row) for provider, row in shown.items() if provider not in pooled
+        pooled.append(min(rest, key=lambda provider: (len(by_provider[provider]), provider)))
+    shown: list[tuple[str | None, Row]] = [
+        (provider, figures(own, until))
+        for provider, own in by_provider.items()
+        if provider not in pooled
     ]
-    return [*kept, (None, pool)] if pooled else kept
+    return [*shown, (None, figures(_of(by_provider, pooled), until))] if pooled else shown
+
+
+def _pool_shown(
+    by_provider: dict[str, list[Participation]], pooled: list[str], until: datetime
+) -> bool:
+    """Whether a pool can be shown: no count of it is small, nor of it less any one of its
+    providers, which that provider could work out from its own figures (so a pool needs
+    three providers at least)."""
+    return _counts_shown(_of(by_provider, pooled), until) and all(
+        _counts_shown(_of(by_provider, [p for p in pooled if p != member]), until)
+        for member in pooled
+    )
 
 
 def _by_provider(participation: Participation) -> str:
@@ -196,6 +215,6 @@ def _of(
     return [p for provider in providers for p in by_provider[provider]]
 
 
-def _counts_shown(row: Row) -> bool:
-    """Whether every count of a row can be shown (the median aside)."""
-    return not set(small_cells(row)) - {"median_days_to_work"}
+def _counts_shown(people: Sequence[Participation], until: datetime) -> bool:
+    """Whether every count of a group can be shown (the median aside)."""
+    return not set(small_cells(counts(people, until))) - {"median_days_to_work"}

@@ -167,6 +167,12 @@ def test_a_person_row_sums_up_their_journey() -> None:
     }
 
 
+def test_the_latest_triage_is_the_latest_in_business_time_not_the_last_known() -> None:
+    lines = [ANA.referred(0), ANA.triaged(20, needs=False), ANA.triaged(2, needs=True, recorded=30)]
+    [person] = run(lines).people
+    assert (person["triaged_at"], person["needs_coordinator"]) == (day(2), False)
+
+
 def test_the_study_key_decides_the_pseudonyms_and_no_national_id_is_kept() -> None:
     lines = [ANA.referred(0), ANA.started("m1", 1), BO.referred(3), BO.started("m2", 4)]
     result = run(lines, key="another-study")

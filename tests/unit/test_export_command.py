@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +82,12 @@ def test_the_people_are_those_los_replay_names_with_the_same_key(
     assert {row["person"]: row["alerts"] for row in people if row["alerts"]} == raised
 
 
-def ended_by_measure(events: list[dict[str, Any]], until: datetime) -> Counter[tuple[str, str]]:
-    """The people whose participation in each measure ended by `until`, counted from the
-    events themselves: a measure ends at its own end, or at a dropout after its start."""
+def ended_by_measure(
+    events: list[dict[str, Any]], until: datetime
+) -> dict[tuple[str, str], dict[str, datetime]]:
+    """The people whose participation in each measure ended by `until`, with their first
+    end, worked out from the events themselves: a measure ends at its own end, or at a
+    dropout after its start."""
     starts: dict[tuple[str, str, str], tuple[datetime, str]] = {}
     ends: dict[tuple[str, str, str], datetime] = {}
     dropouts: dict[str, list[datetime]] = {}
@@ -98,13 +101,14 @@ def ended_by_measure(events: list[dict[str, Any]], until: datetime) -> Counter[t
                 starts[key] = (at, e["data"]["measure_code"])
             elif e["type"] == "measure.ended":
                 ends[key] = min(ends.get(key, at), at)
-    ended = set()
+    ended: dict[tuple[str, str], dict[str, datetime]] = {}
     for (person, system, measure_id), (start, code) in starts.items():
         own = ends.get((person, system, measure_id))
         candidates = [d for d in dropouts.get(person, []) if d >= start] + ([own] if own else [])
         if candidates and min(candidates) <= until:
-            ended.add((system, code, person))
-    return Counter((system, code) for system, code, _ in ended)
+            first = ended.setdefault((system, code), {})
+            first[person] = min(first.get(person, min(candidates)), min(candidates))
+    return ended
 
 
 def test_the_measure_table_counts_each_person_once_and_providers_add_up_to_it(
@@ -112,14 +116,16 @@ def test_the_measure_table_counts_each_person_once_and_providers_add_up_to_it(
 ) -> None:
     out = exported(cohort, tmp_path / "study", "1")
     _, events, until = cohort
-    ended = ended_by_measure(events, datetime.fromisoformat(until))
+    clock = datetime.fromisoformat(until)
+    ended = ended_by_measure(events, clock)
     measures = {(row["system"], row["measure_code"]): row for row in table(out, "measure")}
     assert set(measures) == set(ended)
-    published = [key for key, row in measures.items() if row["people"]]
+    published = [key for key, row in measures.items() if row["followed_182d"]]
     assert published
-    assert {key: int(measures[key]["people"]) for key in published} == {
-        key: ended[key] for key in published
-    }
+    for key in published:
+        followed = [end for end in ended[key].values() if end + timedelta(days=182) <= clock]
+        assert int(measures[key]["people"]) == len(ended[key])
+        assert int(measures[key]["followed_182d"]) == len(followed)
     providers = table(out, "provider")
     assert providers
     for key, row in measures.items():

@@ -170,29 +170,50 @@ def providers(*people: list[Participation]) -> list[tuple[Any, ...]]:
 
 
 def test_providers_whose_rows_would_hide_a_count_are_pooled() -> None:
+    # b, c, d and e each have 4 people, 2 in work: 16 pooled, 8 in and 8 out of work, and
+    # 12, 6 and 6 without any one of them.
+    small = [people_of(provider, 4, 2) for provider in "bcde"]
+    rows = providers(people_of("a", 20, 10), *small)
+    assert rows == [("a", 20, 20, 10), (None, 16, 16, 8)]
+
+
+def test_a_pool_that_would_hide_a_count_takes_in_the_smallest_providers_shown() -> None:
+    # b and c pooled are 8 people, 4 in work. With a (10, 5 in work) they are 18, but b
+    # and c would be left without a: with d (20) too, 38, and every one left out still
+    # leaves 5 or more in and out of work. e (30) stays.
     rows = providers(
-        people_of("a", 12, 6),
-        people_of("b", 3, 1),  # too few
-        people_of("c", 10, 4),  # 4 in work
+        people_of("a", 10, 5),
+        people_of("b", 4, 2),
+        people_of("c", 4, 2),
         people_of("d", 20, 10),
+        people_of("e", 30, 15),
     )
-    assert rows == [("a", 12, 12, 6), ("d", 20, 20, 10), (None, 13, 13, 5)]
+    assert rows == [("e", 30, 30, 15), (None, 38, 38, 19)]
 
 
-def test_a_pool_that_would_hide_a_count_takes_in_the_smallest_provider_shown() -> None:
-    # The pool of b alone is 3 people; with a (8) it is 11, 5 of them in work.
-    rows = providers(people_of("a", 8, 4), people_of("b", 3, 1), people_of("c", 20, 10))
-    assert rows == [("c", 20, 20, 10), (None, 11, 11, 5)]
+def test_no_pool_that_one_of_its_providers_could_subtract_itself_from() -> None:
+    # b (3 people, 1 in work) and c (8, 4 in work) pooled pass (11, 5 in work), but c
+    # would find b by subtracting itself: a joins, and the pool is the whole measure.
+    rows = providers(people_of("a", 20, 10), people_of("b", 3, 1), people_of("c", 8, 4))
+    assert rows == [(None, 31, 31, 15)]
 
 
 def test_a_measure_whose_providers_cannot_be_shown_has_no_provider_rows() -> None:
     assert providers(people_of("a", 3, 0), people_of("b", 3, 3)) == []
 
 
+def safe(people: int, followed: int, in_work: int) -> bool:
+    """Whether counts give away fewer than 5 people nowhere: the rule, written out again."""
+    small = range(1, 5)
+    if people < 5 or followed in small or people - followed in small:
+        return False
+    return followed == 0 or min(in_work, followed - in_work) >= 5
+
+
 @given(
     st.lists(
         st.tuples(st.sampled_from("abcdef"), st.integers(0, 400), st.integers(0, 300) | st.none()),
-        max_size=120,
+        max_size=150,
     )
 )
 def test_no_published_count_gives_away_fewer_than_5_people(
@@ -209,18 +230,32 @@ def test_no_published_count_gives_away_fewer_than_5_people(
     [*whole] = measure_table(measures, until)
     shown = provider_table(measures, until)
     for row in [*whole, *shown]:
-        published = [row[name] for name in COUNTS if row[name] is not None]
-        assert all(count >= 5 or count == 0 for count in published[1:])
-        if row["people"] is not None:
-            assert row["people"] >= 5
-            if row["followed_182d"] is not None:
-                assert row["people"] - row["followed_182d"] not in range(1, 5)
-            if row["in_work_182d"] is not None:
-                assert row["followed_182d"] is not None
-                not_in_work = row["followed_182d"] - row["in_work_182d"]
-                assert min(row["in_work_182d"], not_in_work) >= 5
-    for row in shown:  # no empty count, and all of them add up to the measure's row
-        assert None not in [row[name] for name in COUNTS]
-    if shown:
-        [row] = whole
-        assert [sum(r[name] for r in shown) for name in COUNTS] == [row[n] for n in COUNTS]
+        people, followed, in_work = (row[name] for name in COUNTS)
+        if people is None:
+            assert [row[name] for name in FIGURES] == [None] * len(FIGURES)
+        else:
+            assert people >= 5
+            assert people >= 10 or row["median_days_to_work"] is None
+        if followed is not None:
+            assert followed not in range(1, 5)
+            assert people - followed not in range(1, 5)
+        if in_work is not None:
+            assert followed is not None
+            assert followed == 0 or min(in_work, followed - in_work) >= 5
+    if not shown:
+        return
+    # No empty count in the provider rows; together they are the measure's row.
+    assert all(row[name] is not None for row in shown for name in COUNTS)
+    [row] = whole
+    assert [sum(r[name] for r in shown) for name in COUNTS] == [row[n] for n in COUNTS]
+
+    # And each provider in the pool, less its own people, finds no small count either.
+    def counted(providers: set[str]) -> tuple[int, int, int]:
+        mine = [(end, work) for provider, end, work in drawn if provider in providers]
+        followed = [work for end, work in mine if end + 182 <= 500]
+        in_work = [work for work in followed if work is not None and work <= 182]
+        return len(mine), len(followed), len(in_work)
+
+    pooled = {provider for provider, _, _ in drawn} - {row["provider"] for row in shown}
+    for member in pooled:
+        assert safe(*counted(pooled - {member}))
