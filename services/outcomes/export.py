@@ -43,7 +43,14 @@ from services.outcomes.domain import (
 from services.outcomes.journey import ENGAGEMENT_EVENTS, KnownJourney, is_unplanned_end
 from services.outcomes.replay import Replay, in_parts, replayed
 from services.outcomes.rules import Alert
-from services.outcomes.tables import FIGURES, Row, measure_table, participations, provider_table
+from services.outcomes.tables import (
+    FIGURES,
+    Row,
+    left_sight,
+    measure_table,
+    participations,
+    provider_table,
+)
 
 # The microdata's columns: instants in UTC, dates as dates.
 INSTANT: pa.DataType = pa.timestamp("us", tz="UTC")
@@ -130,7 +137,7 @@ def write(result: Export, until: datetime, out: Path) -> list[Path]:
     written = [out / "engagements.parquet", out / "people.parquet"]
     pq.write_table(pa.Table.from_pylist(result.engagements, schema=ENGAGEMENTS), written[0])
     pq.write_table(pa.Table.from_pylist(result.people, schema=PEOPLE), written[1])
-    measures = participations(result.engagements, until)
+    measures = participations(result.engagements, until, left_sight(result.people))
     tables = {
         "measure_outcomes.csv": (("system", "code"), measure_table(measures, until)),
         "provider_outcomes.csv": (("system", "code", "provider"), provider_table(measures, until)),

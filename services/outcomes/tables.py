@@ -8,13 +8,16 @@ and under the provider of that participation, so the provider rows of a measure 
 to the measure's row. The figures:
 
 - `people`: how many people's participation ended;
-- `followed_182d`: of those, the ones whose end lies at least 182 days before `until`;
+- `followed_182d`: of those, the ones whose end lies at least 182 days before `until`
+  and who did not leave sight within them before they were in work (their latest journey
+  closed as moved, deceased or transferred out: `left_sight`);
 - `in_work_182d` and `in_work_share_182d`: of those followed, the ones in work within
   182 days of the end (the share empty while no one is followed); "in work" is being in
   any placement, from the first instant at or after the end at which one is active (at
   once if one already was);
 - `median_days_to_work`: the median days from the end until in work, Kaplan–Meier over
-  all the people (lifelines), censored at `until`; empty while not reached.
+  all the people (lifelines), censored when they left sight or at `until`; empty while
+  not reached.
 
 Small cells (DESIGN, security and privacy). The measure table leaves a figure empty, and
 names it in `suppressed`, when it would give away fewer than 5 people: every figure of a
@@ -32,7 +35,7 @@ cell, and no pooled provider's figures, can be worked out from the published one
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -49,21 +52,38 @@ Measure = tuple[str, str]  # source system, measure code
 FIGURES = ("people", "followed_182d", "in_work_182d", "in_work_share_182d", "median_days_to_work")
 
 
+# Closings that take a person out of sight (CONTRACT §2, `journey.closed`).
+LEAVING = frozenset({"MOVED", "DECEASED", "TRANSFERRED_OUT"})
+
+
 @dataclass(frozen=True, slots=True)
 class Participation:
-    """A person's first participation in a measure to end, its provider, and when they
-    were first in work after it (None if not by `until`)."""
+    """A person's first participation in a measure to end, its provider, when they were
+    first in work after it (None if not by `until`), and, if never, when they left sight
+    after it (None if they did not)."""
 
     provider: str
     ended_at: datetime
     in_work_at: datetime | None
+    left_at: datetime | None = None
+
+
+def left_sight(people: Iterable[Row]) -> dict[str, datetime]:
+    """When each person whose latest journey closed as moved, deceased or transferred out
+    left sight: that closing. (A person whose journey opened again is in sight.)"""
+    return {
+        row["person"]: row["closed_at"]
+        for row in people
+        if row["closed_at"] is not None and LEAVING & set(row["closing_reason"].split(","))
+    }
 
 
 def participations(
-    engagements: Sequence[Row], until: datetime
+    engagements: Sequence[Row], until: datetime, left: Mapping[str, datetime] | None = None
 ) -> dict[Measure, list[Participation]]:
     """Each person's first participation to end by `until` in each measure. `engagements`
-    hold each person's rows together, as `Export` does."""
+    hold each person's rows together, as `Export` does; `left` is `left_sight`."""
+    left = left or {}
     measures: dict[Measure, dict[str, Participation]] = {}
     for person, rows in groupby(engagements, key=itemgetter("person")):
         own = list(rows)
@@ -76,7 +96,10 @@ def participations(
             first = people.get(person)
             if first is None or ended_at < first.ended_at:
                 in_work_at = in_work_after(ended_at, placements, until)
-                people[person] = Participation(row["provider"] or "", ended_at, in_work_at)
+                gone = left.get(person)
+                left_at = gone if in_work_at is None and gone and ended_at <= gone else None
+                provider = row["provider"] or ""
+                people[person] = Participation(provider, ended_at, in_work_at, left_at)
     return {measure: list(people.values()) for measure, people in measures.items()}
 
 
@@ -96,7 +119,12 @@ def in_work_after(instant: datetime, placements: Sequence[Row], until: datetime)
 
 def counts(people: Sequence[Participation], until: datetime) -> Row:
     """The counts of a group of people, and the share drawn from them; none left out."""
-    followed = [p for p in people if p.ended_at + FOLLOW_UP <= until]
+    followed = [
+        p
+        for p in people
+        if p.ended_at + FOLLOW_UP <= until
+        and (p.left_at is None or p.left_at >= p.ended_at + FOLLOW_UP)
+    ]
     in_work = [
         p for p in followed if p.in_work_at is not None and p.in_work_at <= p.ended_at + FOLLOW_UP
     ]
@@ -119,7 +147,7 @@ def median_days_to_work(people: Sequence[Participation], until: datetime) -> flo
     """Kaplan–Meier median of the days from each end until in work, censored at `until`."""
     from lifelines import KaplanMeierFitter  # a second to import: only when tables are made
 
-    durations = [((p.in_work_at or until) - p.ended_at) / DAY for p in people]
+    durations = [((p.in_work_at or p.left_at or until) - p.ended_at) / DAY for p in people]
     observed = [p.in_work_at is not None for p in people]
     median = float(KaplanMeierFitter().fit(durations, observed).median_survival_time_)
     return round(median, 1) if median != float("inf") else None

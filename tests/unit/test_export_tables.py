@@ -15,6 +15,7 @@ from services.outcomes.tables import (
     FIGURES,
     Participation,
     in_work_after,
+    left_sight,
     measure_table,
     median_days_to_work,
     participations,
@@ -120,6 +121,41 @@ def test_an_end_dated_after_until_is_not_an_end_yet() -> None:
     engagements = by_person(*(measure(f"p{i}", 100) for i in range(5)), measure("late", 1001))
     [row] = measure_table(participations(engagements, UNTIL), UNTIL)
     assert row["people"] == 5
+
+
+def test_people_who_left_sight_are_censored_there_and_not_followed() -> None:
+    # Ten ended on day 100: five in work 10, 20, 30, 40 and 50 days later, five gone
+    # (moved, deceased) a day after the end. Censored then, the five gone leave five at
+    # risk: S = 4/5, 3/5, 2/5 after 30 days. Left at risk until --until, they would hold
+    # the median at 50 (S = 9/10 ... 5/10).
+    people = [f"p{i}" for i in range(10)]
+    engagements = by_person(
+        *(measure(person, 100) for person in people),
+        *(placement(person, 100 + 10 * (i + 1)) for i, person in enumerate(people[:5])),
+    )
+    closings = [
+        {"person": person, "closed_at": day(101), "closing_reason": reason}
+        for person, reason in zip(
+            people[5:], ["MOVED", "DECEASED", "TRANSFERRED_OUT", "MOVED", "MOVED"], strict=True
+        )
+    ]
+    [row] = measure_table(participations(engagements, UNTIL, left_sight(closings)), UNTIL)
+    assert (row["people"], row["followed_182d"], row["median_days_to_work"]) == (10, 5, 30.0)
+
+
+def test_only_closings_that_take_a_person_out_of_sight_count() -> None:
+    closings = [
+        {"person": "a", "closed_at": day(5), "closing_reason": "GOAL_REACHED"},
+        {"person": "b", "closed_at": day(5), "closing_reason": "MOVED,OTHER"},
+        {"person": "c", "closed_at": None, "closing_reason": None},
+    ]
+    assert left_sight(closings) == {"b": day(5)}
+
+
+def test_someone_in_work_before_they_left_is_not_censored() -> None:
+    engagements = [measure("p", 100), placement("p", 120)]
+    [[person]] = participations(engagements, UNTIL, {"p": day(150)}).values()
+    assert (person.in_work_at, person.left_at) == (day(120), None)
 
 
 def figures(people: int, followed: int, in_work: int) -> dict[str, Any]:
