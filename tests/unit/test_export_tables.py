@@ -144,7 +144,7 @@ def test_people_who_left_sight_are_censored_there_and_not_followed() -> None:
 
 
 def test_only_closings_that_take_a_person_out_of_sight_count() -> None:
-    closings = [
+    closings: list[dict[str, Any]] = [
         {"person": "a", "closed_at": day(5), "closing_reason": "GOAL_REACHED"},
         {"person": "b", "closed_at": day(5), "closing_reason": "MOVED,OTHER"},
         {"person": "c", "closed_at": None, "closing_reason": None},
