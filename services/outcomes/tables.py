@@ -50,8 +50,6 @@ DAY = timedelta(days=1)
 Row = dict[str, Any]
 Measure = tuple[str, str]  # source system, measure code
 FIGURES = ("people", "followed_182d", "in_work_182d", "in_work_share_182d", "median_days_to_work")
-
-
 # Closings that take a person out of sight (CONTRACT §2, `journey.closed`).
 LEAVING = frozenset({"MOVED", "DECEASED", "TRANSFERRED_OUT"})
 
@@ -97,7 +95,8 @@ def participations(
             if first is None or ended_at < first.ended_at:
                 in_work_at = in_work_after(ended_at, placements, until)
                 gone = left.get(person)
-                left_at = gone if in_work_at is None and gone and ended_at <= gone else None
+                seen_go = gone is not None and ended_at <= gone <= until
+                left_at = gone if in_work_at is None and seen_go else None
                 provider = row["provider"] or ""
                 people[person] = Participation(provider, ended_at, in_work_at, left_at)
     return {measure: list(people.values()) for measure, people in measures.items()}

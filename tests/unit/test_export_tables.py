@@ -158,6 +158,12 @@ def test_someone_in_work_before_they_left_is_not_censored() -> None:
     assert (person.in_work_at, person.left_at) == (day(120), None)
 
 
+@pytest.mark.parametrize(("gone", "left_at"), [(50, None), (150, day(150)), (1001, None)])
+def test_leaving_counts_between_the_end_and_until(gone: float, left_at: datetime | None) -> None:
+    [[person]] = participations([measure("p", 100)], UNTIL, {"p": day(gone)}).values()
+    assert person.left_at == left_at
+
+
 def figures(people: int, followed: int, in_work: int) -> dict[str, Any]:
     return {"people": people, "followed_182d": followed, "in_work_182d": in_work}
 
