@@ -30,7 +30,7 @@ row would have one is pooled with the other such providers of the measure in one
 `provider` empty; while that row, or that row less any one provider in it (which that
 provider could work out), would have one too, the smallest provider shown joins it; a
 measure whose providers cannot be shown that way has no provider rows. So no empty
-cell, and no pooled provider's figures, can be worked out from the published ones.
+cell, and no pooled provider's figures, can be worked out exactly from the published ones.
 """
 
 from __future__ import annotations
