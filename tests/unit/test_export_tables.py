@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.outcomes.tables import (
@@ -252,6 +252,7 @@ def safe(people: int, followed: int, in_work: int) -> bool:
     return followed == 0 or min(in_work, followed - in_work) >= 5
 
 
+@settings(deadline=None)  # Kaplan–Meier fits, and lifelines' import in the first of them
 @given(
     st.lists(
         st.tuples(st.sampled_from("abcdef"), st.integers(0, 400), st.integers(0, 300) | st.none()),
