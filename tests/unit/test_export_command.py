@@ -20,11 +20,12 @@ from services.kernel.settings import get_settings
 from tests.unit.replaying import KEY
 
 COUNTS = ("people", "followed_182d", "in_work_182d")
+Cohort = tuple[Path, list[dict[str, Any]], str]  # the file, its events, its --until
 FILES = ["engagements.parquet", "measure_outcomes.csv", "people.parquet", "provider_outcomes.csv"]
 
 
 @pytest.fixture(scope="module")
-def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]], str]:
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Cohort:
     made = generate_cohort(400, seed=11, start=date(2023, 1, 1), end=date(2025, 6, 30))
     events = tmp_path_factory.mktemp("cohort") / "events.jsonl"
     events.write_text("".join(json.dumps(e) + "\n" for e in made.events), encoding="utf-8")
@@ -35,7 +36,7 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
-def exported(cohort: tuple[Path, list[dict[str, Any]], str], out: Path, workers: str) -> Path:
+def exported(cohort: Cohort, out: Path, workers: str) -> Path:
     events, _, until = cohort
     args = ["export", str(events), "--until", until, "--study-key", KEY, "--out", str(out)]
     result = invoke(*args, "--workers", workers)
@@ -44,9 +45,7 @@ def exported(cohort: tuple[Path, list[dict[str, Any]], str], out: Path, workers:
     return out
 
 
-def test_the_rows_are_the_file_s_people_and_engagements(
-    cohort: tuple[Path, list[dict[str, Any]], str], tmp_path: Path
-) -> None:
+def test_the_rows_are_the_file_s_people_and_engagements(cohort: Cohort, tmp_path: Path) -> None:
     out = exported(cohort, tmp_path / "study", "1")
     _, events, _ = cohort
     starts = {
@@ -70,7 +69,7 @@ def test_the_rows_are_the_file_s_people_and_engagements(
 
 
 def test_the_people_are_those_los_replay_names_with_the_same_key(
-    cohort: tuple[Path, list[dict[str, Any]], str], tmp_path: Path
+    cohort: Cohort, tmp_path: Path
 ) -> None:
     out = exported(cohort, tmp_path / "study", "1")
     events, _, until = cohort
@@ -112,7 +111,7 @@ def ended_by_measure(
 
 
 def test_the_measure_table_counts_each_person_once_and_providers_add_up_to_it(
-    cohort: tuple[Path, list[dict[str, Any]], str], tmp_path: Path
+    cohort: Cohort, tmp_path: Path
 ) -> None:
     out = exported(cohort, tmp_path / "study", "1")
     _, events, until = cohort
@@ -150,9 +149,7 @@ def table(out: Path, name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(rows))
 
 
-def test_the_same_rows_with_several_workers(
-    cohort: tuple[Path, list[dict[str, Any]], str], tmp_path: Path
-) -> None:
+def test_the_same_rows_with_several_workers(cohort: Cohort, tmp_path: Path) -> None:
     one = exported(cohort, tmp_path / "one", "1")
     three = exported(cohort, tmp_path / "three", "3")
     for name in FILES:
@@ -162,9 +159,7 @@ def test_the_same_rows_with_several_workers(
             assert (one / name).read_bytes() == (three / name).read_bytes()
 
 
-def test_until_must_be_rfc_3339_with_an_offset(
-    cohort: tuple[Path, list[dict[str, Any]], str], tmp_path: Path
-) -> None:
+def test_until_must_be_rfc_3339_with_an_offset(cohort: Cohort, tmp_path: Path) -> None:
     events, _, _ = cohort
     args = ["--until", "2026-01-01T00:00:00", "--study-key", KEY, "--out", str(tmp_path)]
     result = CliRunner().invoke(app, ["export", str(events), *args])
@@ -172,9 +167,7 @@ def test_until_must_be_rfc_3339_with_an_offset(
     assert "--until" in result.output
 
 
-def test_the_platform_s_own_pseudonym_key_is_no_study_key(
-    cohort: tuple[Path, list[dict[str, Any]], str], tmp_path: Path
-) -> None:
+def test_the_platform_s_own_pseudonym_key_is_no_study_key(cohort: Cohort, tmp_path: Path) -> None:
     events, _, until = cohort
     platform_key = get_settings().pseudonym_key.get_secret_value()
     args = ["--until", until, "--study-key", platform_key, "--out", str(tmp_path / "study")]
