@@ -27,8 +27,9 @@ file does not carry.
 
 `replay` is the core: a pure function of the lines, `until`, the key and the rule
 settings, reading no clock. `replay_file` is the thin layer that opens the file and,
-since each person is judged alone, may share the people out over several processes;
-the result is the same for any number of them.
+since each person is judged alone, may share the people out over several processes,
+and replays a large file a share of its people at a time so that its memory stays
+bounded; the result is the same for any number of either.
 """
 
 from __future__ import annotations
@@ -208,12 +209,26 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# A replay holds every event of its people until it has judged them (~2.9 GB for the
+# 1,000,000 events of a 317 MB file): a file larger than this is replayed a share of
+# its people at a time, each share reading the whole file for its own lines.
+SHARE_BYTES = 256 * 1024 * 1024
+
+
 def replay_file(
-    path: Path, until: datetime, key: str, rules: RuleSettings, workers: int = 1
+    path: Path,
+    until: datetime,
+    key: str,
+    rules: RuleSettings,
+    workers: int = 1,
+    shares: int | None = None,
 ) -> Replay:
-    """Replay a file, its people shared out over `workers` processes; the result does
-    not depend on how many."""
-    return Replay.merge(in_parts(replay, path, until, key, rules, workers))
+    """Replay a file, its people shared out over `workers` processes, and in `shares`
+    shares (by default one per `SHARE_BYTES` of file, and at least one per process); the
+    result does not depend on how many of either."""
+    if shares is None:
+        shares = -(-path.stat().st_size // SHARE_BYTES)
+    return Replay.merge(in_parts(replay, path, until, key, rules, workers, shares))
 
 
 R = TypeVar("R")
@@ -221,16 +236,23 @@ OfLines = Callable[[Iterable[bytes], datetime, str, RuleSettings, int, int], R]
 
 
 def in_parts(
-    run: OfLines[R], path: Path, until: datetime, key: str, rules: RuleSettings, workers: int
+    run: OfLines[R],
+    path: Path,
+    until: datetime,
+    key: str,
+    rules: RuleSettings,
+    workers: int,
+    shares: int = 1,
 ) -> list[R]:
     """`run` on the lines of the file for each share of its people (`part` of `parts`),
-    in `workers` processes; in this one if only one."""
+    at least one share per process, in `workers` processes; in this one if only one."""
+    parts = max(workers, shares, 1)
     if workers <= 1:
-        return [_on_file(run, path, until, key, rules, 0, 1)]
+        return [_on_file(run, path, until, key, rules, part, parts) for part in range(parts)]
     with ProcessPoolExecutor(workers) as pool:
         futures = [
-            pool.submit(_on_file, run, path, until, key, rules, part, workers)
-            for part in range(workers)
+            pool.submit(_on_file, run, path, until, key, rules, part, parts)
+            for part in range(parts)
         ]
         return [future.result() for future in futures]
 

@@ -26,6 +26,7 @@ from services.cohort import generate_cohort
 from services.kernel.events import parse_edge_event
 from services.kernel.settings import RuleSettings
 from services.kernel.source import SourceRecord
+from services.outcomes import replay as replay_module
 from services.outcomes.replay import OWNERS, RECORD_TYPES, Replay, replay, replay_file
 from tests.unit.replaying import (
     ANA,
@@ -235,7 +236,9 @@ def test_ordered_by_raised_at_then_rule_then_subject() -> None:
 # -- against a generated cohort -------------------------------------------------------
 
 
-def test_a_cohort_replays_to_exactly_its_known_gaps_and_broken_lines(tmp_path: Path) -> None:
+def test_a_cohort_replays_to_exactly_its_known_gaps_and_broken_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cohort = generate_cohort(
         300, seed=9, start=date(2024, 1, 1), end=date(2025, 6, 30), invalid_share=0.03
     )
@@ -254,6 +257,23 @@ def test_a_cohort_replays_to_exactly_its_known_gaps_and_broken_lines(tmp_path: P
     ]
     assert found.events == len(cohort.events)
     assert replay_file(events, cohort.until, KEY, RULES, workers=1).alerts == found.alerts
+    # A share of the people at a time, in one process or two: the same replay.
+    for workers in (1, 2):
+        shared = replay_file(events, cohort.until, KEY, RULES, workers=workers, shares=5)
+        assert (shared.alerts, shared.skipped) == (found.alerts, found.skipped)
+        assert (shared.events, shared.invalid) == (found.events, found.invalid)
+    # A file larger than a share's bytes is replayed in shares without being asked.
+    shares: list[tuple[int, ...]] = []
+    on_file = replay_module._on_file
+
+    def share(*args: Any) -> Any:
+        shares.append(args[-2:])
+        return on_file(*args)
+
+    monkeypatch.setattr(replay_module, "SHARE_BYTES", events.stat().st_size // 3 + 1)
+    monkeypatch.setattr(replay_module, "_on_file", share)
+    assert replay_file(events, cohort.until, KEY, RULES, workers=1).alerts == found.alerts
+    assert shares == [(0, 3), (1, 3), (2, 3)]
 
 
 # -- properties -----------------------------------------------------------------------
