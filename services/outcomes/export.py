@@ -126,8 +126,9 @@ def export(
     result = Export()
     for journey, alerts in replayed(lines, until, key, rules, result.replay, part, parts):
         facts = journey.known_at(until)
-        result.engagements += engagement_rows(journey.participant, facts)
-        result.people.append(person_row(journey.participant, facts, alerts))
+        known = KnownJourney(facts)
+        result.engagements += engagement_rows(journey.participant, facts, known)
+        result.people.append(person_row(journey.participant, facts, known, alerts))
     return result
 
 
@@ -160,9 +161,9 @@ def export_file(
     return Export.merge(in_parts(export, path, until, key, rules, workers))
 
 
-def engagement_rows(participant: str, facts: Sequence[Fact]) -> list[Row]:
-    """One row per engagement the facts (in knowledge order) make, as the rules read them."""
-    known = KnownJourney(facts)
+def engagement_rows(participant: str, facts: Sequence[Fact], known: KnownJourney) -> list[Row]:
+    """One row per engagement the facts (in knowledge order) make, as the rules read them
+    (`known` is what the facts say)."""
     starts: dict[EngagementKey, Fact] = {}  # the start that counts: the earliest
     ends: dict[tuple[EngagementKey, datetime], list[Fact]] = {}
     checks: dict[str, Fact] = {}  # the latest known six-month check of each placement
@@ -245,10 +246,12 @@ def _end_of(
     return dropouts[at]
 
 
-def person_row(participant: str, facts: Sequence[Fact], alerts: Sequence[Alert]) -> Row:
+def person_row(
+    participant: str, facts: Sequence[Fact], known: KnownJourney, alerts: Sequence[Alert]
+) -> Row:
     """The person's journey in one row: first referral, triage and assignment, what the
-    latest triage says, first measure and placement, the latest journey's closing."""
-    known = KnownJourney(facts)
+    latest triage says, first measure and placement, the latest journey's closing
+    (`known` is what the facts say)."""
     by_type: dict[str, list[Fact]] = {}
     for fact in sorted(facts, key=lambda fact: (fact.occurred_at, fact.order)):
         by_type.setdefault(fact.type, []).append(fact)

@@ -8,7 +8,7 @@ from typing import Any
 
 from services.outcomes.domain import Fact
 from services.outcomes.export import Export, engagement_rows, export
-from services.outcomes.journey import Journey
+from services.outcomes.journey import Journey, KnownJourney
 from tests.unit.replaying import KEY, RULES, day
 from tests.unit.rule_cases import ANA, Participant
 
@@ -85,7 +85,8 @@ def test_of_two_ends_at_one_instant_the_row_shows_the_unplanned_one_that_counts(
             fact(3, "measure.ended", 30, status="AVBRUTT", reason="IKKE_MOTT"),
         ],
     )
-    [row] = engagement_rows(journey.participant, journey.known_at(UNTIL))
+    facts = journey.known_at(UNTIL)
+    [row] = engagement_rows(journey.participant, facts, KnownJourney(facts))
     ended = (row["unplanned"], row["end_status"], row["end_reason"])
     assert ended == (True, "AVBRUTT", "IKKE_MOTT")
 
