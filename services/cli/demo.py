@@ -20,6 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.caseload import caseload_tables, get_caseload
 from services.cli.importer import Importer, ImportReport
 from services.cli.platform import platform
 from services.cli.watch import watch
@@ -97,6 +98,29 @@ def summary(report: ImportReport, cohort: Cohort, seen: Seen) -> Table:
     return table
 
 
+async def show_caseloads(address: str, cohort: Cohort, console: Console) -> None:
+    """What a team lead sees of the team that assigned the most people (its queue, its
+    coordinators' loads), and the caseload of its busiest coordinator."""
+    key = get_settings().token_key.get_secret_value()
+    assigned = Counter(
+        str(event["data"]["org_unit"])
+        for event in cohort.events
+        if event["type"] == "coordinator.assigned"
+    )
+    if not assigned:
+        return
+    team = assigned.most_common(1)[0][0]
+    queue = await get_caseload(address, token_for("team", team, key), org_unit=team, limit=5)
+    shown = caseload_tables(queue, team, team=True)
+    if queue.coordinators:
+        busiest = max(queue.coordinators, key=lambda load: load.participants).coordinator_id
+        token = token_for("coordinator", busiest, key)
+        theirs = await get_caseload(address, token, coordinator=busiest)
+        shown += caseload_tables(theirs, busiest, team=False)
+    for part in shown:
+        console.print(part)
+
+
 async def run(
     address: Callable[[str], str], cohort: Cohort, work: Path, started: datetime, console: Console
 ) -> None:
@@ -124,6 +148,7 @@ async def run(
     for watcher in watchers:
         watcher.cancel()
     console.print(summary(report, cohort, seen))
+    await show_caseloads(outcomes, cohort, console)
 
 
 def run_demo(*, people: int, seed: int, console: Console) -> None:

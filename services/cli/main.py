@@ -17,6 +17,7 @@ import grpc
 import typer
 from rich.console import Console
 
+from services.cli.caseload import caseload_tables, get_caseload
 from services.cli.importer import Importer
 from services.cli.platform import SERVICES, platform
 from services.cli.watch import watch
@@ -276,6 +277,28 @@ def watch_alerts(
     except grpc.aio.AioRpcError as refused:
         console.print(f"{refused.code().name}: {refused.details()}")
         raise typer.Exit(1) from None
+
+
+@app.command()
+def caseload(
+    token: Annotated[str, typer.Option(envvar="LOS_TOKEN", help="bearer token (los token)")],
+    coordinator: Annotated[str | None, typer.Option(help="coordinator id")] = None,
+    team: Annotated[str | None, typer.Option(help="org_unit of a team queue")] = None,
+    outcomes: str = "127.0.0.1:50064",
+    limit: Annotated[int, typer.Option(min=0, help="at most this many (0: 100)")] = 0,
+) -> None:
+    """Print a coordinator's caseload now, or a team's queue and its coordinators' loads.
+    With neither --coordinator nor --team, the token's own coordinator."""
+    try:
+        found = asyncio.run(
+            get_caseload(outcomes, token, coordinator=coordinator, org_unit=team, limit=limit)
+        )
+    except grpc.aio.AioRpcError as refused:
+        console.print(f"{refused.code().name}: {refused.details()}")
+        raise typer.Exit(1) from None
+    whose = team or coordinator or "the token's coordinator"
+    for shown in caseload_tables(found, whose, team=team is not None):
+        Console(soft_wrap=True).print(shown)
 
 
 @app.command()

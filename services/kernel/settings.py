@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     vault_key: SecretStr = SecretStr("bG9zLWRldmVsb3BtZW50LXZhdWx0LWtleS0zMmJ5dGU=")
     # Signs and checks the bearer tokens of the Alerts API (HS256; `los token` mints one).
     token_key: SecretStr = SecretStr("los-development-token-key-not-for-production")
+    # The most people one coordinator should follow (DESIGN.md, the U30 model): caseloads
+    # are reported against it (GetCaseload), not enforced (docs/contract-readings.md).
+    caseload_cap: int = 25
 
     # The bus.
     stream: str = "LOS_EVENTS"

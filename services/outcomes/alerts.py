@@ -62,14 +62,27 @@ CREATE INDEX IF NOT EXISTS alert_log_coordinator ON outcomes.alert_log (coordina
 CREATE INDEX IF NOT EXISTS alert_log_org_unit ON outcomes.alert_log (org_unit, cursor);
 CREATE TABLE IF NOT EXISTS outcomes.deadlines (
     participant text PRIMARY KEY,
-    due_at timestamptz NOT NULL
+    due_at timestamptz NOT NULL,
+    caseload boolean NOT NULL DEFAULT false  -- a fact from intake: write their caseload
 );
+ALTER TABLE outcomes.deadlines ADD COLUMN IF NOT EXISTS caseload boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS deadlines_due ON outcomes.deadlines (due_at);
 CREATE TABLE IF NOT EXISTS outcomes.journey_reads (
     at timestamptz NOT NULL,
     reader text NOT NULL,
     participant text NOT NULL
 );
+-- Whose caseload each person is in, now and as planned ahead (caseload.py).
+CREATE TABLE IF NOT EXISTS outcomes.caseload (
+    participant text NOT NULL,
+    coordinator text,
+    org_unit text,
+    since timestamptz NOT NULL,
+    until timestamptz
+);
+CREATE INDEX IF NOT EXISTS caseload_participant ON outcomes.caseload (participant);
+CREATE INDEX IF NOT EXISTS caseload_coordinator ON outcomes.caseload (coordinator);
+CREATE INDEX IF NOT EXISTS caseload_org_unit ON outcomes.caseload (org_unit);
 CREATE TABLE IF NOT EXISTS outcomes.rule_state (
     id int PRIMARY KEY,
     position bigint NOT NULL,
@@ -234,11 +247,26 @@ async def of_participant(conn: Connection, participant: str) -> list[StoredAlert
     return [StoredAlert(**dict(row)) for row in rows]
 
 
-async def record_read(conn: Connection, reader: str, participant: str, at: datetime) -> None:
+async def record_reads(
+    conn: Connection, reader: str, participants: Sequence[str], at: datetime
+) -> None:
     """Every read of a person's journey is itself recorded (DESIGN.md, privacy)."""
     await conn.execute(
-        "INSERT INTO outcomes.journey_reads VALUES ($1, $2, $3)", at, reader, participant
+        "INSERT INTO outcomes.journey_reads SELECT $1, $2, unnest($3::text[])",
+        at,
+        reader,
+        list(participants),
     )
+
+
+async def unresolved_counts(conn: Connection, participants: Sequence[str]) -> dict[str, int]:
+    """How many alerts about each of these people are not resolved (none: left out)."""
+    rows = await conn.fetch(
+        "SELECT participant, count(*) FROM outcomes.alerts"
+        " WHERE participant = ANY($1::text[]) AND status <> 'resolved' GROUP BY participant",
+        list(participants),
+    )
+    return {row["participant"]: row["count"] for row in rows}
 
 
 class AlertFeed:

@@ -15,17 +15,21 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.kernel.store import Worker
-from services.outcomes import alerts
+from services.outcomes import alerts, caseload
 from services.outcomes.alerts import AlertFeed, StoredAlert
 from services.outcomes.application import JourneyStore
 from services.outcomes.auth import Caller, Refused, caller_from
 from services.outcomes.recipients import addressed_at
 from services.outcomes.rules import RULES
-from services.outcomes.timeline import Timeline, timeline
+from services.outcomes.timeline import Timeline, standing, timeline
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 STATUSES = ("open", "acknowledged", "resolved")
+# The requests that name a coordinator or a team.
+Recipients = (
+    alerts_pb2.WatchAlertsRequest | alerts_pb2.ListAlertsRequest | alerts_pb2.GetCaseloadRequest
+)
 RULE_NAMES = tuple(rule.name for rule in RULES)
 
 
@@ -73,16 +77,20 @@ def _listing(request: alerts_pb2.ListAlertsRequest) -> dict[str, Any]:
         raise Invalid(f"status: one of {', '.join(STATUSES)} expected")
     if request.rule and request.rule not in RULE_NAMES:
         raise Invalid(f"rule: one of {', '.join(RULE_NAMES)} expected")
-    if request.limit < 0:
-        raise Invalid("limit: must not be negative")
     return {
         "status": request.status or None,
         "rule": request.rule or None,
         "raised_from": _optional(request, "raised_from"),
         "raised_until": _optional(request, "raised_until"),
-        "limit": min(request.limit or 100, 1000),
+        "limit": _limit(request),
         "before": _page_after(request.page_token),
     }
+
+
+def _limit(request: alerts_pb2.ListAlertsRequest | alerts_pb2.GetCaseloadRequest) -> int:
+    if request.limit < 0:
+        raise Invalid("limit: must not be negative")
+    return min(request.limit or 100, 1000)
 
 
 def to_message(alert: StoredAlert) -> alerts_pb2.Alert:
@@ -130,12 +138,14 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
         store: JourneyStore,
         worker: Worker,
         token_key: str,
+        caseload_cap: int,
     ) -> None:
         self._feed = feed
         self._pool = pool
         self._store = store
         self._worker = worker
         self._key = token_key
+        self._cap = caseload_cap
 
     async def _caller(self, context: Context) -> Caller:
         metadata = dict(context.invocation_metadata() or ())
@@ -145,25 +155,25 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(refused))
         raise AssertionError("abort raises")
 
-    async def _recipient(
-        self, context: Context, caller: Caller, coordinator: str, org_unit: str
-    ) -> tuple[str | None, str | None]:
-        """Whose alerts a request asks for, once the caller may see them."""
+    async def _whose(
+        self, context: Context, request: Recipients
+    ) -> tuple[Caller, str | None, str | None]:
+        """The caller, and whose alerts or caseload their request asks for (a coordinator
+        or a team; with neither, their own), once the caller may see them."""
+        caller = await self._caller(context)
+        coordinator, org_unit = request.coordinator_id, request.org_unit
         if not (coordinator or org_unit):
             coordinator = caller.coordinator
         try:
             caller.check_recipient(coordinator or None, org_unit or None)
         except Refused as refused:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(refused))
-        return coordinator or None, org_unit or None
+        return caller, coordinator or None, org_unit or None
 
     async def WatchAlerts(
         self, request: alerts_pb2.WatchAlertsRequest, context: Context
     ) -> AsyncIterator[alerts_pb2.AlertUpdate]:
-        caller = await self._caller(context)
-        coordinator, org_unit = await self._recipient(
-            context, caller, request.coordinator_id, request.org_unit
-        )
+        caller, coordinator, org_unit = await self._whose(context, request)
         changes = self._feed.watch(coordinator=coordinator, org_unit=org_unit, after=request.after)
         while True:
             left = (caller.expires_at - datetime.now(UTC)).total_seconds()
@@ -214,10 +224,7 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
     async def ListAlerts(
         self, request: alerts_pb2.ListAlertsRequest, context: Context
     ) -> alerts_pb2.ListAlertsResponse:
-        caller = await self._caller(context)
-        coordinator, org_unit = await self._recipient(
-            context, caller, request.coordinator_id, request.org_unit
-        )
+        _, coordinator, org_unit = await self._whose(context, request)
         try:
             where = alerts.Filter(coordinator=coordinator, org_unit=org_unit, **_listing(request))
         except Invalid as invalid:
@@ -245,5 +252,45 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
                     grpc.StatusCode.PERMISSION_DENIED,
                     f"{caller.coordinator} is not responsible for this participant",
                 )
-            await alerts.record_read(conn, caller.coordinator, request.participant, now)
+            await alerts.record_reads(conn, caller.coordinator, [request.participant], now)
         return to_journey(found)
+
+    async def GetCaseload(
+        self, request: alerts_pb2.GetCaseloadRequest, context: Context
+    ) -> alerts_pb2.Caseload:
+        caller, coordinator, org_unit = await self._whose(context, request)
+        try:
+            limit = _limit(request)
+        except Invalid as invalid:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
+        now = datetime.now(UTC)
+        async with self._pool.acquire() as conn:
+            total, members = await caseload.members(conn, coordinator, org_unit, now, limit)
+            loads = await caseload.loads(conn, org_unit, now) if org_unit else {}
+            participants = [member.participant for member in members]
+            unresolved = await alerts.unresolved_counts(conn, participants)
+            await alerts.record_reads(conn, caller.coordinator, participants, now)
+        journeys = await self._worker.run(self._store.journeys, participants)
+        entries = []
+        for member in members:
+            engagements = journeys[member.participant].as_known_at(now).engagements()
+            state, since = standing(engagements, now)
+            entries.append(
+                alerts_pb2.CaseloadEntry(
+                    participant=member.participant,
+                    org_unit=member.org_unit or "",
+                    since=_timestamp(member.since),
+                    state=state,
+                    state_since=_timestamp(since),
+                    unresolved_alerts=unresolved.get(member.participant, 0),
+                )
+            )
+        return alerts_pb2.Caseload(
+            total=total,
+            participants=entries,
+            cap=self._cap,
+            coordinators=[
+                alerts_pb2.CoordinatorLoad(coordinator_id=c, participants=n)
+                for c, n in loads.items()
+            ],
+        )

@@ -7,7 +7,8 @@ before the next judging in one transaction with the engine's position in the log
 crash before that loses nothing: the engine reads those facts again).
 Then, at the live clock of CONTRACT §3 (`clock.py`), it judges every participant that is
 due with the pure rules, stores what changed in the alerts, and sets the participant's
-next deadline.
+next deadline. A participant with a new fact from intake (referral, triage, assignment,
+closing) is marked in the same row, and their caseload is written when they are judged.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ from services.kernel.events import SOURCE_SERVICES
 from services.kernel.settings import Settings
 from services.kernel.store import Handover, Worker
 from services.kernel.telemetry import links_to, tracer
-from services.outcomes import alerts
+from services.outcomes import alerts, caseload
 from services.outcomes.alerts import Connection, StoredAlert
 from services.outcomes.application import JourneyStore, facts_after
 from services.outcomes.clock import LiveClock, Watermark
 from services.outcomes.ingest import IngestProgress
 from services.outcomes.journey import Journey
-from services.outcomes.recipients import addressed_at
+from services.outcomes.recipients import addressed_at, responsibilities
 from services.outcomes.rules import Alert, evaluate
 
 log = logging.getLogger(__name__)
@@ -129,8 +130,10 @@ class RuleEngine:
         self._handover = Handover[tuple[str, str, str]](HANDED_OVER)
         self._caught_up = False  # read the log to its end since the handover opened
         # Participants due from facts taken in since the deadlines were last written, and
-        # when; written with the engine's position before the next judging.
+        # when; written with the engine's position before the next judging. Those of them
+        # with a fact from intake, the one source of who is responsible for them.
         self._due: dict[str, datetime] = {}
+        self._from_intake: set[str] = set()
         store.recorded = self._recorded
 
     async def run(self) -> None:
@@ -204,6 +207,8 @@ class RuleEngine:
         for _, participant, service, recorded in facts:
             recorded_at = datetime.fromisoformat(recorded)
             due[participant] = min(due.get(participant, recorded_at), recorded_at)
+            if service == "intake":
+                self._from_intake.add(participant)
             self.clock.saw(service, recorded_at, wall, time.monotonic())
         self.state.position = facts[-1][0]
         return len(facts)
@@ -212,17 +217,21 @@ class RuleEngine:
         """The participants due from the facts taken in, with the position they bring the
         engine to, in one transaction: a crash before it loses neither, as the engine
         then reads those facts from the journey store again."""
-        due = self._due
+        due, from_intake = self._due, self._from_intake
         async with conn.transaction():
             await conn.execute(
-                "INSERT INTO outcomes.deadlines SELECT * FROM unnest($1::text[], $2::timestamptz[])"
+                "INSERT INTO outcomes.deadlines"
+                " SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bool[])"
                 " ON CONFLICT (participant) DO UPDATE"
-                " SET due_at = LEAST(deadlines.due_at, EXCLUDED.due_at)",
+                " SET due_at = LEAST(deadlines.due_at, EXCLUDED.due_at),"
+                " caseload = deadlines.caseload OR EXCLUDED.caseload",
                 list(due),
                 list(due.values()),
+                [participant in from_intake for participant in due],
             )
             await self._save_state(conn)
         due.clear()
+        from_intake.clear()
 
     def _advance_clock(self, *, more_to_read: bool) -> bool:
         """Move the live clock; True while there is a backlog to work through."""
@@ -242,12 +251,13 @@ class RuleEngine:
             # journeys are the likeliest to be in the store's cache still. The others wait
             # for a later pass, at the latest until the backlog is worked through.
             rows = await conn.fetch(
-                "SELECT participant FROM outcomes.deadlines WHERE due_at <= $1"
+                "SELECT participant, caseload FROM outcomes.deadlines WHERE due_at <= $1"
                 " ORDER BY due_at DESC LIMIT $2",
                 clock,
                 self._settings.batch_size,
             )
         participants = [row["participant"] for row in rows]
+        from_intake = {row["participant"] for row in rows if row["caseload"]}
         if not participants:
             return 0
         with tracer(__name__).start_as_current_span("outcomes.rules") as span:
@@ -258,8 +268,11 @@ class RuleEngine:
                 changes, next_due, finished = self._judge(journeys, stored, clock)
                 if changes:
                     await alerts.write(conn, changes)
+                if from_intake:
+                    held = {p: responsibilities(journeys[p]) for p in from_intake}
+                    await caseload.replace(conn, held, clock)
                 await conn.execute(
-                    "UPDATE outcomes.deadlines SET due_at = next.due_at"
+                    "UPDATE outcomes.deadlines SET due_at = next.due_at, caseload = false"
                     " FROM unnest($1::text[], $2::timestamptz[]) AS next (participant, due_at)"
                     " WHERE deadlines.participant = next.participant",
                     list(next_due),

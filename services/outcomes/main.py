@@ -39,7 +39,9 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
     await broker.connection.subscribe(clock_subject(settings), cb=engine.announced)
     feed = AlertFeed(pool)
     await feed.start()
-    api = AlertsServicer(feed, pool, store, worker, settings.token_key.get_secret_value())
+    api = AlertsServicer(
+        feed, pool, store, worker, settings.token_key.get_secret_value(), settings.caseload_cap
+    )
     servicer = Service(api, alerts_pb2_grpc.add_AlertsServicer_to_server, "los.v1.Alerts")
     server, bound = await start_server([servicer], settings.host, settings.outcomes_port)
     log.info("outcomes serving on %s:%d", settings.host, bound)

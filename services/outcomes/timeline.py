@@ -44,6 +44,20 @@ def gaps_between(
     return gaps
 
 
+def standing(engagements: Sequence[Engagement], now: datetime) -> tuple[str, datetime | None]:
+    """Where a person stands at `now`, and since when: "not_started" before their first
+    measure or placement starts, "between" once the last one ended with none active,
+    "engaged" while one is (since the end of the last gap, or the first start)."""
+    starts = [e.start for e in engagements if e.start <= now]
+    if not starts:
+        return "not_started", None
+    gaps = gaps_between(engagements, now)
+    if not gaps:
+        return "engaged", min(starts)
+    gap_start, gap_end = gaps[-1]
+    return ("between", gap_start) if gap_end is None else ("engaged", gap_end)
+
+
 def timeline(journey: Journey, alerts: Sequence[StoredAlert], now: datetime) -> Timeline:
     known = journey.as_known_at(now)
     engagements = known.engagements()

@@ -5,8 +5,9 @@ Los v1: alerts for coordinators and team queues, and the journeys behind them.
 
 Every call needs `authorization: Bearer <JWT>` metadata: the token names the caller's
 coordinator id (`sub`) and teams (`teams`). A caller sees the alerts addressed to them
-or to one of their teams, and the journeys of their own participants; anything else is
-refused with PERMISSION_DENIED and the reason.
+or to one of their teams, their own caseload and their teams' queues, and the journeys
+of their own participants; anything else is refused with PERMISSION_DENIED and the
+reason.
 """
 
 from collections import abc as _abc
@@ -370,3 +371,133 @@ class Journey(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Journey: _TypeAlias = Journey  # noqa: Y015
+
+@_typing.final
+class GetCaseloadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COORDINATOR_ID_FIELD_NUMBER: _builtins.int
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    coordinator_id: _builtins.str
+    org_unit: _builtins.str
+    limit: _builtins.int
+    """At most this many participants (default 100, at most 1000), those held longest first."""
+    def __init__(
+        self,
+        *,
+        coordinator_id: _builtins.str = ...,
+        org_unit: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coordinator_id", b"coordinator_id", "org_unit", b"org_unit", "recipient", b"recipient"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coordinator_id", b"coordinator_id", "limit", b"limit", "org_unit", b"org_unit", "recipient", b"recipient"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_recipient: _TypeAlias = _typing.Literal["coordinator_id", "org_unit"]  # noqa: Y015
+    _WhichOneofArgType_recipient: _TypeAlias = _typing.Literal["recipient", b"recipient"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_recipient) -> _WhichOneofReturnType_recipient | None: ...
+
+Global___GetCaseloadRequest: _TypeAlias = GetCaseloadRequest  # noqa: Y015
+
+@_typing.final
+class CaseloadEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    STATE_SINCE_FIELD_NUMBER: _builtins.int
+    UNRESOLVED_ALERTS_FIELD_NUMBER: _builtins.int
+    participant: _builtins.str
+    org_unit: _builtins.str
+    """The team of the coordinator's assignment, or of the queue."""
+    state: _builtins.str
+    """"not_started" (no measure or placement has started yet), "engaged" (one is active)
+    or "between" (the last one ended and none is active).
+    """
+    unresolved_alerts: _builtins.int
+    """Alerts about the participant not resolved yet, whoever they went to."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Since when the participant has been in this caseload."""
+
+    @_builtins.property
+    def state_since(self) -> _timestamp_pb2.Timestamp:
+        """Since when "engaged" or "between" has held; unset for "not_started"."""
+
+    def __init__(
+        self,
+        *,
+        participant: _builtins.str = ...,
+        org_unit: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        state: _builtins.str = ...,
+        state_since: _timestamp_pb2.Timestamp | None = ...,
+        unresolved_alerts: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "state_since", b"state_since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit", "participant", b"participant", "since", b"since", "state", b"state", "state_since", b"state_since", "unresolved_alerts", b"unresolved_alerts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseloadEntry: _TypeAlias = CaseloadEntry  # noqa: Y015
+
+@_typing.final
+class CoordinatorLoad(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COORDINATOR_ID_FIELD_NUMBER: _builtins.int
+    PARTICIPANTS_FIELD_NUMBER: _builtins.int
+    coordinator_id: _builtins.str
+    participants: _builtins.int
+    """How many participants the coordinator is responsible for, in all their teams."""
+    def __init__(
+        self,
+        *,
+        coordinator_id: _builtins.str = ...,
+        participants: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coordinator_id", b"coordinator_id", "participants", b"participants"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CoordinatorLoad: _TypeAlias = CoordinatorLoad  # noqa: Y015
+
+@_typing.final
+class Caseload(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTAL_FIELD_NUMBER: _builtins.int
+    PARTICIPANTS_FIELD_NUMBER: _builtins.int
+    CAP_FIELD_NUMBER: _builtins.int
+    COORDINATORS_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    """How many participants there are in all; `participants` lists at most `limit`."""
+    cap: _builtins.int
+    """The most one coordinator should follow (LOS_CASELOAD_CAP, default 25)."""
+    @_builtins.property
+    def participants(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseloadEntry]: ...
+    @_builtins.property
+    def coordinators(self) -> _containers.RepeatedCompositeFieldContainer[Global___CoordinatorLoad]:
+        """For a team: each coordinator responsible for someone assigned in it, with their load."""
+
+    def __init__(
+        self,
+        *,
+        total: _builtins.int = ...,
+        participants: _abc.Iterable[Global___CaseloadEntry] | None = ...,
+        cap: _builtins.int = ...,
+        coordinators: _abc.Iterable[Global___CoordinatorLoad] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cap", b"cap", "coordinators", b"coordinators", "participants", b"participants", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Caseload: _TypeAlias = Caseload  # noqa: Y015

@@ -54,6 +54,11 @@ class AlertsStub:
                 request_serializer=los_dot_v1_dot_alerts__pb2.GetJourneyRequest.SerializeToString,
                 response_deserializer=los_dot_v1_dot_alerts__pb2.Journey.FromString,
                 _registered_method=True)
+        self.GetCaseload = channel.unary_unary(
+                '/los.v1.Alerts/GetCaseload',
+                request_serializer=los_dot_v1_dot_alerts__pb2.GetCaseloadRequest.SerializeToString,
+                response_deserializer=los_dot_v1_dot_alerts__pb2.Caseload.FromString,
+                _registered_method=True)
 
 
 class AlertsServicer:
@@ -90,6 +95,15 @@ class AlertsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCaseload(self, request, context):
+        """A coordinator's caseload now: the participants they are responsible for. For a team:
+        the participants waiting in its queue with no coordinator, and the caseloads of the
+        coordinators it has assigned. Every participant listed counts as a read of their data.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AlertsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +126,11 @@ def add_AlertsServicer_to_server(servicer, server):
                     servicer.GetJourney,
                     request_deserializer=los_dot_v1_dot_alerts__pb2.GetJourneyRequest.FromString,
                     response_serializer=los_dot_v1_dot_alerts__pb2.Journey.SerializeToString,
+            ),
+            'GetCaseload': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCaseload,
+                    request_deserializer=los_dot_v1_dot_alerts__pb2.GetCaseloadRequest.FromString,
+                    response_serializer=los_dot_v1_dot_alerts__pb2.Caseload.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +241,33 @@ class Alerts:
             '/los.v1.Alerts/GetJourney',
             los_dot_v1_dot_alerts__pb2.GetJourneyRequest.SerializeToString,
             los_dot_v1_dot_alerts__pb2.Journey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCaseload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/los.v1.Alerts/GetCaseload',
+            los_dot_v1_dot_alerts__pb2.GetCaseloadRequest.SerializeToString,
+            los_dot_v1_dot_alerts__pb2.Caseload.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,8 +5,9 @@ Los v1: alerts for coordinators and team queues, and the journeys behind them.
 
 Every call needs `authorization: Bearer <JWT>` metadata: the token names the caller's
 coordinator id (`sub`) and teams (`teams`). A caller sees the alerts addressed to them
-or to one of their teams, and the journeys of their own participants; anything else is
-refused with PERMISSION_DENIED and the reason.
+or to one of their teams, their own caseload and their teams' queues, and the journeys
+of their own participants; anything else is refused with PERMISSION_DENIED and the
+reason.
 """
 
 from collections import abc as _abc
@@ -50,6 +51,11 @@ class AlertsStub:
     """Current and past alerts of one coordinator or team, newest first."""
     GetJourney: _grpc.UnaryUnaryMultiCallable[_alerts_pb2.GetJourneyRequest, _alerts_pb2.Journey]
     """One participant's timeline: engagements, the gaps between them, and alerts."""
+    GetCaseload: _grpc.UnaryUnaryMultiCallable[_alerts_pb2.GetCaseloadRequest, _alerts_pb2.Caseload]
+    """A coordinator's caseload now: the participants they are responsible for. For a team:
+    the participants waiting in its queue with no coordinator, and the caseloads of the
+    coordinators it has assigned. Every participant listed counts as a read of their data.
+    """
 
 @_typing.type_check_only
 class AlertsAsyncStub(AlertsStub):
@@ -67,6 +73,11 @@ class AlertsAsyncStub(AlertsStub):
     """Current and past alerts of one coordinator or team, newest first."""
     GetJourney: _aio.UnaryUnaryMultiCallable[_alerts_pb2.GetJourneyRequest, _alerts_pb2.Journey]  # type: ignore[assignment]
     """One participant's timeline: engagements, the gaps between them, and alerts."""
+    GetCaseload: _aio.UnaryUnaryMultiCallable[_alerts_pb2.GetCaseloadRequest, _alerts_pb2.Caseload]  # type: ignore[assignment]
+    """A coordinator's caseload now: the participants they are responsible for. For a team:
+    the participants waiting in its queue with no coordinator, and the caseloads of the
+    coordinators it has assigned. Every participant listed counts as a read of their data.
+    """
 
 class AlertsServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -105,5 +116,16 @@ class AlertsServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_alerts_pb2.Journey, _abc.Awaitable[_alerts_pb2.Journey]]:
         """One participant's timeline: engagements, the gaps between them, and alerts."""
+
+    @_abc_1.abstractmethod
+    def GetCaseload(
+        self,
+        request: _alerts_pb2.GetCaseloadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alerts_pb2.Caseload, _abc.Awaitable[_alerts_pb2.Caseload]]:
+        """A coordinator's caseload now: the participants they are responsible for. For a team:
+        the participants waiting in its queue with no coordinator, and the caseloads of the
+        coordinators it has assigned. Every participant listed counts as a read of their data.
+        """
 
 def add_AlertsServicer_to_server(servicer: AlertsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
