@@ -43,27 +43,27 @@ def caseload_tables(
 ) -> list[RenderableType]:
     """A heading and the participants shown (at most as many as asked for); for a team,
     its coordinators' loads too, those over the cap marked."""
+    people = f"{caseload.total} participant{'' if caseload.total == 1 else 's'}"
     heading = (
-        f"The queue of team {whose}: {caseload.total} participants with no coordinator"
+        f"The queue of team {whose}: {people} with no coordinator"
         if team
-        else f"The caseload of {whose}: {caseload.total} participants (cap {caseload.cap})"
+        else f"The caseload of {whose}: {people} (cap {caseload.cap})"
     )
     shown = len(caseload.participants)
     if shown < caseload.total:
         heading += f", the {shown} held longest shown"
     found: list[RenderableType] = [heading]
     if shown:
-        people = Table("participant", "team", "since", "now", "since", "unresolved alerts")
+        table = Table("participant", "in it since", "now", "since", "unresolved alerts")
         for entry in caseload.participants:
-            people.add_row(
+            table.add_row(
                 f"{entry.participant[:SHORT]}…",
-                entry.org_unit,
                 _day(entry.since, entry.HasField("since")),
                 entry.state.replace("_", " "),
                 _day(entry.state_since, entry.HasField("state_since")),
                 str(entry.unresolved_alerts),
             )
-        found.append(people)
+        found.append(table)
     if caseload.coordinators:
         loads = Table("coordinator", "participants")
         for load in caseload.coordinators:

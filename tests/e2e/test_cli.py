@@ -160,7 +160,7 @@ def test_los_up_generate_import_twice_and_watch(data_dir: Path, tmp_path: Path) 
                 env=env, cwd=tmp_path, timeout=60)
         ).stdout  # fmt: skip
         assert re.search(
-            r"The caseload of the token's coordinator: \d+ participants \(cap 25\)", shown
+            r"The caseload of the token's coordinator: \d+ participants? \(cap 25\)", shown
         ), shown
 
         took = assert_stops_cleanly(up)
