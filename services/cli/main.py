@@ -194,7 +194,7 @@ def export(
 
     The same replay as `los replay`, whose output with the same key names the same people;
     skipped lines go to stderr with line number and reason."""
-    from services.outcomes.export import export_file, write
+    from services.outcomes.export import export_file
 
     clock = _instant(until, "--until")
     settings = get_settings()
@@ -202,10 +202,10 @@ def export(
         # The platform's own pseudonyms would link the study to the live stores.
         raise typer.BadParameter("must not be LOS_PSEUDONYM_KEY", param_hint="--study-key")
     started = time.perf_counter()
-    result = export_file(file, clock, study_key, settings.rules, workers or os.cpu_count() or 1)
-    written = write(result, clock, out)
-    made = f"{len(result.people):,} people, {len(result.engagements):,} engagements"
-    _report(result.replay, f"{made}: {len(written)} files in {out}", started)
+    processes = workers or os.cpu_count() or 1
+    written = export_file(file, clock, study_key, settings.rules, out, processes)
+    made = f"{written.people:,} people, {written.engagements:,} engagements"
+    _report(written.replay, f"{made}: {len(written.files)} files in {out}", started)
 
 
 def _instant(text: str, option: str) -> datetime:

@@ -41,10 +41,12 @@ from services.outcomes.domain import (
     Fact,
 )
 from services.outcomes.journey import ENGAGEMENT_EVENTS, KnownJourney, is_unplanned_end
-from services.outcomes.replay import Replay, in_parts, replayed
+from services.outcomes.replay import Replay, in_parts, replayed, shares_of
 from services.outcomes.rules import Alert
 from services.outcomes.tables import (
     FIGURES,
+    Measure,
+    Participation,
     Row,
     left_sight,
     measure_table,
@@ -101,18 +103,6 @@ class Export:
     people: list[Row] = field(default_factory=list)
     replay: Replay = field(default_factory=Replay)
 
-    @classmethod
-    def merge(cls, parts: Iterable[Export]) -> Export:
-        parts = list(parts)
-        whole = cls(replay=Replay.merge(part.replay for part in parts))
-        for part in parts:
-            whole.engagements += part.engagements
-            whole.people += part.people
-        # The same rows in the same order however the people were shared out.
-        whole.engagements.sort(key=itemgetter("person", "started_at", "kind", "engagement_id"))
-        whole.people.sort(key=itemgetter("person"))
-        return whole
-
 
 def export(
     lines: Iterable[bytes | str],
@@ -122,23 +112,69 @@ def export(
     part: int = 0,
     parts: int = 1,
 ) -> Export:
-    """The microdata of `lines` as known at `until` (people of share `part` of `parts`)."""
+    """The microdata of `lines` as known at `until` (people of share `part` of `parts`),
+    each person's rows together, by person."""
     result = Export()
     for journey, alerts in replayed(lines, until, key, rules, result.replay, part, parts):
         facts = journey.known_at(until)
         known = KnownJourney(facts)
         result.engagements += engagement_rows(journey.participant, facts, known)
         result.people.append(person_row(journey.participant, facts, known, alerts))
+    result.engagements.sort(key=itemgetter("person", "started_at", "kind", "engagement_id"))
+    result.people.sort(key=itemgetter("person"))
     return result
 
 
-def write(result: Export, until: datetime, out: Path) -> list[Path]:
-    """The study's files in the folder `out`; their paths."""
+# A file is exported a share of its people at a time, as `los replay` replays a large
+# file, so that only the aggregate tables' inputs are held for everyone: a share's rows
+# go to the Parquet files as it is done, in the shares' order. At least this many
+# shares, however small the file, so that processes have shares to take and the files
+# are the same for any number of processes.
+FEWEST_SHARES = 4
+
+
+@dataclass
+class Written:
+    """What an export wrote, and what its replay skipped and counted."""
+
+    files: list[Path]
+    people: int
+    engagements: int
+    replay: Replay
+
+
+def export_file(
+    path: Path, until: datetime, key: str, rules: RuleSettings, out: Path, workers: int = 1
+) -> Written:
+    """Export a file into the folder `out`, its people shared out over `workers`
+    processes; the files do not depend on how many."""
     out.mkdir(parents=True, exist_ok=True)
-    written = [out / "engagements.parquet", out / "people.parquet"]
-    pq.write_table(pa.Table.from_pylist(result.engagements, schema=ENGAGEMENTS), written[0])
-    pq.write_table(pa.Table.from_pylist(result.people, schema=PEOPLE), written[1])
-    measures = participations(result.engagements, until, left_sight(result.people))
+    files = [out / "engagements.parquet", out / "people.parquet"]
+    measures: dict[Measure, list[Participation]] = {}
+    replays: list[Replay] = []
+    people = engagements = 0
+    parts = max(shares_of(path), FEWEST_SHARES)
+    with (
+        pq.ParquetWriter(files[0], ENGAGEMENTS) as engagement_file,
+        pq.ParquetWriter(files[1], PEOPLE) as people_file,
+    ):
+        for part in in_parts(export, path, until, key, rules, workers, parts):
+            engagement_file.write_table(pa.Table.from_pylist(part.engagements, ENGAGEMENTS))
+            people_file.write_table(pa.Table.from_pylist(part.people, PEOPLE))
+            ended = participations(part.engagements, until, left_sight(part.people))
+            for measure, group in ended.items():
+                measures.setdefault(measure, []).extend(group)
+            replays.append(part.replay)
+            people += len(part.people)
+            engagements += len(part.engagements)
+    files += write_tables(measures, until, out)
+    return Written(files, people, engagements, Replay.merge(replays))
+
+
+def write_tables(
+    measures: dict[Measure, list[Participation]], until: datetime, out: Path
+) -> list[Path]:
+    """The aggregate tables, fit to publish, in the folder `out`; their paths."""
     tables = {
         "measure_outcomes.csv": (("system", "code"), measure_table(measures, until)),
         "provider_outcomes.csv": (("system", "code", "provider"), provider_table(measures, until)),
@@ -149,16 +185,7 @@ def write(result: Export, until: datetime, out: Path) -> list[Path]:
             table = csv.writer(sink)
             table.writerow([HEADERS.get(column, column) for column in columns])
             table.writerows([row[column] for column in columns] for row in rows)
-        written.append(out / name)
-    return written
-
-
-def export_file(
-    path: Path, until: datetime, key: str, rules: RuleSettings, workers: int = 1
-) -> Export:
-    """Export a file, its people shared out over `workers` processes; the result does not
-    depend on how many."""
-    return Export.merge(in_parts(export, path, until, key, rules, workers))
+    return [out / name for name in tables]
 
 
 def engagement_rows(participant: str, facts: Sequence[Fact], known: KnownJourney) -> list[Row]:

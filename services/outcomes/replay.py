@@ -227,8 +227,14 @@ def replay_file(
     shares (by default one per `SHARE_BYTES` of file, and at least one per process); the
     result does not depend on how many of either."""
     if shares is None:
-        shares = -(-path.stat().st_size // SHARE_BYTES)
-    return Replay.merge(in_parts(replay, path, until, key, rules, workers, shares))
+        shares = shares_of(path)
+    parts = max(workers, shares, 1)
+    return Replay.merge(in_parts(replay, path, until, key, rules, workers, parts))
+
+
+def shares_of(path: Path) -> int:
+    """How many shares of its people a file is replayed in: one per `SHARE_BYTES`."""
+    return -(-path.stat().st_size // SHARE_BYTES)
 
 
 R = TypeVar("R")
@@ -242,19 +248,22 @@ def in_parts(
     key: str,
     rules: RuleSettings,
     workers: int,
-    shares: int = 1,
-) -> list[R]:
-    """`run` on the lines of the file for each share of its people (`part` of `parts`),
-    at least one share per process, in `workers` processes; in this one if only one."""
-    parts = max(workers, shares, 1)
+    parts: int,
+) -> Iterator[R]:
+    """`run` on the lines of the file for each of `parts` shares of its people, in
+    `workers` processes (in this one if only one); the results in the shares' order, each
+    as soon as it and those before it are done."""
     if workers <= 1:
-        return [_on_file(run, path, until, key, rules, part, parts) for part in range(parts)]
+        for part in range(parts):
+            yield _on_file(run, path, until, key, rules, part, parts)
+        return
     with ProcessPoolExecutor(workers) as pool:
         futures = [
             pool.submit(_on_file, run, path, until, key, rules, part, parts)
             for part in range(parts)
         ]
-        return [future.result() for future in futures]
+        for future in futures:
+            yield future.result()
 
 
 def _on_file(

@@ -7,6 +7,7 @@ import csv
 import json
 from collections import Counter
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from services.cli.main import app
 from services.cohort import generate_cohort
 from services.kernel.settings import get_settings
+from services.outcomes import export as export_module
 from tests.unit.replaying import KEY
 
 COUNTS = ("people", "followed_182d", "in_work_182d")
@@ -157,6 +159,28 @@ def test_the_same_rows_with_several_workers(cohort: Cohort, tmp_path: Path) -> N
             assert pq.read_table(one / name).equals(pq.read_table(three / name))
         else:
             assert (one / name).read_bytes() == (three / name).read_bytes()
+
+
+def test_a_file_exported_a_share_at_a_time_holds_the_same_rows_and_tables(
+    cohort: Cohort, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export_module, "FEWEST_SHARES", 1)
+    whole = exported(cohort, tmp_path / "whole", "1")
+    monkeypatch.setattr(export_module, "FEWEST_SHARES", 7)
+    shared = exported(cohort, tmp_path / "shared", "1")
+    # Each share's rows are written as it is done: a row group each.
+    assert pq.ParquetFile(whole / "people.parquet").num_row_groups == 1
+    assert pq.ParquetFile(shared / "people.parquet").num_row_groups == 7
+    for name, key in (
+        ("engagements.parquet", ("person", "started_at", "kind", "engagement_id")),
+        ("people.parquet", ("person",)),
+    ):
+        rows = [sorted(pq.read_table(out / name).to_pylist(), key=itemgetter(*key))
+                for out in (whole, shared)]  # fmt: skip
+        assert rows[0] == rows[1]
+        assert len(rows[0]) > 400 / 2
+    for name in ("measure_outcomes.csv", "provider_outcomes.csv"):
+        assert (whole / name).read_bytes() == (shared / name).read_bytes()
 
 
 def test_until_must_be_rfc_3339_with_an_offset(cohort: Cohort, tmp_path: Path) -> None:
