@@ -62,10 +62,8 @@ CREATE INDEX IF NOT EXISTS alert_log_coordinator ON outcomes.alert_log (coordina
 CREATE INDEX IF NOT EXISTS alert_log_org_unit ON outcomes.alert_log (org_unit, cursor);
 CREATE TABLE IF NOT EXISTS outcomes.deadlines (
     participant text PRIMARY KEY,
-    due_at timestamptz NOT NULL,
-    caseload boolean NOT NULL DEFAULT false  -- a fact from intake: write their caseload
+    due_at timestamptz NOT NULL
 );
-ALTER TABLE outcomes.deadlines ADD COLUMN IF NOT EXISTS caseload boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS deadlines_due ON outcomes.deadlines (due_at);
 CREATE TABLE IF NOT EXISTS outcomes.journey_reads (
     at timestamptz NOT NULL,

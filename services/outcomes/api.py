@@ -8,6 +8,7 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -19,7 +20,8 @@ from services.outcomes import alerts, caseload
 from services.outcomes.alerts import AlertFeed, StoredAlert
 from services.outcomes.application import JourneyStore
 from services.outcomes.auth import Caller, Refused, caller_from
-from services.outcomes.recipients import addressed_at
+from services.outcomes.journey import Journey
+from services.outcomes.recipients import addressed_at, recipient_at
 from services.outcomes.rules import RULES
 from services.outcomes.timeline import Timeline, standing, timeline
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
@@ -190,6 +192,10 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
                 cursor=change.cursor, change=change.change, alert=to_message(change.alert)
             )
 
+    async def _journeys(self, participants: list[str]) -> dict[str, Journey]:
+        """Journeys read for a caller: the store's cache is left to ingest and the rules."""
+        return await self._worker.run(partial(self._store.journeys, keep=False), participants)
+
     async def AcknowledgeAlert(
         self, request: alerts_pb2.AcknowledgeAlertRequest, context: Context
     ) -> alerts_pb2.Alert:
@@ -217,7 +223,7 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
         responsible for its participant now (the alert went to someone before them)."""
         if caller.may_see(alert.coordinator, alert.org_unit):
             return True
-        journeys = await self._worker.run(self._store.journeys, [alert.participant])
+        journeys = await self._journeys([alert.participant])
         now_responsible = addressed_at(journeys[alert.participant], now)
         return caller.may_see(now_responsible.coordinator, now_responsible.org_unit)
 
@@ -242,7 +248,7 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
     ) -> alerts_pb2.Journey:
         caller = await self._caller(context)
         now = datetime.now(UTC)
-        journeys = await self._worker.run(self._store.journeys, [request.participant])
+        journeys = await self._journeys([request.participant])
         journey = journeys[request.participant]
         async with self._pool.acquire() as conn:
             stored = await alerts.of_participant(conn, request.participant)
@@ -267,12 +273,16 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
         async with self._pool.acquire() as conn:
             total, members = await caseload.members(conn, coordinator, org_unit, now, limit)
             loads = await caseload.loads(conn, org_unit, now) if org_unit else {}
-            participants = [member.participant for member in members]
+        journeys = await self._journeys([m.participant for m in members])
+        # The caseload of a fact ingested moments ago may not be written yet: no one is
+        # shown to whom the facts stored now do not give them.
+        shown = [m for m in members if _in(journeys[m.participant], now, coordinator, org_unit)]
+        participants = [member.participant for member in shown]
+        async with self._pool.acquire() as conn:
             unresolved = await alerts.unresolved_counts(conn, participants)
             await alerts.record_reads(conn, caller.coordinator, participants, now)
-        journeys = await self._worker.run(self._store.journeys, participants)
         entries = []
-        for member in members:
+        for member in shown:
             engagements = journeys[member.participant].as_known_at(now).engagements()
             state, since = standing(engagements, now)
             entries.append(
@@ -286,7 +296,7 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
                 )
             )
         return alerts_pb2.Caseload(
-            total=total,
+            total=total - (len(members) - len(shown)),
             participants=entries,
             cap=self._cap,
             coordinators=[
@@ -294,3 +304,12 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
                 for c, n in loads.items()
             ],
         )
+
+
+def _in(journey: Journey, now: datetime, coordinator: str | None, org_unit: str | None) -> bool:
+    """Whether the facts stored now make the person this coordinator's, or put them in
+    this team's queue."""
+    responsible = recipient_at(journey, now)
+    if coordinator:
+        return responsible.coordinator == coordinator
+    return responsible.coordinator is None and responsible.org_unit == org_unit

@@ -120,17 +120,19 @@ class JourneyStore(BatchApplication):
             self.record_batch(in_order, logs.values(), Tracking(consumer, last))
         return recorded
 
-    def journeys(self, participants: Iterable[str]) -> dict[str, Journey]:
-        return {p: log.journey() for p, log in self._logs(participants).items()}
+    def journeys(self, participants: Iterable[str], *, keep: bool = True) -> dict[str, Journey]:
+        """Their journeys; `keep=False` for a read that should not push the journeys ingest
+        and the rules work on out of the cache."""
+        return {p: log.journey() for p, log in self._logs(participants, keep=keep).items()}
 
     def traces(self, participants: Iterable[str]) -> dict[str, dict[str, str]]:
         """The trace context of the ingest that brought each participant's latest fact."""
         return {p: log.trace for p, log in self._logs(participants).items()}
 
-    def _logs(self, participants: Iterable[str]) -> dict[str, JourneyLog]:
+    def _logs(self, participants: Iterable[str], *, keep: bool = True) -> dict[str, JourneyLog]:
         """Each participant's log, a new one for someone not seen before."""
         ids = {JourneyLog.create_id(p): p for p in participants}
-        stored = self.load(JourneyLog, ids.keys())
+        stored = self.load(JourneyLog, ids.keys(), keep=keep)
         return {p: stored.get(i) or JourneyLog(p) for i, p in ids.items()}
 
 

@@ -2,10 +2,11 @@
 with no coordinator (DESIGN.md: coordinators see their own alerts and caseload).
 
 Only intake's facts (referral, triage, assignment, closing) change whose caseload
-someone is in. When the rule engine judges a person with a new one, it writes their
-stretches of responsibility (`recipients.py`) in the transaction of their alerts; a
-stretch that had ended by the live clock is not kept. Which stretch holds is read at the
-moment asked, so an assignment dated ahead moves the person on the day it takes effect.
+someone is in. As the rule engine takes in a new one, it writes the person's stretches
+of responsibility (`recipients.py`) from their journey as stored, in the transaction
+that moves its position past the fact; a stretch that has ended is not kept. Which
+stretch holds is read at the moment asked, so an assignment dated ahead moves the person
+on the day it takes effect.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ class Member:
 
 
 async def replace(
-    conn: Connection, held: Mapping[str, Sequence[Responsibility]], judged_at: datetime
+    conn: Connection, held: Mapping[str, Sequence[Responsibility]], now: datetime
 ) -> None:
-    """Each of these people's stretches, in place of what was stored for them."""
+    """Each of these people's stretches not over by `now`, in place of what was stored."""
     rows = [
         (participant, r)
         for participant, stretches in held.items()
         for r in stretches
-        if r.until is None or r.until > judged_at
+        if r.until is None or r.until > now
     ]
     await conn.execute(
         "DELETE FROM outcomes.caseload WHERE participant = ANY($1::text[])", list(held)

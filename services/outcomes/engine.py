@@ -7,8 +7,9 @@ before the next judging in one transaction with the engine's position in the log
 crash before that loses nothing: the engine reads those facts again).
 Then, at the live clock of CONTRACT §3 (`clock.py`), it judges every participant that is
 due with the pure rules, stores what changed in the alerts, and sets the participant's
-next deadline. A participant with a new fact from intake (referral, triage, assignment,
-closing) is marked in the same row, and their caseload is written when they are judged.
+next deadline. For a participant with a new fact from intake (referral, triage,
+assignment, closing), whose caseload they are in is written with their deadline,
+whatever the clock.
 """
 
 from __future__ import annotations
@@ -218,17 +219,19 @@ class RuleEngine:
         engine to, in one transaction: a crash before it loses neither, as the engine
         then reads those facts from the journey store again."""
         due, from_intake = self._due, self._from_intake
+        # Their journeys as stored now: with at least the facts taken in.
+        journeys = await self._worker.run(self._store.journeys, from_intake) if from_intake else {}
         async with conn.transaction():
             await conn.execute(
-                "INSERT INTO outcomes.deadlines"
-                " SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bool[])"
+                "INSERT INTO outcomes.deadlines SELECT * FROM unnest($1::text[], $2::timestamptz[])"
                 " ON CONFLICT (participant) DO UPDATE"
-                " SET due_at = LEAST(deadlines.due_at, EXCLUDED.due_at),"
-                " caseload = deadlines.caseload OR EXCLUDED.caseload",
+                " SET due_at = LEAST(deadlines.due_at, EXCLUDED.due_at)",
                 list(due),
                 list(due.values()),
-                [participant in from_intake for participant in due],
             )
+            if journeys:
+                held = {p: responsibilities(journey) for p, journey in journeys.items()}
+                await caseload.replace(conn, held, datetime.now(UTC))
             await self._save_state(conn)
         due.clear()
         from_intake.clear()
@@ -251,13 +254,12 @@ class RuleEngine:
             # journeys are the likeliest to be in the store's cache still. The others wait
             # for a later pass, at the latest until the backlog is worked through.
             rows = await conn.fetch(
-                "SELECT participant, caseload FROM outcomes.deadlines WHERE due_at <= $1"
+                "SELECT participant FROM outcomes.deadlines WHERE due_at <= $1"
                 " ORDER BY due_at DESC LIMIT $2",
                 clock,
                 self._settings.batch_size,
             )
         participants = [row["participant"] for row in rows]
-        from_intake = {row["participant"] for row in rows if row["caseload"]}
         if not participants:
             return 0
         with tracer(__name__).start_as_current_span("outcomes.rules") as span:
@@ -268,11 +270,8 @@ class RuleEngine:
                 changes, next_due, finished = self._judge(journeys, stored, clock)
                 if changes:
                     await alerts.write(conn, changes)
-                if from_intake:
-                    held = {p: responsibilities(journeys[p]) for p in from_intake}
-                    await caseload.replace(conn, held, clock)
                 await conn.execute(
-                    "UPDATE outcomes.deadlines SET due_at = next.due_at, caseload = false"
+                    "UPDATE outcomes.deadlines SET due_at = next.due_at"
                     " FROM unnest($1::text[], $2::timestamptz[]) AS next (participant, due_at)"
                     " WHERE deadlines.participant = next.participant",
                     list(next_due),

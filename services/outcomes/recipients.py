@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.outcomes.domain import (
@@ -23,8 +23,9 @@ from services.outcomes.domain import (
 )
 from services.outcomes.journey import COORDINATION_RANKS, Journey
 
-# The facts that open a journey and name its team.
+# The facts that name a person's team, and those of them that open a journey.
 _TEAM_EVENTS = frozenset({REFERRED, TRIAGED, COORDINATOR_ASSIGNED})
+_OPENINGS = frozenset({REFERRED, TRIAGED})
 
 
 # The team queue of the alerts CONTRACT §4 addresses to no one: raised for a person of
@@ -51,19 +52,20 @@ class Responsibility:
     until: datetime | None
 
 
-def _handovers(facts: Iterable[Fact]) -> Iterator[tuple[datetime, Recipient, bool]]:
+def _handovers(facts: Iterable[Fact]) -> Iterator[tuple[Fact, Recipient, bool]]:
     """After each fact that can change who is responsible, in the order the rules take
-    them (a referral with the triages): when, who, and whether a journey is open."""
+    them (a referral with the triages): the fact, who, and whether a journey is open (as
+    `KnownJourney` reads it: a referral or triage opens one, a closing closes it, and
+    with neither known the person is in one open journey)."""
     coordinator: str | None = None
     org_unit: str | None = None
-    is_open = False
+    is_open = True
     in_order = sorted(
         facts, key=lambda f: (f.occurred_at, COORDINATION_RANKS.get(f.type, 1), f.event_id)
     )
     for fact in in_order:
         if fact.type in _TEAM_EVENTS:
             org_unit = fact.data.get("org_unit") or org_unit
-            is_open = True
         if fact.type == COORDINATOR_ASSIGNED:
             coordinator = fact.data["coordinator_id"]
         elif fact.type == JOURNEY_CLOSED:
@@ -72,9 +74,11 @@ def _handovers(facts: Iterable[Fact]) -> Iterator[tuple[datetime, Recipient, boo
         elif fact.type == COORDINATOR_UNASSIGNED:
             if fact.data["coordinator_id"] == coordinator:
                 coordinator = None
-        elif fact.type not in _TEAM_EVENTS:
+        elif fact.type in _OPENINGS:
+            is_open = True
+        else:
             continue
-        yield fact.occurred_at, Recipient(coordinator, org_unit), is_open
+        yield fact, Recipient(coordinator, org_unit), is_open
 
 
 def recipient_at(journey: Journey, at: datetime) -> Recipient:
@@ -93,31 +97,39 @@ def addressed_at(journey: Journey, at: datetime) -> Recipient:
     return recipient
 
 
-def _caseload(recipient: Recipient, is_open: bool) -> tuple[str | None, str | None] | None:
-    """Whose caseload: (coordinator, None), or (None, team) for a team's queue; None while
-    no journey is open or no one is known."""
-    if not is_open:
-        return None
-    if recipient.coordinator:
-        return recipient.coordinator, None
-    return (None, recipient.org_unit) if recipient.org_unit else None
-
-
 def responsibilities(journey: Journey) -> list[Responsibility]:
     """Whose caseload the person is in over business time, on every fact received (a
     caseload is a view of now, not a judgement at the live clock), including stretches
-    planned ahead (an assignment dated later). A person of whom only measures or
-    placements are known is in none: no journey was opened for them."""
+    planned ahead (an assignment dated later): their coordinator's, in the team of the
+    coordinator's latest assignment, while they have one; else the queue of their latest
+    team; no one's while their journey is closed or no team is known (someone known only
+    from measures or placements)."""
     stretches: list[Responsibility] = []
-    held: tuple[str | None, str | None] | None = None
-    since, team = datetime.min, None
-    for at, recipient, is_open in _handovers(journey.facts):
-        holder = _caseload(recipient, is_open)
-        if holder == held:
+    current: Responsibility | None = None
+    assigned_in: str | None = None  # the team of the latest assignment
+    for fact, recipient, is_open in _handovers(journey.facts):
+        if fact.type == COORDINATOR_ASSIGNED:
+            assigned_in = recipient.org_unit
+        holder = None
+        if is_open and recipient.coordinator:
+            holder = Responsibility(recipient.coordinator, assigned_in, fact.occurred_at, None)
+        elif is_open and recipient.org_unit:
+            holder = Responsibility(None, recipient.org_unit, fact.occurred_at, None)
+        if _whose(holder) == _whose(current):
             continue
-        if held is not None and since < at:  # not a hand-over within one instant
-            stretches.append(Responsibility(held[0], team, since, at))
-        held, since, team = holder, at, recipient.org_unit
-    if held is not None:
-        stretches.append(Responsibility(held[0], team, since, None))
+        at = fact.occurred_at
+        if current is not None and current.since < at:
+            stretches.append(replace(current, until=at))
+        elif stretches and stretches[-1].until == at and _whose(stretches[-1]) == _whose(holder):
+            # Back with the one before within an instant (a hand-over and its undoing).
+            current = replace(stretches.pop(), until=None)
+            continue
+        current = holder
+    if current is not None:
+        stretches.append(current)
     return stretches
+
+
+def _whose(stretch: Responsibility | None) -> tuple[str | None, str | None] | None:
+    """The caseload a stretch is in: a coordinator's in a team, or a team's queue."""
+    return None if stretch is None else (stretch.coordinator, stretch.org_unit)

@@ -116,6 +116,7 @@ async def test_a_coordinator_sees_their_caseload_and_a_team_lead_the_queue_and_t
                 ("c-bo", 1),
             ]
 
+            # Each participant listed is a read of their data; a refused call reads no one.
             before = datetime.now(UTC)
             first = await api.GetCaseload(
                 alerts_pb2.GetCaseloadRequest(limit=1), metadata=auth(anna_token)
@@ -124,6 +125,7 @@ async def test_a_coordinator_sees_their_caseload_and_a_team_lead_the_queue_and_t
                 2,
                 [pseudonym(anna.national_id, KEY)],
             )
+            await api.GetCaseload(alerts_pb2.GetCaseloadRequest(org_unit=TEAM), metadata=auth(lead))
 
             denied, invalid = grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT
             for request, code in (
@@ -137,10 +139,34 @@ async def test_a_coordinator_sees_their_caseload_and_a_team_lead_the_queue_and_t
                 == grpc.StatusCode.UNAUTHENTICATED
             )
 
-        # Each participant listed is a read of their data; a refused call reads no one.
-        with psycopg.connect(running.env["DATABASE_URL"]) as conn:
-            reads = conn.execute(
-                "SELECT reader, participant FROM outcomes.journey_reads WHERE at >= %s",
-                (before,),
-            ).fetchall()
-        assert reads == [("c-anna", pseudonym(anna.national_id, KEY))]
+            with psycopg.connect(running.env["DATABASE_URL"]) as conn:
+                reads = conn.execute(
+                    "SELECT reader, participant FROM outcomes.journey_reads WHERE at >= %s",
+                    (before,),
+                ).fetchall()
+            assert sorted(reads) == sorted(
+                [("c-anna", pseudonym(anna.national_id, KEY))]
+                + [("lead", e.participant) for e in queue.participants]
+            )
+
+            # Dora goes to Bo: she leaves Anna's caseload and joins Bo's.
+            await assign(intake, dora, "c-bo", datetime.now(UTC))
+            bo_token = token_for("c-bo")
+            bos = await settled(
+                api, alerts_pb2.GetCaseloadRequest(), bo_token, lambda c: c.total == 2
+            )
+            assert {e.participant for e in bos.participants} == {
+                pseudonym(bo.national_id, KEY),
+                pseudonym(dora.national_id, KEY),
+            }
+            # Even were her caseload row not rewritten yet, the facts would keep her out.
+            with psycopg.connect(running.env["DATABASE_URL"]) as conn:
+                conn.execute(
+                    "INSERT INTO outcomes.caseload VALUES (%s, 'c-anna', %s, %s, NULL)",
+                    (pseudonym(dora.national_id, KEY), TEAM, days[5]),
+                )
+            annas = await api.GetCaseload(
+                alerts_pb2.GetCaseloadRequest(), metadata=auth(anna_token)
+            )
+            assert annas.total == 1
+            assert [e.participant for e in annas.participants] == [pseudonym(anna.national_id, KEY)]

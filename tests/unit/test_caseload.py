@@ -105,6 +105,52 @@ def test_a_closed_journey_is_in_no_caseload_until_a_new_one_opens() -> None:
     ]
 
 
+def test_the_same_coordinator_assigned_again_by_another_team_moves_to_that_team() -> None:
+    journey = Journey(
+        PARTICIPANT,
+        [referred("team-a", 0), assigned("c-17", "team-a", 1), assigned("c-17", "team-b", 4)],
+    )
+
+    assert responsibilities(journey) == [
+        queue("team-a", 0, 1),
+        coordinator("c-17", "team-a", 1, 4),
+        coordinator("c-17", "team-b", 4),
+    ]
+
+
+def test_a_hand_over_undone_within_one_instant_leaves_the_first_coordinator_as_they_were() -> None:
+    # On day 5, at one instant: c-17 unassigned, c-18 assigned, then c-17 assigned again.
+    journey = Journey(
+        PARTICIPANT,
+        [
+            assigned("c-17", "team-a", 0),
+            unassigned("c-17", 5),
+            assigned("c-18", "team-a", 5),
+            assigned("c-17", "team-a", 5),
+        ],
+    )
+
+    assert responsibilities(journey) == [coordinator("c-17", "team-a", 0)]
+
+
+def test_an_assignment_after_a_closing_opens_no_journey() -> None:
+    # A journey opens with a referral or triage (CONTRACT §3); the alerts still go to c-18.
+    journey = Journey(
+        PARTICIPANT,
+        [
+            referred("team-a", 0),
+            assigned("c-17", "team-a", 1),
+            fact("journey.closed", 10, reason="GOAL_REACHED"),
+            assigned("c-18", "team-a", 12),
+        ],
+    )
+
+    assert responsibilities(journey) == [
+        queue("team-a", 0, 1),
+        coordinator("c-17", "team-a", 1, 10),
+    ]
+
+
 def test_an_assignment_dated_ahead_takes_effect_on_its_date() -> None:
     journey = Journey(PARTICIPANT, [referred("team-a", 0), assigned("c-17", "team-a", 6, 2)])
 
