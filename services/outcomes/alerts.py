@@ -81,6 +81,8 @@ CREATE TABLE IF NOT EXISTS outcomes.caseload (
 CREATE INDEX IF NOT EXISTS caseload_participant ON outcomes.caseload (participant);
 CREATE INDEX IF NOT EXISTS caseload_coordinator ON outcomes.caseload (coordinator);
 CREATE INDEX IF NOT EXISTS caseload_org_unit ON outcomes.caseload (org_unit);
+-- A row once the caseloads of a store from before they were kept are filled (caseload.py).
+CREATE TABLE IF NOT EXISTS outcomes.caseload_filled (id int PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS outcomes.rule_state (
     id int PRIMARY KEY,
     position bigint NOT NULL,

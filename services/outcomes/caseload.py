@@ -7,16 +7,27 @@ of responsibility (`recipients.py`) from their journey as stored, in the transac
 that moves its position past the fact; a stretch that has ended is not kept. Which
 stretch holds is read at the moment asked, so an assignment dated ahead moves the person
 on the day it takes effect.
+
+A journey store from before caseloads were kept has its people's caseloads filled once,
+when outcomes starts (`fill`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 
+import asyncpg
+
+from services.kernel.store import Worker
 from services.outcomes.alerts import Connection
-from services.outcomes.recipients import Responsibility
+from services.outcomes.application import FACT_TOPIC, JourneyStore
+from services.outcomes.recipients import Responsibility, responsibilities
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +98,31 @@ async def loads(conn: Connection, org_unit: str, at: datetime) -> dict[str, int]
         at,
     )
     return {row["coordinator"]: row["count"] for row in rows}
+
+
+async def fill(pool: asyncpg.Pool, store: JourneyStore, worker: Worker, batch: int) -> int:
+    """Write the caseload of everyone of whom intake sent a fact, once for a journey store
+    from before caseloads were kept (a new store is marked filled at once); call it before
+    the rule engine takes in facts, which keeps them from then on. How many people."""
+    async with pool.acquire() as conn:
+        if await conn.fetchval("SELECT count(*) FROM outcomes.caseload_filled"):
+            return 0
+        rows = await conn.fetch(
+            """SELECT DISTINCT fact ->> 'participant' FROM (
+                 SELECT convert_from(state, 'UTF8')::jsonb -> 'fact' AS fact
+                 FROM outcomes.journeystore_events WHERE topic = $1) AS facts
+               WHERE fact ->> 'service' = 'intake'""",
+            FACT_TOPIC,
+        )
+    people = [row[0] for row in rows]
+    if people:
+        log.info("filling the caseloads of %d people from the journey store", len(people))
+    for start in range(0, len(people), batch):
+        some = people[start : start + batch]
+        journeys = await worker.run(partial(store.journeys, keep=False), some)
+        held = {p: responsibilities(journey) for p, journey in journeys.items()}
+        async with pool.acquire() as conn, conn.transaction():
+            await replace(conn, held, datetime.now(UTC))
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO outcomes.caseload_filled VALUES (1) ON CONFLICT DO NOTHING")
+    return len(people)

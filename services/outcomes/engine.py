@@ -138,6 +138,7 @@ class RuleEngine:
         store.recorded = self._recorded
 
     async def run(self) -> None:
+        await caseload.fill(self._pool, self._store, self._worker, self._settings.batch_size)
         self.state, self.clock.watermarks = await self._load_state()
         while True:
             busy = await self.step()

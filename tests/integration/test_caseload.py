@@ -14,10 +14,12 @@ import grpc
 import psycopg
 import pytest
 
+from services.cli.platform import stop
 from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
 from tests.integration.test_alert_api import auth, refused
+from tests.integration.test_crash_recovery import restart_outcomes
 from tests.integration.test_handover_gap_live import KEY, assign, submit
 from tests.support import Person, los, token_for
 
@@ -170,3 +172,45 @@ async def test_a_coordinator_sees_their_caseload_and_a_team_lead_the_queue_and_t
             )
             assert annas.total == 1
             assert [e.participant for e in annas.participants] == [pseudonym(anna.national_id, KEY)]
+
+
+@pytest.mark.servers
+async def test_a_store_from_before_caseloads_has_them_filled_when_outcomes_starts(
+    real_servers: Servers, tmp_path: Path
+) -> None:
+    with los(real_servers, tmp_path) as running:
+        intake, database = running.address("intake"), running.env["DATABASE_URL"]
+        anna, queued = Person.make(81), Person.make(82)
+        now = datetime.now(UTC)
+        await assign(intake, anna, "c-anna", now - timedelta(days=2))
+        referral = {"channel": "nav", "org_unit": TEAM}
+        reply = await submit(
+            intake, [queued.event("participant.referred", referral, now - timedelta(days=1))]
+        )
+        assert reply.accepted == 1
+        anna_token, lead = token_for("c-anna"), token_for("lead", (TEAM,))
+        async with grpc.aio.insecure_channel(running.address("outcomes")) as channel:
+            api = alerts_pb2_grpc.AlertsStub(channel)
+            await settled(api, alerts_pb2.GetCaseloadRequest(), anna_token, lambda c: c.total > 0)
+            await settled(
+                api, alerts_pb2.GetCaseloadRequest(org_unit=TEAM), lead, lambda c: c.total > 0
+            )
+        # Outcomes of before: the facts taken in, and no caseloads kept.
+        await asyncio.to_thread(stop, running.processes["outcomes"])
+        with psycopg.connect(database) as conn:
+            conn.execute("DELETE FROM outcomes.caseload")
+            conn.execute("DELETE FROM outcomes.caseload_filled")
+        await asyncio.to_thread(restart_outcomes, running, tmp_path)
+
+        async with grpc.aio.insecure_channel(running.address("outcomes")) as channel:
+            api = alerts_pb2_grpc.AlertsStub(channel)
+            mine = await settled(
+                api, alerts_pb2.GetCaseloadRequest(), anna_token, lambda c: c.total > 0
+            )
+            queue = await api.GetCaseload(
+                alerts_pb2.GetCaseloadRequest(org_unit=TEAM), metadata=auth(lead)
+            )
+        assert [e.participant for e in mine.participants] == [pseudonym(anna.national_id, KEY)]
+        assert [e.participant for e in queue.participants] == [pseudonym(queued.national_id, KEY)]
+        with psycopg.connect(database) as conn:
+            assert conn.execute("SELECT id FROM outcomes.caseload_filled").fetchall() == [(1,)]
