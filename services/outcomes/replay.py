@@ -39,12 +39,13 @@ import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from operator import itemgetter
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -169,14 +170,26 @@ def replay(
     name nobody, in part 0): every person's events are judged alone, so the parts of one
     file, merged, are the whole replay.
     """
+    return replay_numbered(enumerate(lines, start=1), until, key, rules, part, parts)
+
+
+def replay_numbered(
+    numbered: Iterable[tuple[int, bytes | str]],
+    until: datetime,
+    key: str,
+    rules: RuleSettings,
+    part: int = 0,
+    parts: int = 1,
+) -> Replay:
+    """`replay` of lines that come with their line numbers."""
     result = Replay()
-    for journey, alerts in replayed(lines, until, key, rules, result, part, parts):
+    for journey, alerts in replayed(numbered, until, key, rules, result, part, parts):
         result.rows.extend(_row(journey, alert) for alert in alerts)
     return result
 
 
 def replayed(
-    lines: Iterable[bytes | str],
+    numbered: Iterable[tuple[int, bytes | str]],
     until: datetime,
     key: str,
     rules: RuleSettings,
@@ -185,9 +198,10 @@ def replayed(
     parts: int = 1,
 ) -> Iterator[tuple[Journey, list[Alert]]]:
     """Each person's journey as known at `until`, with the alerts judged on it (as
-    `replay`); the lines skipped and the counts go into `result`."""
+    `replay`, of lines with their numbers); the lines skipped and the counts go into
+    `result`."""
     with collector_paused():
-        pending = _read(lines, until, result, part, parts)
+        pending = _read(numbered, until, result, part, parts)
         facts = _accept(pending, key, rules.lifecycle_hold, result)
         for participant, known in facts.items():
             journey = Journey(participant, known)
@@ -211,7 +225,7 @@ def collector_paused() -> Iterator[None]:
 
 # A replay holds every event of its people until it has judged them (~2.9 GB for the
 # 1,000,000 events of a 317 MB file): a file larger than this is replayed a share of
-# its people at a time, each share reading the whole file for its own lines.
+# its people at a time, after one pass that sorts its lines into a file per share.
 SHARE_BYTES = 256 * 1024 * 1024
 
 
@@ -229,7 +243,7 @@ def replay_file(
     if shares is None:
         shares = shares_of(path)
     parts = max(workers, shares, 1)
-    return Replay.merge(in_parts(replay, path, until, key, rules, workers, parts))
+    return Replay.merge(in_parts(replay_numbered, path, until, key, rules, workers, parts))
 
 
 def shares_of(path: Path) -> int:
@@ -238,7 +252,7 @@ def shares_of(path: Path) -> int:
 
 
 R = TypeVar("R")
-OfLines = Callable[[Iterable[bytes], datetime, str, RuleSettings, int, int], R]
+OfLines = Callable[[Iterable[tuple[int, bytes]], datetime, str, RuleSettings, int, int], R]
 
 
 def in_parts(
@@ -250,37 +264,70 @@ def in_parts(
     workers: int,
     parts: int,
 ) -> Iterator[R]:
-    """`run` on the lines of the file for each of `parts` shares of its people, in
-    `workers` processes (in this one if only one); the results in the shares' order, each
-    as soon as it and those before it are done."""
-    if workers <= 1:
-        for part in range(parts):
-            yield _on_file(run, path, until, key, rules, part, parts)
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        futures = [
-            pool.submit(_on_file, run, path, until, key, rules, part, parts)
-            for part in range(parts)
-        ]
-        for future in futures:
-            yield future.result()
+    """`run` on the numbered lines of the file for each of `parts` shares of its people,
+    in `workers` processes (in this one if only one); the results in the shares' order,
+    each as soon as it and those before it are done. Each share reads the whole file for
+    its own lines; a file over `SHARE_BYTES` is first sorted into a file per share (in
+    the system's temporary folder, `TMPDIR`), so that it is read twice, not once a share."""
+    with TemporaryDirectory(prefix="los-shares-") as folder:
+        if parts > 1 and path.stat().st_size > SHARE_BYTES:
+            shares = [_Share(share, True, 0, 1) for share in _split(path, parts, Path(folder))]
+        else:
+            shares = [_Share(path, False, part, parts) for part in range(parts)]
+        if workers <= 1:
+            for share in shares:
+                yield _on_file(run, until, key, rules, share)
+            return
+        with ProcessPoolExecutor(workers) as pool:
+            futures = [pool.submit(_on_file, run, until, key, rules, share) for share in shares]
+            for future in futures:
+                yield future.result()
 
 
-def _on_file(
-    run: OfLines[R], path: Path, until: datetime, key: str, rules: RuleSettings, *share: int
-) -> R:
-    with path.open("rb") as lines:
-        return run(lines, until, key, rules, *share)
+@dataclass(frozen=True)
+class _Share:
+    """Where a share's lines are: those of share `part` of `parts` in the file, or every
+    line of a file `_split` made (`split`), each after its number in the file it came
+    from and a tab."""
+
+    path: Path
+    split: bool
+    part: int
+    parts: int
+
+
+def _on_file(run: OfLines[R], until: datetime, key: str, rules: RuleSettings, share: _Share) -> R:
+    with share.path.open("rb") as lines:
+        numbered: Iterable[tuple[int, bytes]] = enumerate(lines, start=1)
+        if share.split:
+            numbered = ((int(n), line) for n, _, line in (x.partition(b"\t") for x in lines))
+        return run(numbered, until, key, rules, share.part, share.parts)
+
+
+def _split(path: Path, parts: int, folder: Path) -> list[Path]:
+    """Sort the lines of the file into a file per share of its people, in `folder`."""
+    shares = [folder / f"{part}.jsonl" for part in range(parts)]
+    with ExitStack() as files, path.open("rb") as lines:
+        sinks = [files.enter_context(share.open("wb")) for share in shares]
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                end = b"" if line.endswith(b"\n") else b"\n"
+                sinks[_part_of(line, parts)].write(b"%d\t%s%s" % (number, line, end))
+    return shares
 
 
 def _read(
-    lines: Iterable[bytes | str], until: datetime, result: Replay, part: int, parts: int
+    numbered: Iterable[tuple[int, bytes | str]],
+    until: datetime,
+    result: Replay,
+    part: int,
+    parts: int,
 ) -> list[tuple[datetime, int, EdgeEvent]]:
     """The valid events of this part recorded up to `until`, in knowledge order, with
     their line numbers."""
     pending: list[tuple[datetime, int, EdgeEvent]] = []
     national_ids: set[str] = set()  # each person's checked once
-    for number, line in enumerate(lines, start=1):
+    for number, line in numbered:
         if not line.strip():
             continue
         raw = _share(line, part, parts)
@@ -308,14 +355,17 @@ def _read(
 
 
 def _share(line: bytes | str, part: int, parts: int) -> bytes | str | None:
-    """The line if it belongs to `part`, None if it does not. A line that names nobody
-    belongs to part 0, where `parse_edge_event` says what is wrong with it."""
-    if parts == 1:
-        return line
+    """The line if it belongs to `part` (`_part_of`), None if it does not."""
+    return line if parts == 1 or _part_of(line, parts) == part else None
+
+
+def _part_of(line: bytes | str, parts: int) -> int:
+    """Which share of `parts` a line belongs to: its person's; a line that names nobody
+    belongs to share 0, where `parse_edge_event` says what is wrong with it."""
     person = _person(line)
     if not isinstance(person, str):
-        return line if part == 0 else None
-    return line if zlib.crc32(person.encode("utf-8", "surrogatepass")) % parts == part else None
+        return 0
+    return zlib.crc32(person.encode("utf-8", "surrogatepass")) % parts
 
 
 class _Whose(BaseModel):

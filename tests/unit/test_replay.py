@@ -262,18 +262,24 @@ def test_a_cohort_replays_to_exactly_its_known_gaps_and_broken_lines(
         shared = replay_file(events, cohort.until, KEY, RULES, workers=workers, shares=5)
         assert (shared.alerts, shared.skipped) == (found.alerts, found.skipped)
         assert (shared.events, shared.invalid) == (found.events, found.invalid)
-    # A file larger than a share's bytes is replayed in shares without being asked.
-    shares: list[tuple[int, ...]] = []
-    on_file = replay_module._on_file
+    # A file larger than a share's bytes is replayed in shares without being asked, each
+    # from a file of its own lines, which keep their numbers.
+    shares: list[list[int]] = []
+    split = replay_module._split
 
-    def share(*args: Any) -> Any:
-        shares.append(args[-2:])
-        return on_file(*args)
+    def sorted_out(*args: Any) -> Any:
+        files = split(*args)
+        shares.extend([int(line.split(b"\t", 1)[0]) for line in f.open("rb")] for f in files)
+        return files
 
     monkeypatch.setattr(replay_module, "SHARE_BYTES", events.stat().st_size // 3 + 1)
-    monkeypatch.setattr(replay_module, "_on_file", share)
-    assert replay_file(events, cohort.until, KEY, RULES, workers=1).alerts == found.alerts
-    assert shares == [(0, 3), (1, 3), (2, 3)]
+    monkeypatch.setattr(replay_module, "_split", sorted_out)
+    for workers in (1, 2):
+        shared = replay_file(events, cohort.until, KEY, RULES, workers=workers)
+        assert (shared.alerts, shared.skipped) == (found.alerts, found.skipped)
+        assert (shared.events, shared.invalid) == (found.events, found.invalid)
+    assert len(shares) == 2 * 3
+    assert sorted(n for share in shares[:3] for n in share) == list(range(1, found.events + 1))
 
 
 # -- properties -----------------------------------------------------------------------
