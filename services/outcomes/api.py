@@ -23,7 +23,7 @@ from services.outcomes.auth import Caller, Refused, caller_from
 from services.outcomes.journey import Journey
 from services.outcomes.recipients import addressed_at, recipient_at
 from services.outcomes.rules import RULES
-from services.outcomes.timeline import Timeline, standing, timeline
+from services.outcomes.timeline import Timeline, standing_in_journey, timeline
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -283,8 +283,7 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
             await alerts.record_reads(conn, caller.coordinator, participants, now)
         entries = []
         for member in shown:
-            engagements = journeys[member.participant].as_known_at(now).engagements()
-            state, since = standing(engagements, now)
+            state, since = standing_in_journey(journeys[member.participant], now)
             entries.append(
                 alerts_pb2.CaseloadEntry(
                     participant=member.participant,

@@ -58,6 +58,18 @@ def standing(engagements: Sequence[Engagement], now: datetime) -> tuple[str, dat
     return ("between", gap_start) if gap_end is None else ("engaged", gap_end)
 
 
+def standing_in_journey(journey: Journey, now: datetime) -> tuple[str, datetime | None]:
+    """`standing` in the journey the person is in at `now`: what ended before it opened
+    (a journey closed and opened again) does not count."""
+    known = journey.as_known_at(now)
+    span = known.journey_at(now)
+    opened = span.opened_at if span is not None else None
+    engagements = [
+        e for e in known.engagements() if opened is None or e.end is None or e.end > opened
+    ]
+    return standing(engagements, now)
+
+
 def timeline(journey: Journey, alerts: Sequence[StoredAlert], now: datetime) -> Timeline:
     known = journey.as_known_at(now)
     engagements = known.engagements()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from services.outcomes.domain import Engagement
 from services.outcomes.journey import Journey
 from services.outcomes.recipients import Responsibility, responsibilities
-from services.outcomes.timeline import standing
+from services.outcomes.timeline import standing, standing_in_journey
 from tests.unit.test_alert_engine import (
     PARTICIPANT,
     assigned,
@@ -198,3 +198,14 @@ def test_after_a_gap_the_person_is_engaged_since_it_closed() -> None:
     engagements = [measure(1, 3), measure(6, 9), measure(7, None), measure(20, None)]
 
     assert standing(engagements, day(10)) == ("engaged", day(6))
+
+
+def test_in_a_journey_opened_again_what_ended_before_it_does_not_count() -> None:
+    started = fact("measure.started", 1, measure_id="m-1", measure_code="AVKLARING", provider="p-1")
+    ended = fact("measure.ended", 4, measure_id="m-1", status="FULLFORT", reason="FERDIG")
+    closed = fact("journey.closed", 6, reason="GOAL_REACHED")
+    first = [referred("team-a", 0), started, ended]
+
+    assert standing_in_journey(Journey(PARTICIPANT, first), day(8)) == ("between", day(4))
+    again = Journey(PARTICIPANT, [*first, closed, referred("team-a", 7)])
+    assert standing_in_journey(again, day(8)) == ("not_started", None)

@@ -414,8 +414,9 @@ class CaseloadEntry(_message.Message):
     org_unit: _builtins.str
     """The team of the coordinator's assignment, or of the queue."""
     state: _builtins.str
-    """"not_started" (no measure or placement has started yet), "engaged" (one is active)
-    or "between" (the last one ended and none is active).
+    """In the journey the participant is in: "not_started" (no measure or placement has
+    started yet), "engaged" (one is active) or "between" (the last one ended and none is
+    active).
     """
     unresolved_alerts: _builtins.int
     """Alerts about the participant not resolved yet, whoever they went to."""
