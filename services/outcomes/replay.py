@@ -36,13 +36,15 @@ from __future__ import annotations
 
 import gc
 import json
+import stat
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import count
+from itertools import count, islice
 from operator import itemgetter
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -263,14 +265,16 @@ def in_parts(
     rules: RuleSettings,
     workers: int,
     parts: int,
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """`run` on the numbered lines of the file for each of `parts` shares of its people,
     in `workers` processes (in this one if only one); the results in the shares' order,
     each as soon as it and those before it are done. Each share reads the whole file for
-    its own lines; a file over `SHARE_BYTES` is first sorted into a file per share (in
-    the system's temporary folder, `TMPDIR`), so that it is read twice, not once a share."""
+    its own lines; a file over `SHARE_BYTES`, or one that can be read only once (a pipe),
+    is first sorted into a file per share (in the system's temporary folder, `TMPDIR`),
+    so that it is read once, not once a share."""
     with TemporaryDirectory(prefix="los-shares-") as folder:
-        if parts > 1 and path.stat().st_size > SHARE_BYTES:
+        once = not stat.S_ISREG(path.stat().st_mode)
+        if parts > 1 and (once or path.stat().st_size > SHARE_BYTES):
             shares = [_Share(share, True, 0, 1) for share in _split(path, parts, Path(folder))]
         else:
             shares = [_Share(path, False, part, parts) for part in range(parts)]
@@ -278,10 +282,21 @@ def in_parts(
             for share in shares:
                 yield _on_file(run, until, key, rules, share)
             return
-        with ProcessPoolExecutor(workers) as pool:
-            futures = [pool.submit(_on_file, run, until, key, rules, share) for share in shares]
-            for future in futures:
-                yield future.result()
+        # At most one share more than processes under way: a result is let go once taken.
+        pool = ProcessPoolExecutor(workers)
+        try:
+            ahead = iter(shares)
+            running = deque(
+                pool.submit(_on_file, run, until, key, rules, share)
+                for share in islice(ahead, workers + 1)
+            )
+            while running:
+                done = running.popleft()
+                if (upcoming := next(ahead, None)) is not None:
+                    running.append(pool.submit(_on_file, run, until, key, rules, upcoming))
+                yield done.result()
+        finally:
+            pool.shutdown(cancel_futures=True)  # a consumer that stops early waits for no more
 
 
 @dataclass(frozen=True)
@@ -298,9 +313,7 @@ class _Share:
 
 def _on_file(run: OfLines[R], until: datetime, key: str, rules: RuleSettings, share: _Share) -> R:
     with share.path.open("rb") as lines:
-        numbered: Iterable[tuple[int, bytes]] = enumerate(lines, start=1)
-        if share.split:
-            numbered = ((int(n), line) for n, _, line in (x.partition(b"\t") for x in lines))
+        numbered = _unsplit(lines) if share.split else enumerate(lines, start=1)
         return run(numbered, until, key, rules, share.part, share.parts)
 
 
@@ -310,10 +323,24 @@ def _split(path: Path, parts: int, folder: Path) -> list[Path]:
     with ExitStack() as files, path.open("rb") as lines:
         sinks = [files.enter_context(share.open("wb")) for share in shares]
         for number, line in enumerate(lines, start=1):
-            if line.strip():
-                end = b"" if line.endswith(b"\n") else b"\n"
-                sinks[_part_of(line, parts)].write(b"%d\t%s%s" % (number, line, end))
+            if not line.strip():
+                continue
+            sink = sinks[_part_of(line, parts)]
+            if line.endswith(b"\n"):
+                sink.write(b"%d\t%s" % (number, line))
+            else:  # the last line, with no newline of its own
+                sink.write(b"%d-\t%s\n" % (number, line))
     return shares
+
+
+def _unsplit(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """The lines of a file `_split` made, with their numbers, each as it was."""
+    for written in lines:
+        number, _, line = written.partition(b"\t")
+        if number.endswith(b"-"):
+            yield int(number[:-1]), line[:-1]
+        else:
+            yield int(number), line
 
 
 def _read(
@@ -395,7 +422,8 @@ def _accept(
     pseudonyms: dict[str, str] = {}
     records: dict[tuple[str, str], SourceRecord] = {}
     facts: dict[str, list[Fact]] = {}
-    held_lines: dict[str, int] = {}  # the line of each event held, by event_id
+    # The line of each event held, by its record (service, participant) and event_id.
+    held_lines: dict[tuple[str, str, str], int] = {}
     order = count()
 
     def judged(number: int, domain_event: DomainEvent, verdict: Verdict) -> None:
@@ -429,20 +457,20 @@ def _accept(
         domain_event = edge.to_domain(participant, service, recorded_at)
         verdict, settled = record.offer(domain_event, {}, hold)
         if verdict == DUPLICATE or (
-            isinstance(verdict, Waiting) and str(edge.event_id) in held_lines
+            isinstance(verdict, Waiting) and _held(domain_event) in held_lines
         ):
             result.duplicates += 1
         elif isinstance(verdict, Waiting):
-            held_lines[str(edge.event_id)] = number
+            held_lines[_held(domain_event)] = number
         else:
             judged(number, domain_event, verdict)
         for held, outcome in settled:
-            judged(held_lines.pop(str(held.event_id)), held, outcome)
+            judged(held_lines.pop(_held(held)), held, outcome)
     for record in records.values():
         for held, _, waiting in record.held.values():
             result.problems.append(
                 Problem(
-                    held_lines[str(held.event_id)],
+                    held_lines[_held(held)],
                     "held",
                     held.service,
                     str(held.event_id),
@@ -451,6 +479,11 @@ def _accept(
                 )
             )
     return facts
+
+
+def _held(domain_event: DomainEvent) -> tuple[str, str, str]:
+    """How a held event is known: by its record, as the source services keep them, and id."""
+    return domain_event.service, domain_event.participant, str(domain_event.event_id)
 
 
 def _stored_form(domain_event: DomainEvent) -> dict[str, Any]:

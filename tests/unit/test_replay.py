@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, timedelta
 from pathlib import Path
@@ -280,6 +282,52 @@ def test_a_cohort_replays_to_exactly_its_known_gaps_and_broken_lines(
         assert (shared.events, shared.invalid) == (found.events, found.invalid)
     assert len(shares) == 2 * 3
     assert sorted(n for share in shares[:3] for n in share) == list(range(1, found.events + 1))
+
+
+@pytest.mark.timeout(60)
+def test_a_file_sorted_into_shares_and_a_pipe_are_read_as_the_file_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [*history(ANA.ended("m1", 100), BO.referred(0), "not json"), '{"cut": ']
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(lines), encoding="utf-8")  # the last line has no newline
+    whole = replay_file(events, UNTIL, KEY, RULES, workers=1, shares=1)
+    reported = [str(problem) for problem in whole.skipped]
+    assert [problem.line for problem in whole.skipped] == [5, 6]
+    assert "line 1 column 9" in reported[1]  # its own line, not one a newline was added to
+    monkeypatch.setattr(replay_module, "SHARE_BYTES", 1)
+    for workers in (1, 2):
+        shared = replay_file(events, UNTIL, KEY, RULES, workers=workers, shares=3)
+        assert (shared.alerts, [str(p) for p in shared.skipped]) == (whole.alerts, reported)
+    # A pipe can be read only once: with two processes it is sorted into shares too.
+    pipe = tmp_path / "events.pipe"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: pipe.write_bytes(events.read_bytes()))
+    writer.start()
+    piped = replay_file(pipe, UNTIL, KEY, RULES, workers=2)
+    writer.join()
+    assert (piped.alerts, [str(p) for p in piped.skipped]) == (whole.alerts, reported)
+
+
+def _noted(numbered: Any, until: Any, key: str, rules: Any, part: int, parts: int) -> int:
+    """A share's run that notes that it ran (in the file `LOS_TEST_NOTES` names)."""
+    with Path(os.environ["LOS_TEST_NOTES"]).open("a") as notes:
+        notes.write(f"{part}\n")
+    return part
+
+
+def test_shares_under_way_are_at_most_one_more_than_the_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # So results wait for no slow consumer, and one that stops early waits for no more.
+    notes = tmp_path / "notes"
+    monkeypatch.setenv("LOS_TEST_NOTES", str(notes))
+    events = tmp_path / "events.jsonl"
+    events.write_text(ANA.referred(0) + "\n", encoding="utf-8")
+    results = replay_module.in_parts(_noted, events, UNTIL, KEY, RULES, 2, 8)
+    assert next(results) == 0
+    results.close()
+    assert 1 <= len(notes.read_text().split()) <= 4  # three before the first result, one after
 
 
 # -- properties -----------------------------------------------------------------------

@@ -168,3 +168,26 @@ def test_a_line_only_pythons_json_reads_is_judged_with_its_persons_other_lines()
             replay(lines, UNTIL, KEY, RULES, part, parts) for part in range(parts)
         )
         assert (shared.alerts, shared.skipped) == (whole.alerts, whole.skipped)
+
+
+def test_two_people_s_ends_held_under_one_event_id_are_each_their_own() -> None:
+    # CONTRACT §1 wants event ids unique; the source services keep each person's own, so
+    # one reused for another person is that person's event, here as live.
+    same = "00000000-0000-4000-8000-00000000beef"
+    ends = [
+        ANA.event("measure.ended", {"measure_id": "m1", "status": "FULLFORT", "reason": "FERDIG"},
+                  10, 10, event_id=same),
+        BO.event("measure.ended", {"measure_id": "m1", "status": "FULLFORT", "reason": "FERDIG"},
+                 10, 10, event_id=same),
+    ]  # fmt: skip
+    still_held = run(ends)
+    assert [(p.line, p.kind) for p in still_held.skipped] == [(1, "held"), (2, "held")]
+    assert still_held.duplicates == 0
+    started = run([*ends, ANA.started("m1", 1, 11), BO.started("m1", 1, 11)])
+    assert (started.skipped, started.duplicates) == ([], 0)
+    for lines in (ends, [*ends, ANA.started("m1", 1, 11)]):
+        one = run(lines)
+        shared = Replay.merge(replay(lines, UNTIL, KEY, RULES, part, 2) for part in range(2))
+        assert (shared.alerts, shared.skipped, shared.duplicates) == (
+            one.alerts, one.skipped, one.duplicates,
+        )  # fmt: skip
