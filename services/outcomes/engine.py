@@ -216,9 +216,10 @@ class RuleEngine:
         return len(facts)
 
     async def _write_due(self, conn: Connection) -> None:
-        """The participants due from the facts taken in, with the position they bring the
-        engine to, in one transaction: a crash before it loses neither, as the engine
-        then reads those facts from the journey store again."""
+        """The participants due from the facts taken in, and the caseloads of those with a
+        fact from intake, with the position they bring the engine to, in one transaction:
+        a crash before it loses none of them, as the engine then reads those facts from
+        the journey store again."""
         due, from_intake = self._due, self._from_intake
         # Their journeys as stored now: with at least the facts taken in.
         journeys = await self._worker.run(self._store.journeys, from_intake) if from_intake else {}
