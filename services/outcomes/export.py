@@ -105,19 +105,6 @@ class Export:
 
 
 def export(
-    lines: Iterable[bytes | str],
-    until: datetime,
-    key: str,
-    rules: RuleSettings,
-    part: int = 0,
-    parts: int = 1,
-) -> Export:
-    """The microdata of `lines` as known at `until` (people of share `part` of `parts`),
-    each person's rows together, by person."""
-    return export_numbered(enumerate(lines, start=1), until, key, rules, part, parts)
-
-
-def export_numbered(
     numbered: Iterable[tuple[int, bytes | str]],
     until: datetime,
     key: str,
@@ -125,7 +112,9 @@ def export_numbered(
     part: int = 0,
     parts: int = 1,
 ) -> Export:
-    """`export` of lines that come with their line numbers."""
+    """The microdata of lines (with their line numbers, as `in_parts` gives them) as known
+    at `until` (people of share `part` of `parts`), each person's rows together, by
+    person."""
     result = Export()
     for journey, alerts in replayed(numbered, until, key, rules, result.replay, part, parts):
         facts = journey.known_at(until)
@@ -170,7 +159,7 @@ def export_file(
         pq.ParquetWriter(files[0], ENGAGEMENTS) as engagement_file,
         pq.ParquetWriter(files[1], PEOPLE) as people_file,
     ):
-        for part in in_parts(export_numbered, path, until, key, rules, workers, parts):
+        for part in in_parts(export, path, until, key, rules, workers, parts):
             engagement_file.write_table(pa.Table.from_pylist(part.engagements, ENGAGEMENTS))
             people_file.write_table(pa.Table.from_pylist(part.people, PEOPLE))
             ended = participations(part.engagements, until, left_sight(part.people))

@@ -17,7 +17,7 @@ BO = Participant.make(2)
 
 
 def run(lines: list[str], key: str = KEY) -> Export:
-    return export(lines, UNTIL, key, RULES)
+    return export(enumerate(lines, start=1), UNTIL, key, RULES)
 
 
 def by_id(result: Export) -> dict[str, dict[str, Any]]:
