@@ -41,8 +41,9 @@ from services.outcomes.domain import (
     Fact,
 )
 from services.outcomes.journey import ENGAGEMENT_EVENTS, KnownJourney, is_unplanned_end
-from services.outcomes.replay import Replay, in_parts, replayed, shares_of
+from services.outcomes.replay import Replay, replayed
 from services.outcomes.rules import Alert
+from services.outcomes.shares import in_parts, shares_of
 from services.outcomes.tables import (
     FIGURES,
     Measure,

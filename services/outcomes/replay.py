@@ -36,21 +36,16 @@ from __future__ import annotations
 
 import gc
 import json
-import stat
-import zlib
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import count, islice
+from itertools import count
 from operator import itemgetter
 from pathlib import Path
-from tempfile import TemporaryDirectory
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 # Routed as `los import` routes a line, so each event meets the record it would live.
 from services.employer.application import EmployerApplication
@@ -74,6 +69,7 @@ from services.outcomes.engine import alert_id
 from services.outcomes.journey import Journey
 from services.outcomes.recipients import recipient_at
 from services.outcomes.rules import Alert, evaluate
+from services.outcomes.shares import in_parts, part_of, shares_of
 
 RECORD_TYPES: dict[str, type[SourceRecord]] = {
     app.service: app.record_type
@@ -225,12 +221,6 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-# A replay holds every event of its people until it has judged them (~2.9 GB for the
-# 1,000,000 events of a 317 MB file): a file larger than this is replayed a share of
-# its people at a time, after one pass that sorts its lines into a file per share.
-SHARE_BYTES = 256 * 1024 * 1024
-
-
 def replay_file(
     path: Path,
     until: datetime,
@@ -246,101 +236,6 @@ def replay_file(
         shares = shares_of(path)
     parts = max(workers, shares, 1)
     return Replay.merge(in_parts(replay_numbered, path, until, key, rules, workers, parts))
-
-
-def shares_of(path: Path) -> int:
-    """How many shares of its people a file is replayed in: one per `SHARE_BYTES`."""
-    return -(-path.stat().st_size // SHARE_BYTES)
-
-
-R = TypeVar("R")
-OfLines = Callable[[Iterable[tuple[int, bytes]], datetime, str, RuleSettings, int, int], R]
-
-
-def in_parts(
-    run: OfLines[R],
-    path: Path,
-    until: datetime,
-    key: str,
-    rules: RuleSettings,
-    workers: int,
-    parts: int,
-) -> Generator[R, None, None]:
-    """`run` on the numbered lines of the file for each of `parts` shares of its people,
-    in `workers` processes (in this one if only one); the results in the shares' order,
-    each as soon as it and those before it are done. Each share reads the whole file for
-    its own lines; a file over `SHARE_BYTES`, or one that can be read only once (a pipe),
-    is first sorted into a file per share (in the system's temporary folder, `TMPDIR`),
-    so that it is read once, not once a share."""
-    with TemporaryDirectory(prefix="los-shares-") as folder:
-        once = not stat.S_ISREG(path.stat().st_mode)
-        if parts > 1 and (once or path.stat().st_size > SHARE_BYTES):
-            shares = [_Share(share, True, 0, 1) for share in _split(path, parts, Path(folder))]
-        else:
-            shares = [_Share(path, False, part, parts) for part in range(parts)]
-        if workers <= 1:
-            for share in shares:
-                yield _on_file(run, until, key, rules, share)
-            return
-        # At most one share more than processes under way: a result is let go once taken.
-        pool = ProcessPoolExecutor(workers)
-        try:
-            ahead = iter(shares)
-            running = deque(
-                pool.submit(_on_file, run, until, key, rules, share)
-                for share in islice(ahead, workers + 1)
-            )
-            while running:
-                done = running.popleft()
-                if (upcoming := next(ahead, None)) is not None:
-                    running.append(pool.submit(_on_file, run, until, key, rules, upcoming))
-                yield done.result()
-        finally:
-            pool.shutdown(cancel_futures=True)  # a consumer that stops early waits for no more
-
-
-@dataclass(frozen=True)
-class _Share:
-    """Where a share's lines are: those of share `part` of `parts` in the file, or every
-    line of a file `_split` made (`split`), each after its number in the file it came
-    from and a tab."""
-
-    path: Path
-    split: bool
-    part: int
-    parts: int
-
-
-def _on_file(run: OfLines[R], until: datetime, key: str, rules: RuleSettings, share: _Share) -> R:
-    with share.path.open("rb") as lines:
-        numbered = _unsplit(lines) if share.split else enumerate(lines, start=1)
-        return run(numbered, until, key, rules, share.part, share.parts)
-
-
-def _split(path: Path, parts: int, folder: Path) -> list[Path]:
-    """Sort the lines of the file into a file per share of its people, in `folder`."""
-    shares = [folder / f"{part}.jsonl" for part in range(parts)]
-    with ExitStack() as files, path.open("rb") as lines:
-        sinks = [files.enter_context(share.open("wb")) for share in shares]
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            sink = sinks[_part_of(line, parts)]
-            if line.endswith(b"\n"):
-                sink.write(b"%d\t%s" % (number, line))
-            else:  # the last line, with no newline of its own
-                sink.write(b"%d-\t%s\n" % (number, line))
-    return shares
-
-
-def _unsplit(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """The lines of a file `_split` made, with their numbers, each as it was."""
-    for written in lines:
-        number, _, line = written.partition(b"\t")
-        if number.endswith(b"-"):
-            yield int(number[:-1]), line[:-1]
-        else:
-            yield int(number), line
 
 
 def _read(
@@ -382,36 +277,8 @@ def _read(
 
 
 def _share(line: bytes | str, part: int, parts: int) -> bytes | str | None:
-    """The line if it belongs to `part` (`_part_of`), None if it does not."""
-    return line if parts == 1 or _part_of(line, parts) == part else None
-
-
-def _part_of(line: bytes | str, parts: int) -> int:
-    """Which share of `parts` a line belongs to: its person's; a line that names nobody
-    belongs to share 0, where `parse_edge_event` says what is wrong with it."""
-    person = _person(line)
-    if not isinstance(person, str):
-        return 0
-    return zlib.crc32(person.encode("utf-8", "surrogatepass")) % parts
-
-
-class _Whose(BaseModel):
-    """A line read for its `person` alone: nothing else becomes a Python object."""
-
-    person: Any = None
-
-
-def _person(line: bytes | str) -> object:
-    """The line's top-level `person` as `json.loads` reads it; None if it has none."""
-    try:
-        return _Whose.model_validate_json(line).person
-    except ValidationError:
-        pass  # pydantic's reader is stricter than json's (NaN, deep nesting, UTF-16, ...)
-    try:
-        raw = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    return raw.get("person") if isinstance(raw, dict) else None
+    """The line if it belongs to `part` (`part_of`), None if it does not."""
+    return line if parts == 1 or part_of(line, parts) == part else None
 
 
 def _accept(

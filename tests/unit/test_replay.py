@@ -28,7 +28,7 @@ from services.cohort import generate_cohort
 from services.kernel.events import parse_edge_event
 from services.kernel.settings import RuleSettings
 from services.kernel.source import SourceRecord
-from services.outcomes import replay as replay_module
+from services.outcomes import shares as shares_module
 from services.outcomes.replay import OWNERS, RECORD_TYPES, Replay, replay, replay_file
 from tests.unit.replaying import (
     ANA,
@@ -267,15 +267,15 @@ def test_a_cohort_replays_to_exactly_its_known_gaps_and_broken_lines(
     # A file larger than a share's bytes is replayed in shares without being asked, each
     # from a file of its own lines, which keep their numbers.
     shares: list[list[int]] = []
-    split = replay_module._split
+    split = shares_module._split
 
     def sorted_out(*args: Any) -> Any:
         files = split(*args)
         shares.extend([int(line.split(b"\t", 1)[0]) for line in f.open("rb")] for f in files)
         return files
 
-    monkeypatch.setattr(replay_module, "SHARE_BYTES", events.stat().st_size // 3 + 1)
-    monkeypatch.setattr(replay_module, "_split", sorted_out)
+    monkeypatch.setattr(shares_module, "SHARE_BYTES", events.stat().st_size // 3 + 1)
+    monkeypatch.setattr(shares_module, "_split", sorted_out)
     for workers in (1, 2):
         shared = replay_file(events, cohort.until, KEY, RULES, workers=workers)
         assert (shared.alerts, shared.skipped) == (found.alerts, found.skipped)
@@ -295,7 +295,7 @@ def test_a_file_sorted_into_shares_and_a_pipe_are_read_as_the_file_is(
     reported = [str(problem) for problem in whole.skipped]
     assert [problem.line for problem in whole.skipped] == [5, 6]
     assert "line 1 column 9" in reported[1]  # its own line, not one a newline was added to
-    monkeypatch.setattr(replay_module, "SHARE_BYTES", 1)
+    monkeypatch.setattr(shares_module, "SHARE_BYTES", 1)
     for workers in (1, 2):
         shared = replay_file(events, UNTIL, KEY, RULES, workers=workers, shares=3)
         assert (shared.alerts, [str(p) for p in shared.skipped]) == (whole.alerts, reported)
@@ -324,7 +324,7 @@ def test_shares_under_way_are_at_most_one_more_than_the_processes(
     monkeypatch.setenv("LOS_TEST_NOTES", str(notes))
     events = tmp_path / "events.jsonl"
     events.write_text(ANA.referred(0) + "\n", encoding="utf-8")
-    results = replay_module.in_parts(_noted, events, UNTIL, KEY, RULES, 2, 8)
+    results = shares_module.in_parts(_noted, events, UNTIL, KEY, RULES, 2, 8)
     assert next(results) == 0
     results.close()
     assert 1 <= len(notes.read_text().split()) <= 4  # three before the first result, one after
