@@ -21,7 +21,7 @@ from services.outcomes.alerts import AlertFeed, StoredAlert
 from services.outcomes.application import JourneyStore
 from services.outcomes.auth import Caller, Refused, caller_from
 from services.outcomes.journey import Journey
-from services.outcomes.recipients import addressed_at, responsibilities
+from services.outcomes.recipients import addressed_at, held_at
 from services.outcomes.rules import RULES
 from services.outcomes.timeline import Timeline, standing_in_journey, timeline
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
@@ -308,9 +308,9 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
 def _in(journey: Journey, now: datetime, coordinator: str | None, org_unit: str | None) -> bool:
     """Whether the facts stored now make the person this coordinator's, or put them in
     this team's queue."""
-    for held in responsibilities(journey):
-        if held.since <= now and (held.until is None or now < held.until):
-            if coordinator:
-                return held.coordinator == coordinator
-            return held.coordinator is None and held.org_unit == org_unit
-    return False
+    held = held_at(journey, now)
+    if held is None:
+        return False
+    if coordinator:
+        return held.coordinator == coordinator
+    return held.coordinator is None and held.org_unit == org_unit

@@ -133,3 +133,11 @@ def responsibilities(journey: Journey) -> list[Responsibility]:
 def _whose(stretch: Responsibility | None) -> tuple[str | None, str | None] | None:
     """The caseload a stretch is in: a coordinator's in a team, or a team's queue."""
     return None if stretch is None else (stretch.coordinator, stretch.org_unit)
+
+
+def held_at(journey: Journey, at: datetime) -> Responsibility | None:
+    """The stretch of `responsibilities` the person is in at `at`; None if in no caseload."""
+    for stretch in responsibilities(journey):
+        if stretch.since <= at and (stretch.until is None or at < stretch.until):
+            return stretch
+    return None
