@@ -3,11 +3,16 @@ the people of a file of edge events can be shared out, over processes and a shar
 time, and the results merged, the same for any number of either. A line belongs to the
 share of its `person`; the lines of a file too large to hold at once, or of a pipe, are
 first sorted into a file per share.
+
+Those files hold the edge events, national ids and all, so they never have a name: each
+is unlinked as it is made (`TemporaryFile`), and the processes that read them inherit
+them open, forked. A replay that is killed, however, leaves nothing behind on disk.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import stat
 import zlib
 from collections import deque
@@ -17,9 +22,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from multiprocessing import get_context
 from pathlib import Path
-from tempfile import TemporaryDirectory
-from typing import Any, TypeVar
+from tempfile import TemporaryFile
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -53,20 +59,22 @@ def in_parts(
     in `workers` processes (in this one if only one); the results in the shares' order,
     each as soon as it and those before it are done. Each share reads the whole file for
     its own lines; a file over `SHARE_BYTES`, or one that can be read only once (a pipe),
-    is first sorted into a file per share (in the system's temporary folder, `TMPDIR`),
-    so that it is read once, not once a share."""
-    with TemporaryDirectory(prefix="los-shares-") as folder:
+    is first sorted into a file per share (in the system's temporary folder, `TMPDIR`,
+    but nameless), so that it is read once, not once a share."""
+    with ExitStack() as files:
         once = not stat.S_ISREG(path.stat().st_mode)
         if parts > 1 and (once or path.stat().st_size > SHARE_BYTES):
-            shares = [_Share(share, True, 0, 1) for share in _split(path, parts, Path(folder))]
+            split = _split(path, parts, files)
+            shares = [_Share(path, share.fileno(), 0, 1) for share in split]
         else:
-            shares = [_Share(path, False, part, parts) for part in range(parts)]
+            shares = [_Share(path, None, part, parts) for part in range(parts)]
         if workers <= 1:
             for share in shares:
                 yield _on_file(run, until, key, rules, share)
             return
         # At most one share more than processes under way: a result is let go once taken.
-        pool = ProcessPoolExecutor(workers)
+        # Forked (all of them at the first submit), so they hold the split files open.
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
         try:
             ahead = iter(shares)
             running = deque(
@@ -84,27 +92,34 @@ def in_parts(
 
 @dataclass(frozen=True)
 class _Share:
-    """Where a share's lines are: those of share `part` of `parts` in the file, or every
-    line of a file `_split` made (`split`), each after its number in the file it came
-    from and a tab."""
+    """Where a share's lines are: those of share `part` of `parts` in the file at `path`,
+    or, where `split` holds the descriptor of a file `_split` made, every line of that
+    file, each after its number in the file it came from and a tab."""
 
     path: Path
-    split: bool
+    split: int | None
     part: int
     parts: int
 
 
 def _on_file(run: OfLines[R], until: datetime, key: str, rules: RuleSettings, share: _Share) -> R:
-    with share.path.open("rb") as lines:
-        numbered = _unsplit(lines) if share.split else enumerate(lines, start=1)
-        return run(numbered, until, key, rules, share.part, share.parts)
+    if share.split is None:
+        with share.path.open("rb") as lines:
+            return run(enumerate(lines, start=1), until, key, rules, share.part, share.parts)
+    # Read through a copy of the descriptor, from the start: one process reads a share.
+    with open(os.dup(share.split), "rb") as lines:
+        lines.seek(0)
+        return run(_unsplit(lines), until, key, rules, share.part, share.parts)
 
 
-def _split(path: Path, parts: int, folder: Path) -> list[Path]:
-    """Sort the lines of the file into a file per share of its people, in `folder`."""
-    shares = [folder / f"{part}.jsonl" for part in range(parts)]
-    with ExitStack() as files, path.open("rb") as lines:
-        sinks = [files.enter_context(share.open("wb")) for share in shares]
+def _split(path: Path, parts: int, files: ExitStack) -> list[IO[bytes]]:
+    """Sort the lines of the file into a file per share of its people, each without a
+    name and open until `files` closes."""
+    sinks: list[IO[bytes]] = [
+        files.enter_context(TemporaryFile(prefix="los-share-"))  # noqa: SIM115 (entered)
+        for _ in range(parts)
+    ]
+    with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -113,7 +128,9 @@ def _split(path: Path, parts: int, folder: Path) -> list[Path]:
                 sink.write(b"%d\t%s" % (number, line))
             else:  # the last line, with no newline of its own
                 sink.write(b"%d-\t%s\n" % (number, line))
-    return shares
+    for sink in sinks:
+        sink.flush()
+    return sinks
 
 
 def _unsplit(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
