@@ -85,9 +85,21 @@ def stream_config(settings: Settings) -> StreamConfig:
     )
 
 
-def make_broker(settings: Settings) -> NatsBroker:
+def inbox_prefix(service: str) -> str:
+    """Where `service` receives its replies: JetStream's answers, publish acks and the
+    messages outcomes pulls. Each service's own, so that the NATS permissions can let each
+    read only its own (deploy/nats/accounts.conf), not every reply on the bus."""
+    return f"_INBOX_{service}"
+
+
+def make_broker(settings: Settings, service: str) -> NatsBroker:
     assert settings.nats_url is not None, "the runtime resolves NATS_URL before connecting"
-    return NatsBroker(settings.nats_url, max_reconnect_attempts=-1, logger=None)
+    return NatsBroker(
+        settings.nats_url,
+        max_reconnect_attempts=-1,
+        logger=None,
+        inbox_prefix=inbox_prefix(service),
+    )
 
 
 async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:

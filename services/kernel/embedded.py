@@ -56,7 +56,8 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"nats-server exited at start:\n{log.read_text()[-2000:]}")
+            said = log.read_text()[-2000:] if log.exists() else "(no log yet: see its stderr)"
+            raise RuntimeError(f"nats-server exited at start:\n{said}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
@@ -64,9 +65,12 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
 
 
 @contextlib.contextmanager
-def embedded_nats(data_dir: Path, port: int | None = None) -> Iterator[str]:
+def embedded_nats(
+    data_dir: Path, port: int | None = None, config: Path | None = None
+) -> Iterator[str]:
     """A JetStream nats-server on a loopback port (a free one unless given), stopped on
-    exit. Started again on the same port and folder, it is the same server restarted."""
+    exit. Started again on the same port and folder, it is the same server restarted.
+    `config`, a server config file, adds its settings (accounts, permissions)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log = data_dir / "nats-server.log"
@@ -77,6 +81,7 @@ def embedded_nats(data_dir: Path, port: int | None = None) -> Iterator[str]:
         "--jetstream",
         "--store_dir", str(data_dir),
         "--log", str(log),
+        *(["--config", str(config)] if config else []),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
     try:

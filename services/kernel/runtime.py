@@ -81,8 +81,8 @@ async def _parent_gone(task: asyncio.Task[None]) -> None:
     task.cancel()
 
 
-async def connect(settings: Settings) -> NatsBroker:
-    broker = make_broker(settings)
+async def connect(settings: Settings, service: str) -> NatsBroker:
+    broker = make_broker(settings, service)
     await broker.connect()
     await ensure_stream(broker.connection.jetstream(), settings)
     return broker
@@ -106,7 +106,7 @@ async def serve_source(
     telemetry.setup(service, settings.telemetry)
     app = make_app(prepare_store(settings, service))
     worker = Worker(service)
-    broker = await connect(settings)
+    broker = await connect(settings, service)
     relay = OutboxRelay(app, worker, broker.connection, settings, service)
     servicer = SourcesServicer(app, worker, settings, relay)
     registered = Service(servicer, sources.register, sources.SERVICE)

@@ -33,7 +33,7 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
     worker = Worker("outcomes")
     pool = await open_pool(settings.database_url)
     await alerts.create_tables(pool)
-    broker = await connect(settings)
+    broker = await connect(settings, "outcomes")
     ingest = Ingest(broker.connection, store, worker, settings)
     engine = RuleEngine(pool, store, worker, settings, ingest.progress)
     await broker.connection.subscribe(clock_subject(settings), cb=engine.announced)
