@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -269,6 +269,8 @@ class Recipients:
     subjects: dict[str, set[str]]
     # coordinator -> subjects of the handover gaps a rough reading of CONTRACT §4 expects
     expected: dict[str, list[str]]
+    # coordinator -> how many people are in their caseload once the file is all known
+    caseloads: dict[str, int]
 
 
 def read_recipients(lines: list[str]) -> Recipients:
@@ -339,7 +341,39 @@ def read_recipients(lines: list[str]) -> Recipients:
                     coordinator = None  # a closing ends the coordinator's assignment too
             if coordinator:
                 expected[coordinator].append(subject)
-    return Recipients(dict(subjects), dict(expected))
+    caseloads = Counter(c for events in by_person.values() if (c := _coordinator_now(events)))
+    return Recipients(dict(subjects), dict(expected), dict(caseloads))
+
+
+# At one instant: a closing first, then what opens a journey, then hand-overs.
+_AT_ONE_INSTANT = {
+    "journey.closed": 0,
+    "participant.referred": 1,
+    "participant.triaged": 1,
+    "coordinator.unassigned": 2,
+    "coordinator.assigned": 3,
+}
+
+
+def _coordinator_now(events: list[dict[str, Any]]) -> str | None:
+    """Whose caseload the person is in once all of `events` are known: the coordinator
+    assigned last in business time, in a journey a referral or triage opened and no
+    closing has closed since, unless unassigned since."""
+    coordinator, open_journey = None, False
+    coordinating = [e for e in events if e["type"] in _AT_ONE_INSTANT]
+    for event in sorted(
+        coordinating, key=lambda e: (parse_time(e["occurred_at"]), _AT_ONE_INSTANT[e["type"]])
+    ):
+        kind, data = event["type"], event["data"]
+        if kind == "journey.closed":
+            coordinator, open_journey = None, False
+        elif kind in ("participant.referred", "participant.triaged"):
+            open_journey = True
+        elif kind == "coordinator.assigned":
+            coordinator = data["coordinator_id"]
+        elif data["coordinator_id"] == coordinator:
+            coordinator = None
+    return coordinator if open_journey else None
 
 
 @dataclass(frozen=True)

@@ -154,14 +154,16 @@ def test_los_up_generate_import_twice_and_watch(data_dir: Path, tmp_path: Path) 
                 raise AssertionError("`los alerts watch` still running 10 s after Ctrl-C") from None
         assert watch_code in (0, 130, -signal.SIGINT), f"`los alerts watch` exited {watch_code}"
 
-        # The same token shows the coordinator's caseload.
+        # The same token shows the coordinator's caseload: the people the file leaves them.
         shown = succeeded(
             los("caseload", "--token", token, "--outcomes", addresses["outcomes"],
                 env=env, cwd=tmp_path, timeout=60)
         ).stdout  # fmt: skip
-        assert re.search(
-            r"The caseload of the token's coordinator: \d+ participants? \(cap 25\)", shown
-        ), shown
+        heading = re.search(
+            r"The caseload of the token's coordinator: (\d+) participants? \(cap 25\)", shown
+        )
+        assert heading, shown
+        assert int(heading[1]) == recipients.caseloads.get(coordinator, 0), shown
 
         took = assert_stops_cleanly(up)
         print(f"los up stopped {took:.1f} s after SIGTERM")
