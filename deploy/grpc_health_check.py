@@ -2,7 +2,9 @@
 
 Asks the standard gRPC health service (grpc.health.v1), which every Los server runs
 (services/kernel/rpc.py). Used by deploy/compose.yaml; Kubernetes uses its built-in
-`grpc:` probe instead.
+`grpc:` probe instead, which speaks no TLS: with TLS on, use this as an `exec` probe.
+Over TLS when the container's settings name a CA to trust (`LOS_TLS__CA`; with mutual
+TLS also `LOS_TLS__CLIENT_CERT` and `LOS_TLS__CLIENT_KEY`), as the `los` commands do.
 
     python grpc_health_check.py 127.0.0.1:50061 [service-name]
 """
@@ -14,11 +16,14 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.kernel.rpc import sync_channel
+from services.kernel.settings import Settings
+
 
 def main(argv: list[str]) -> int:
     target = argv[1] if len(argv) > 1 else "127.0.0.1:50061"
     service = argv[2] if len(argv) > 2 else ""
-    with grpc.insecure_channel(target) as channel:
+    with sync_channel(target, Settings().tls) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=3

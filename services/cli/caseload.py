@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import RenderableType
 from rich.table import Table
 
+from services.kernel.rpc import aio_channel
+from services.kernel.settings import get_settings
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
 
 
@@ -25,7 +26,7 @@ async def get_caseload(
         request = alerts_pb2.GetCaseloadRequest(org_unit=org_unit, limit=limit)
     else:
         request = alerts_pb2.GetCaseloadRequest(coordinator_id=coordinator or "", limit=limit)
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with aio_channel(address, get_settings().tls) as channel:
         stub = alerts_pb2_grpc.AlertsStub(channel)
         return await stub.GetCaseload(request, metadata=(("authorization", f"Bearer {token}"),))
 

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import grpc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from services.kernel.events import owner, readable_event_id
+from services.kernel.rpc import aio_channel
+from services.kernel.settings import get_settings
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
 CHUNK = 2000
@@ -105,7 +106,8 @@ def _routed(raw: bytes) -> tuple[str, str, dict[str, Any]]:
 
 class Importer:
     def __init__(self, addresses: dict[str, str]) -> None:
-        self._channels = {s: grpc.aio.insecure_channel(a) for s, a in addresses.items()}
+        tls = get_settings().tls
+        self._channels = {s: aio_channel(a, tls) for s, a in addresses.items()}
         self._stubs = {s: sources_pb2_grpc.SourcesStub(c) for s, c in self._channels.items()}
 
     async def close(self) -> None:

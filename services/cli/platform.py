@@ -15,7 +15,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.kernel.embedded import Servers, free_port, servers
-from services.kernel.settings import Settings
+from services.kernel.rpc import sync_channel
+from services.kernel.settings import Settings, TlsSettings, get_settings
 
 SERVICES = ("intake", "journey", "employer", "outcomes")
 
@@ -53,10 +54,15 @@ def start_service(service: str, env: dict[str, str], log_dir: Path) -> subproces
 
 
 def wait_healthy(
-    service: str, address: str, process: subprocess.Popen[bytes], log_dir: Path, timeout: float = 60
+    service: str,
+    address: str,
+    process: subprocess.Popen[bytes],
+    log_dir: Path,
+    tls: TlsSettings,
+    timeout: float = 60,
 ) -> None:
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address, tls) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -94,8 +100,10 @@ def running_services(
     try:
         for service in SERVICES:
             processes[service] = start_service(service, env, log_dir)
+        tls = get_settings().tls
         for service in SERVICES:
-            wait_healthy(service, f"127.0.0.1:{ports[service]}", processes[service], log_dir)
+            address = f"127.0.0.1:{ports[service]}"
+            wait_healthy(service, address, processes[service], log_dir, tls)
         yield Platform(found, ports, processes, env)
     finally:
         for process in processes.values():

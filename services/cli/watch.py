@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
+from services.kernel.rpc import aio_channel
+from services.kernel.settings import get_settings
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
 
 
@@ -29,7 +31,7 @@ async def watch(
     told = False
     while True:
         try:
-            async with grpc.aio.insecure_channel(address) as channel:
+            async with aio_channel(address, get_settings().tls) as channel:
                 stub = alerts_pb2_grpc.AlertsStub(channel)
                 async for update in stub.WatchAlerts(request, metadata=metadata):
                     request.after = update.cursor

@@ -1,15 +1,20 @@
-"""The gRPC server every service runs: its own servicers plus health checking and reflection."""
+"""The gRPC server every service runs: its own servicers plus health checking and reflection;
+and the channels the `los` commands call them on. Both speak TLS when the settings give
+certificates (`TlsSettings`), plaintext otherwise."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+
+from services.kernel.settings import TlsSettings
 
 
 @dataclass(frozen=True)
@@ -22,9 +27,10 @@ class Service:
 
 
 async def start_server(
-    services: Sequence[Service], host: str, port: int
+    services: Sequence[Service], host: str, port: int, tls: TlsSettings | None = None
 ) -> tuple[grpc.aio.Server, int]:
-    """Start serving on host:port (0 for a free port); returns the server and its port."""
+    """Start serving on host:port (0 for a free port), over TLS if `tls` gives a
+    certificate; returns the server and its port."""
     server = grpc.aio.server()
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -39,8 +45,46 @@ async def start_server(
         ],
         server,
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    if tls is not None and tls.cert is not None and tls.key is not None:
+        credentials = grpc.ssl_server_credentials(
+            [(tls.key.read_bytes(), tls.cert.read_bytes())],
+            root_certificates=_read(tls.client_ca),
+            require_client_auth=tls.client_ca is not None,
+        )
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
+    else:
+        bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     for name in ["", *names]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, bound
+
+
+def aio_channel(address: str, tls: TlsSettings) -> grpc.aio.Channel:
+    """An asyncio channel to a Los server, over TLS if `tls` names a CA to trust."""
+    credentials = _channel_credentials(tls)
+    if credentials is None:
+        return grpc.aio.insecure_channel(address)
+    return grpc.aio.secure_channel(address, credentials)
+
+
+def sync_channel(address: str, tls: TlsSettings) -> grpc.Channel:
+    """`aio_channel` for blocking code."""
+    credentials = _channel_credentials(tls)
+    if credentials is None:
+        return grpc.insecure_channel(address)
+    return grpc.secure_channel(address, credentials)
+
+
+def _channel_credentials(tls: TlsSettings) -> grpc.ChannelCredentials | None:
+    if tls.ca is None:
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca.read_bytes(),
+        private_key=_read(tls.client_key),
+        certificate_chain=_read(tls.client_cert),
+    )
+
+
+def _read(path: Path | None) -> bytes | None:
+    return None if path is None else path.read_bytes()

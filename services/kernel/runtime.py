@@ -110,7 +110,7 @@ async def serve_source(
     relay = OutboxRelay(app, worker, broker.connection, settings, service)
     servicer = SourcesServicer(app, worker, settings, relay)
     registered = Service(servicer, sources.register, sources.SERVICE)
-    server, bound = await start_server([registered], settings.host, port)
+    server, bound = await start_server([registered], settings.host, port, settings.tls)
     log.info("%s serving on %s:%d", service, settings.host, bound)
     if ready is not None:
         await ready(bound)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,33 @@ class RuleSettings(BaseModel):
     churn_short_measure: timedelta = timedelta(days=90)
     churn_count: int = 3
     stale_measure: timedelta = timedelta(days=30)
+
+
+class TlsSettings(BaseModel):
+    """gRPC over TLS, files in PEM. A server with `cert` and `key` speaks only TLS; with
+    `client_ca` too, it takes only clients that show a certificate that CA signed (mutual
+    TLS: source systems and coordinators' clients known by their certificates). A client
+    (the `los` commands) with `ca` connects over TLS and trusts the servers that CA signed,
+    showing `client_cert` and `client_key` if it has them. Nothing set: plaintext, as `los
+    up` on 127.0.0.1 runs."""
+
+    cert: Path | None = None
+    key: Path | None = None
+    client_ca: Path | None = None
+    ca: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _in_pairs(self) -> TlsSettings:
+        for first, second in (("cert", "key"), ("client_cert", "client_key")):
+            if (getattr(self, first) is None) != (getattr(self, second) is None):
+                raise ValueError(f"tls.{first} and tls.{second} go together: set both or neither")
+        if self.client_ca is not None and self.cert is None:
+            raise ValueError("tls.client_ca needs tls.cert and tls.key: a server without TLS")
+        if self.client_cert is not None and self.ca is None:
+            raise ValueError("tls.client_cert needs tls.ca: a client without TLS")
+        return self
 
 
 class Settings(BaseSettings):
@@ -71,6 +98,7 @@ class Settings(BaseSettings):
 
     # Ports of the gRPC servers (0 picks a free one; `los up` chooses and passes them on).
     host: str = "127.0.0.1"
+    tls: TlsSettings = TlsSettings()  # LOS_TLS__CERT, LOS_TLS__KEY, ...
     intake_port: int = 50061
     journey_port: int = 50062
     employer_port: int = 50063

@@ -43,7 +43,9 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
         feed, pool, store, worker, settings.token_key.get_secret_value(), settings.caseload_cap
     )
     servicer = Service(api, alerts_pb2_grpc.add_AlertsServicer_to_server, "los.v1.Alerts")
-    server, bound = await start_server([servicer], settings.host, settings.outcomes_port)
+    server, bound = await start_server(
+        [servicer], settings.host, settings.outcomes_port, settings.tls
+    )
     log.info("outcomes serving on %s:%d", settings.host, bound)
     if ready is not None:
         await ready(bound)

@@ -16,6 +16,7 @@ from services.cli.importer import Importer
 from services.cli.platform import Platform, start_service, wait_healthy
 from services.cohort import generate_cohort, write_jsonl
 from services.kernel.embedded import Servers
+from services.kernel.settings import TlsSettings
 from tests.support import alert_rows, facts_recorded, los, outcomes_settled
 
 PEOPLE = 500
@@ -49,7 +50,7 @@ async def settle(running: Platform, accepted: int, since: datetime) -> list[tupl
 def restart_outcomes(running: Platform, log_dir: Path) -> None:
     process = start_service("outcomes", running.env, log_dir)
     running.processes["outcomes"] = process
-    wait_healthy("outcomes", running.address("outcomes"), process, log_dir)
+    wait_healthy("outcomes", running.address("outcomes"), process, log_dir, TlsSettings())
 
 
 @pytest.mark.servers
