@@ -9,6 +9,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:
-    """For `preexec_fn`: ask Linux to send SIGTERM to the child when its parent dies."""
+    """In a child (a `preexec_fn`, a pool's initializer): ask Linux to send it SIGTERM
+    when its parent dies."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -29,6 +29,7 @@ from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from services.kernel.processes import die_with_parent
 from services.kernel.settings import RuleSettings
 
 # A replay holds every event of its people until it has judged them (~2.9 GB for the
@@ -74,7 +75,9 @@ def in_parts(
             return
         # At most one share more than processes under way: a result is let go once taken.
         # Forked (all of them at the first submit), so they hold the split files open.
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
+        pool = ProcessPoolExecutor(
+            workers, get_context("fork"), initializer=_worker_start, initargs=(os.getpid(),)
+        )
         try:
             ahead = iter(shares)
             running = deque(
@@ -88,6 +91,14 @@ def in_parts(
                 yield done.result()
         finally:
             pool.shutdown(cancel_futures=True)  # a consumer that stops early waits for no more
+
+
+def _worker_start(parent: int) -> None:
+    """A worker ends with the process that started it. Otherwise, were that one killed,
+    the worker would wait for work forever, holding every share's file open."""
+    die_with_parent()
+    if os.getppid() != parent:  # gone before the line above
+        os._exit(1)
 
 
 @dataclass(frozen=True)
