@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
-import grpc
-
 from bench.common import Context, Figure, Result, delete_stream, percentile
 from bench.load import Background, Load, People, Someone, background, now, sender
 from bench.procs import CpuMeter
 from services.cli.platform import running_services
 from services.cli.watch import watch
-from services.kernel.settings import Settings
+from services.kernel.rpc import aio_channel
+from services.kernel.settings import Settings, get_settings
 from services.outcomes.auth import mint
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
@@ -164,7 +163,8 @@ async def run(ctx: Context) -> Result:
     load = Load()
     measured: dict[str, dict[str, Any]] = {}
     with running_services(ctx.servers, ctx.log_dir / "latency", env) as platform:
-        channels = {s: grpc.aio.insecure_channel(platform.address(s)) for s in platform.ports}
+        tls = get_settings().tls  # as the services, which inherit this environment
+        channels = {s: aio_channel(platform.address(s), tls) for s in platform.ports}
         stubs = {s: sources_pb2_grpc.SourcesStub(c) for s, c in channels.items() if s != "outcomes"}
         tasks: list[asyncio.Task[None]] = []
         try:

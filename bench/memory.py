@@ -33,7 +33,7 @@ from services.cli.platform import start_service, stop, wait_healthy
 from services.kernel.bus import MSG_ID, stream_config, subject_for
 from services.kernel.embedded import free_port
 from services.kernel.events import DomainEvent
-from services.kernel.settings import Settings, TlsSettings
+from services.kernel.settings import Settings, get_settings
 
 EVENTS_PER_PARTICIPANT = 2
 SPAN = timedelta(days=730)
@@ -130,7 +130,7 @@ async def run(ctx: Context) -> Result:
             f"127.0.0.1:{env['LOS_OUTCOMES_PORT']}",
             process,
             log_dir,
-            TlsSettings(),  # plaintext, as the bench runs its services
+            get_settings().tls,  # as the service, which inherits this environment
         )
         idle_kb = status_kb(process.pid, "VmRSS") or 0
         conn = await asyncpg.connect(env["DATABASE_URL"])

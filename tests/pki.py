@@ -1,5 +1,6 @@
 """Certificates for tests of gRPC over TLS: a CA, a server certificate for localhost and
-127.0.0.1, a client certificate it signed, and one another CA signed."""
+127.0.0.1 and one for a name alone, a client certificate the CA signed, and one another CA
+signed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 Issuer = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
+NAMED = "intake.los.example"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Issued:
 class Pki:
     ca: Path
     server: Issued
+    named: Issued  # for NAMED alone, not 127.0.0.1, as a certificate for a DNS name is
     client: Issued
     stranger: Issued  # a client certificate another CA signed
 
@@ -36,13 +39,17 @@ def make_pki(folder: Path) -> Pki:
     return Pki(
         ca=ca.cert,
         server=_issue(folder, "localhost", ca_signs)[0],
+        named=_issue(folder, NAMED, ca_signs, at_loopback=False)[0],
         client=_issue(folder, "coordinator-client", ca_signs)[0],
         stranger=_issue(folder, "stranger", other_signs)[0],
     )
 
 
-def _issue(folder: Path, name: str, issuer: Issuer | None) -> tuple[Issued, Issuer]:
-    """A certificate for `name` (and 127.0.0.1) that `issuer` signed; a CA if none."""
+def _issue(
+    folder: Path, name: str, issuer: Issuer | None, *, at_loopback: bool = True
+) -> tuple[Issued, Issuer]:
+    """A certificate for `name` (and 127.0.0.1 unless not `at_loopback`) that `issuer`
+    signed; a CA if none."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.now(UTC)
@@ -57,7 +64,9 @@ def _issue(folder: Path, name: str, issuer: Issuer | None) -> tuple[Issued, Issu
         .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
     )
     if issuer is not None:
-        names = [x509.DNSName(name), x509.IPAddress(IPv4Address("127.0.0.1"))]
+        names: list[x509.GeneralName] = [x509.DNSName(name)]
+        if at_loopback:
+            names.append(x509.IPAddress(IPv4Address("127.0.0.1")))
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     cert = builder.sign(issuer[1] if issuer else key, hashes.SHA256())
     files = Issued(folder / f"{name}.crt", folder / f"{name}.key")

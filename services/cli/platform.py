@@ -62,18 +62,23 @@ def wait_healthy(
     timeout: float = 60,
 ) -> None:
     deadline = time.monotonic() + timeout
+    last = "no answer"  # what the last check found: a refused TLS handshake says so
     with sync_channel(address, tls) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 log = (log_dir / f"{service}.log").read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{service} exited with {process.returncode}:\n{log}")
-            with contextlib.suppress(grpc.RpcError):
+            try:
                 reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            except grpc.RpcError as error:
+                last = f"{error.code().name}: {error.details()}"
+            else:
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
+                last = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
             time.sleep(0.2)
-    raise RuntimeError(f"{service} at {address} not healthy after {timeout:.0f} s")
+    raise RuntimeError(f"{service} at {address} not healthy after {timeout:.0f} s: {last}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -93,7 +98,8 @@ def running_services(
     extra_env: dict[str, str] | None = None,
     ports: dict[str, int] | None = None,
 ) -> Iterator[Platform]:
-    """The four service processes on the given servers, on `ports` or free ones."""
+    """The four service processes on the given servers, on `ports` or free ones; asked
+    whether they are ready with this process's TLS settings, which they inherit."""
     ports = ports or {service: free_port() for service in SERVICES}
     env = service_env(found, ports) | (extra_env or {})
     processes: dict[str, subprocess.Popen[bytes]] = {}

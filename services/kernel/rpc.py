@@ -65,7 +65,7 @@ def aio_channel(address: str, tls: TlsSettings) -> grpc.aio.Channel:
     credentials = _channel_credentials(tls)
     if credentials is None:
         return grpc.aio.insecure_channel(address)
-    return grpc.aio.secure_channel(address, credentials)
+    return grpc.aio.secure_channel(address, credentials, _options(tls))
 
 
 def sync_channel(address: str, tls: TlsSettings) -> grpc.Channel:
@@ -73,7 +73,14 @@ def sync_channel(address: str, tls: TlsSettings) -> grpc.Channel:
     credentials = _channel_credentials(tls)
     if credentials is None:
         return grpc.insecure_channel(address)
-    return grpc.secure_channel(address, credentials)
+    return grpc.secure_channel(address, credentials, _options(tls))
+
+
+def _options(tls: TlsSettings) -> list[tuple[str, str]]:
+    """The name to check the server's certificate for, if not the address's host."""
+    if tls.server_name is None:
+        return []
+    return [("grpc.ssl_target_name_override", tls.server_name)]
 
 
 def _channel_credentials(tls: TlsSettings) -> grpc.ChannelCredentials | None:

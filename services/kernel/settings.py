@@ -41,8 +41,9 @@ class TlsSettings(BaseModel):
     `client_ca` too, it takes only clients that show a certificate that CA signed (mutual
     TLS: source systems and coordinators' clients known by their certificates). A client
     (the `los` commands) with `ca` connects over TLS and trusts the servers that CA signed,
-    showing `client_cert` and `client_key` if it has them. Nothing set: plaintext, as `los
-    up` on 127.0.0.1 runs."""
+    showing `client_cert` and `client_key` if it has them; `server_name` is the name it
+    checks the servers' certificate for when it reaches them by another (a health check
+    on 127.0.0.1). Nothing set: plaintext, as `los up` on 127.0.0.1 runs."""
 
     cert: Path | None = None
     key: Path | None = None
@@ -50,6 +51,7 @@ class TlsSettings(BaseModel):
     ca: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
+    server_name: str | None = None
 
     @model_validator(mode="after")
     def _in_pairs(self) -> TlsSettings:
@@ -58,8 +60,9 @@ class TlsSettings(BaseModel):
                 raise ValueError(f"tls.{first} and tls.{second} go together: set both or neither")
         if self.client_ca is not None and self.cert is None:
             raise ValueError("tls.client_ca needs tls.cert and tls.key: a server without TLS")
-        if self.client_cert is not None and self.ca is None:
-            raise ValueError("tls.client_cert needs tls.ca: a client without TLS")
+        for client_side in ("client_cert", "server_name"):
+            if getattr(self, client_side) is not None and self.ca is None:
+                raise ValueError(f"tls.{client_side} needs tls.ca: a client without TLS")
         return self
 
 

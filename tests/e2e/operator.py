@@ -357,12 +357,14 @@ _AT_ONE_INSTANT = {
 
 def _coordinator_now(events: list[dict[str, Any]]) -> str | None:
     """Whose caseload the person is in once all of `events` are known: the coordinator
-    assigned last in business time, in a journey a referral or triage opened and no
-    closing has closed since, unless unassigned since."""
-    coordinator, open_journey = None, False
+    assigned last in business time (ties by event id), unless unassigned since, while
+    the journey is open (a closing closes it, a referral or triage opens one; with
+    neither known, the person is in one open journey)."""
+    coordinator, open_journey = None, True
     coordinating = [e for e in events if e["type"] in _AT_ONE_INSTANT]
     for event in sorted(
-        coordinating, key=lambda e: (parse_time(e["occurred_at"]), _AT_ONE_INSTANT[e["type"]])
+        coordinating,
+        key=lambda e: (parse_time(e["occurred_at"]), _AT_ONE_INSTANT[e["type"]], e["event_id"]),
     ):
         kind, data = event["type"], event["data"]
         if kind == "journey.closed":

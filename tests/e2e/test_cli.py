@@ -155,16 +155,28 @@ def test_los_up_generate_import_twice_and_watch(data_dir: Path, tmp_path: Path) 
                 raise AssertionError("`los alerts watch` still running 10 s after Ctrl-C") from None
         assert watch_code in (0, 130, -signal.SIGINT), f"`los alerts watch` exited {watch_code}"
 
-        # The same token shows the coordinator's caseload: the people the file leaves them.
-        shown = succeeded(
-            los("caseload", "--token", token, "--outcomes", addresses["outcomes"],
-                env=env, cwd=tmp_path, timeout=60)
-        ).stdout  # fmt: skip
-        heading = re.search(
-            r"The caseload of the token's coordinator: (\d+) participants? \(cap 25\)", shown
-        )
-        assert heading, shown
-        assert int(heading[1]) == recipients.caseloads.get(coordinator, 0), shown
+        # The same token shows the coordinator's caseload: the people the file leaves them,
+        # once outcomes has taken in every fact.
+        expected = recipients.caseloads.get(coordinator, 0)
+        shown_last: list[str] = []
+
+        def caseload() -> str | None:
+            shown = succeeded(
+                los("caseload", "--token", token, "--outcomes", addresses["outcomes"],
+                    env=env, cwd=tmp_path, timeout=60)
+            ).stdout  # fmt: skip
+            heading = re.search(
+                r"The caseload of the token's coordinator: (\d+) participants? \(cap 25\)",
+                shown,
+            )
+            assert heading, shown
+            shown_last[:] = [shown]
+            return shown if int(heading[1]) == expected else None
+
+        try:
+            poll(f"{expected} people in the caseload of {coordinator}", caseload, timeout=120)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; shown last:\n{shown_last[0]}") from None
 
         took = assert_stops_cleanly(up)
         print(f"los up stopped {took:.1f} s after SIGTERM")

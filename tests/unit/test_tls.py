@@ -8,6 +8,7 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from pathlib import Path
 
 import grpc
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from services.kernel.rpc import aio_channel, start_server
 from services.kernel.settings import Settings, TlsSettings
-from tests.pki import Pki, make_pki
+from tests.pki import NAMED, Pki, make_pki
 
 HEALTH_CHECK = Path(__file__).parents[2] / "deploy" / "grpc_health_check.py"
 
@@ -77,6 +78,24 @@ async def test_with_a_client_ca_the_server_takes_only_clients_that_ca_signed(
     assert await _check(mutual_tls_server, stranger) == "UNAVAILABLE"
 
 
+@pytest.fixture
+async def named_server(pki: Pki) -> AsyncIterator[str]:
+    """A server whose certificate names it by a DNS name alone, reached at 127.0.0.1."""
+    server, port = await start_server([], "127.0.0.1", 0, TlsSettings(**asdict(pki.named)))
+    yield f"127.0.0.1:{port}"
+    await server.stop(None)
+
+
+async def test_a_client_checks_the_certificate_for_the_server_name_it_is_given(
+    named_server: str, pki: Pki
+) -> None:
+    assert await _check(named_server, TlsSettings(ca=pki.ca)) == "UNAVAILABLE"
+    assert await _check(named_server, TlsSettings(ca=pki.ca, server_name=NAMED)) == "SERVING"
+    assert await _check(named_server, TlsSettings(ca=pki.ca, server_name="other")) == (
+        "UNAVAILABLE"
+    )
+
+
 def _health_check(address: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(HEALTH_CHECK), address],
@@ -88,7 +107,7 @@ def _health_check(address: str, env: dict[str, str]) -> subprocess.CompletedProc
 
 
 async def test_the_container_health_check_speaks_tls_as_the_settings_say(
-    mutual_tls_server: str, pki: Pki
+    mutual_tls_server: str, named_server: str, pki: Pki
 ) -> None:
     mutual = {
         "LOS_TLS__CA": str(pki.ca),
@@ -102,6 +121,10 @@ async def test_the_container_health_check_speaks_tls_as_the_settings_say(
         1,
         f"{mutual_tls_server}: UNAVAILABLE",
     )
+    # In a container it asks 127.0.0.1, which a certificate for a DNS name does not name.
+    named = {"LOS_TLS__CA": str(pki.ca), "LOS_TLS__SERVER_NAME": NAMED}
+    passed = await asyncio.to_thread(_health_check, named_server, named)
+    assert passed.returncode == 0, passed.stderr
 
 
 def test_tls_settings_are_read_from_the_environment(
@@ -127,6 +150,7 @@ def test_tls_settings_are_read_from_the_environment(
         ({"ca": "ca.crt", "client_key": "c.key"}, "tls.client_cert and tls.client_key go"),
         ({"client_ca": "ca.crt"}, "tls.client_ca needs tls.cert and tls.key"),
         ({"client_cert": "c.crt", "client_key": "c.key"}, "tls.client_cert needs tls.ca"),
+        ({"server_name": "intake"}, "tls.server_name needs tls.ca"),
     ],
 )
 def test_tls_settings_that_cannot_work_are_refused(given: dict[str, str], said: str) -> None:
