@@ -6,7 +6,8 @@ first sorted into a file per share.
 
 Those files hold the edge events, national ids and all, so they never have a name: each
 is unlinked as it is made (`TemporaryFile`), and the processes that read them inherit
-them open, forked. A replay that is killed, however, leaves nothing behind on disk.
+them open, forked, and end with the process that started them. A replay that is killed,
+however, leaves nothing behind on disk.
 """
 
 from __future__ import annotations
