@@ -41,8 +41,9 @@ def up() -> None:
     with platform(settings) as running:
         console.print(f"NATS       {running.servers.nats_url}")
         console.print(f"PostgreSQL {running.servers.database_url}")
+        scheme = "grpc" if settings.tls.cert is None else "grpcs"  # grpcs: TLS only
         for service in SERVICES:
-            console.print(f"{service:<10} grpc://{running.address(service)}")
+            console.print(f"{service:<10} {scheme}://{running.address(service)}")
         console.print("Ctrl-C stops everything.")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with contextlib.suppress(KeyboardInterrupt):

@@ -33,7 +33,9 @@ SUMMARY = re.compile(
     r" (?P<rejected>\d+) rejected \(see (?P<rejects>.+?)\) in (?P<seconds>[\d.]+) s"
     r" = (?P<per_second>[\d,]+) events/s"
 )
-SERVICE_LINE = re.compile(r"^(?P<service>intake|journey|employer|outcomes)\s+grpc://(?P<addr>\S+)$")
+SERVICE_LINE = re.compile(
+    r"^(?P<service>intake|journey|employer|outcomes)\s+(?P<scheme>grpcs?)://(?P<addr>\S+)$"
+)
 # What the operator's shell would not pass on: settings of another deployment, and the
 # terminal width (rich wraps at 80 columns when there is no terminal).
 NOT_INHERITED = ("NATS_URL", "DATABASE_URL", "COLUMNS", "LINES", "FORCE_COLOR")

@@ -24,6 +24,7 @@ from services.cli.platform import SERVICES
 from services.kernel.embedded import Servers
 from tests.e2e.operator import (
     LOS,
+    SERVICE_LINE,
     SUMMARY,
     WatchLine,
     assert_stops_cleanly,
@@ -347,6 +348,8 @@ def test_los_up_serves_over_mutual_tls(
     with los_up(env, tmp_path) as up:
         lines = generate(tmp_path / "cohort.jsonl", 60, 3, env, tmp_path)
         up.wait_ready()  # its health checks go over TLS too
+        schemes = {m["scheme"] for line in up.lines() if (m := SERVICE_LINE.match(line))}
+        assert schemes == {"grpcs"}, "`los up` does not say its services speak TLS only"
         summary, _ = import_file(tmp_path / "cohort.jsonl", tmp_path / "rejects.jsonl", up)
         assert (summary.lines, summary.accepted, summary.rejected) == (len(lines), len(lines), 0)
         token = succeeded(
