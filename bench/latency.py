@@ -27,7 +27,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from bench.common import Context, Figure, Result, delete_stream, percentile
-from bench.load import Background, Load, People, Someone, background, now, sender
+from bench.load import Background, Load, People, Someone, authorization, background, now, sender
 from bench.procs import CpuMeter
 from services.cli.platform import running_services
 from services.cli.watch import watch
@@ -60,7 +60,8 @@ class Probe:
 
 
 async def _submit(stub: sources_pb2_grpc.SourcesAsyncStub, events: list[str]) -> None:
-    reply = await stub.SubmitEvents(sources_pb2.SubmitEventsRequest(events=events), timeout=120)
+    request = sources_pb2.SubmitEventsRequest(events=events)
+    reply = await stub.SubmitEvents(request, timeout=120, metadata=authorization())
     if reply.rejected:
         raise RuntimeError(f"probe events rejected: {reply.rejected[0]}")
 

@@ -23,6 +23,8 @@ from services.cli.platform import Platform, running_services
 from services.kernel.embedded import Servers
 from services.kernel.ids import synthetic_national_id, synthetic_orgnr
 from services.kernel.settings import Settings
+from services.kernel.tokens import mint_source
+from services.kernel.vocabulary import SourceSystem
 from services.outcomes.application import Delivery
 from services.outcomes.auth import mint
 
@@ -102,6 +104,12 @@ def token_for(coordinator: str, teams: tuple[str, ...] = ()) -> str:
     """A bearer token for the Alerts API, signed with the development key the tests use."""
     key = Settings().token_key.get_secret_value()
     return mint(key, coordinator, list(teams), now=datetime.now(UTC))
+
+
+def source_token() -> str:
+    """A bearer token for the Sources API, for every source system."""
+    key = Settings().source_token_key.get_secret_value()
+    return mint_source(key, "tests", SourceSystem, now=datetime.now(UTC))
 
 
 @dataclass

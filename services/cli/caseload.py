@@ -10,6 +10,7 @@ from rich.table import Table
 
 from services.kernel.rpc import aio_channel
 from services.kernel.settings import get_settings
+from services.kernel.tokens import bearer
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
 
 
@@ -28,7 +29,7 @@ async def get_caseload(
         request = alerts_pb2.GetCaseloadRequest(coordinator_id=coordinator or "", limit=limit)
     async with aio_channel(address, get_settings().tls) as channel:
         stub = alerts_pb2_grpc.AlertsStub(channel)
-        return await stub.GetCaseload(request, metadata=(("authorization", f"Bearer {token}"),))
+        return await stub.GetCaseload(request, metadata=bearer(token))
 
 
 # The pseudonyms are 64 hex digits; this many tell a caseload's people apart.

@@ -8,6 +8,10 @@ side by side, and the reading waits while any lane has `AHEAD` chunks waiting. S
 services do not wait for each other, nor drift far apart in recorded_at: outcomes' live
 clock, which follows the slowest service during a backfill, stays close behind. Importing
 the same file again changes nothing: every event is recognised by its event_id.
+
+Each call carries a source token (`los token --source …`). Without one, the importer signs
+its own for every source system with `LOS_SOURCE_TOKEN_KEY`: the operator's tool, on the
+operator's key.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from asyncio import Queue
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,11 +32,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services.kernel.events import owner, readable_event_id
 from services.kernel.rpc import aio_channel
 from services.kernel.settings import get_settings
+from services.kernel.tokens import bearer, mint_source
+from services.kernel.vocabulary import SourceSystem
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
 CHUNK = 2000
 BATCH = 500
 AHEAD = 4
+HOUR = timedelta(hours=1)  # the life of a token the importer signs itself
 
 Part = list[tuple[int, str]]  # numbered lines
 Lines = list[tuple[int, bytes]]  # numbered lines as read
@@ -105,10 +113,19 @@ def _routed(raw: bytes) -> tuple[str, str, dict[str, Any]]:
 
 
 class Importer:
-    def __init__(self, addresses: dict[str, str]) -> None:
-        tls = get_settings().tls
-        self._channels = {s: aio_channel(a, tls) for s, a in addresses.items()}
+    def __init__(self, addresses: dict[str, str], token: str | None = None) -> None:
+        settings = get_settings()
+        self._channels = {s: aio_channel(a, settings.tls) for s, a in addresses.items()}
         self._stubs = {s: sources_pb2_grpc.SourcesStub(c) for s, c in self._channels.items()}
+        self._token = token
+        self._key = settings.source_token_key.get_secret_value()
+
+    def _authorization(self) -> tuple[tuple[str, str]]:
+        """The token given, or one signed now (so that no import outlives it)."""
+        if self._token:
+            return bearer(self._token)
+        now = datetime.now(UTC)
+        return bearer(mint_source(self._key, "los import", SourceSystem, now=now, lifetime=HOUR))
 
     async def close(self) -> None:
         for channel in self._channels.values():
@@ -120,7 +137,9 @@ class Importer:
         for start in range(0, len(part), BATCH):
             batch = part[start : start + BATCH]
             request = sources_pb2.SubmitEventsRequest(events=[line for _, line in batch])
-            reply = await self._stubs[service].SubmitEvents(request, timeout=120)
+            reply = await self._stubs[service].SubmitEvents(
+                request, timeout=120, metadata=self._authorization()
+            )
             report.accepted += reply.accepted
             report.duplicates += reply.duplicates
             report.rejected += len(reply.rejected)
@@ -211,7 +230,9 @@ class Importer:
                     for start in range(0, len(part), BATCH):
                         batch = part[start : start + BATCH]
                         request = sources_pb2.CheckEventsRequest(events=[s for _, s in batch])
-                        reply = await self._stubs[service].CheckEvents(request, timeout=120)
+                        reply = await self._stubs[service].CheckEvents(
+                            request, timeout=120, metadata=self._authorization()
+                        )
                         for (number, _), state in zip(batch, reply.events, strict=True):
                             name = sources_pb2.EventState.State.Name(state.state)
                             tell(number, state.event_id, name, state.field, state.reason)

@@ -23,6 +23,8 @@ from services.cli.platform import SERVICES, platform
 from services.cli.watch import watch
 from services.cohort import generate_cohort, write_jsonl
 from services.kernel.settings import get_settings
+from services.kernel.tokens import mint_source
+from services.kernel.vocabulary import SourceSystem
 from services.outcomes.auth import mint
 
 if TYPE_CHECKING:
@@ -80,6 +82,14 @@ EventsFile = Annotated[
     Path, typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False)
 ]
 Workers = Annotated[int | None, typer.Option(help="processes (default: one per CPU)")]
+SourceToken = Annotated[
+    str | None,
+    typer.Option(
+        envvar="LOS_SOURCE_TOKEN",
+        help="source token (los token --source); default: one for every source system,"
+        " signed with LOS_SOURCE_TOKEN_KEY",
+    ),
+]
 
 
 @app.command("import")
@@ -91,6 +101,7 @@ def import_(
     intake: Address = "127.0.0.1:50061",
     journey: Address = "127.0.0.1:50062",
     employer: Address = "127.0.0.1:50063",
+    token: SourceToken = None,
 ) -> None:
     """Send a JSONL file through the source services; importing it twice changes nothing."""
 
@@ -103,7 +114,8 @@ def import_(
             f" = {report.per_second:,.0f} events/s"
         )
 
-    _with_sources("import", run, {"intake": intake, "journey": journey, "employer": employer})
+    addresses = {"intake": intake, "journey": journey, "employer": employer}
+    _with_sources("import", run, addresses, token)
 
 
 @app.command()
@@ -117,6 +129,7 @@ def check(
     intake: Address = "127.0.0.1:50061",
     journey: Address = "127.0.0.1:50062",
     employer: Address = "127.0.0.1:50063",
+    token: SourceToken = None,
 ) -> None:
     """Ask the source services what became of each event of a file sent before: accepted,
     held until its start comes, refused when it came, or not known (rejected when sent)."""
@@ -131,16 +144,20 @@ def check(
             f" {states['INVALID']} unreadable (see {out})"
         )
 
-    _with_sources("check", run, {"intake": intake, "journey": journey, "employer": employer})
+    addresses = {"intake": intake, "journey": journey, "employer": employer}
+    _with_sources("check", run, addresses, token)
 
 
 def _with_sources(
-    what: str, run: Callable[[Importer], Awaitable[None]], addresses: dict[str, str]
+    what: str,
+    run: Callable[[Importer], Awaitable[None]],
+    addresses: dict[str, str],
+    token: str | None,
 ) -> None:
     """Run `run` with the source services at `addresses`; one line and exit 1 if they fail."""
 
     async def running() -> None:
-        importer = Importer(addresses)
+        importer = Importer(addresses, token)
         try:
             await run(importer)
         finally:
@@ -234,14 +251,32 @@ def _report(result: Replay, made: str, started: float) -> None:
 
 @app.command()
 def token(
-    coordinator: Annotated[str, typer.Option(help="the caller's coordinator id")],
+    coordinator: Annotated[
+        str | None, typer.Option(help="for the Alerts API: the caller's coordinator id")
+    ] = None,
     team: Annotated[list[str] | None, typer.Option(help="a team (org_unit) they are in")] = None,
+    source: Annotated[
+        list[SourceSystem] | None,
+        typer.Option(help="for the Sources API: a source.system the client may send for"),
+    ] = None,
+    org: Annotated[
+        list[str] | None, typer.Option(help="a source.org it may send as (default: any)")
+    ] = None,
+    client: Annotated[str, typer.Option(help="the source client's name")] = "source",
     hours: Annotated[int, typer.Option(min=1, help="hours until it expires")] = 8,
 ) -> None:
-    """Print a bearer token for the Alerts API, signed with LOS_TOKEN_KEY (for development)."""
-    key = get_settings().token_key.get_secret_value()
-    lifetime = timedelta(hours=hours)
-    print(mint(key, coordinator, team or [], now=datetime.now(UTC), lifetime=lifetime))
+    """Print a bearer token (for development): a coordinator's for the Alerts API
+    (--coordinator; signed with LOS_TOKEN_KEY), or a source system's client's for the
+    Sources API (--source, with --org to bind it to organisations; LOS_SOURCE_TOKEN_KEY)."""
+    if (coordinator is None) == (source is None):
+        raise typer.BadParameter("give either --coordinator or --source")
+    settings, now, lifetime = get_settings(), datetime.now(UTC), timedelta(hours=hours)
+    if coordinator is not None:
+        key = settings.token_key.get_secret_value()
+        print(mint(key, coordinator, team or [], now=now, lifetime=lifetime))
+    else:
+        key = settings.source_token_key.get_secret_value()
+        print(mint_source(key, client, source or [], org or [], now=now, lifetime=lifetime))
 
 
 @alerts_app.command("watch")

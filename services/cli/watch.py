@@ -9,6 +9,7 @@ import grpc
 
 from services.kernel.rpc import aio_channel
 from services.kernel.settings import get_settings
+from services.kernel.tokens import bearer
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
 
 
@@ -23,7 +24,7 @@ async def watch(
 ) -> AsyncIterator[alerts_pb2.AlertUpdate]:
     """Every alert update for one coordinator or team, for as long as the caller reads.
     `broke` is told why the stream broke, once for each break, before it tries again."""
-    metadata = (("authorization", f"Bearer {token}"),)
+    metadata = bearer(token)
     if coordinator:
         request = alerts_pb2.WatchAlertsRequest(coordinator_id=coordinator, after=after)
     else:

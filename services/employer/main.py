@@ -14,4 +14,4 @@ async def main(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    run(main, keys=("pseudonym_key",))
+    run(main, keys=("pseudonym_key", "source_token_key"))

@@ -17,4 +17,4 @@ async def main(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    run(main, keys=("pseudonym_key", "vault_key"))
+    run(main, keys=("pseudonym_key", "vault_key", "source_token_key"))

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     vault_key: SecretStr = SecretStr("bG9zLWRldmVsb3BtZW50LXZhdWx0LWtleS0zMmJ5dGU=")
     # Signs and checks the bearer tokens of the Alerts API (HS256; `los token` mints one).
     token_key: SecretStr = SecretStr("los-development-token-key-not-for-production")
+    # The same for source systems' tokens for the Sources API (`los token --source`): a
+    # key of its own, so that no source service holds the key to coordinators' tokens.
+    source_token_key: SecretStr = SecretStr("los-development-source-token-key-not-for-production")
     # The most people one coordinator should follow (DESIGN.md, the U30 model): caseloads
     # are reported against it (GetCaseload), not enforced (docs/contract-readings.md).
     caseload_cap: int = 25

@@ -5,6 +5,10 @@ the national id by the pseudonymous participant id, and hands the rest to the se
 store in one transaction, which accepts them, holds an end until its start comes, or
 refuses them by their lifecycle. Nothing valid is lost because a neighbour was bad.
 `CheckEvents` tells a source what became of events it sent, held ones above all.
+
+Every call carries a source system's bearer token (`services/kernel/tokens.py`). An event
+for a `source.system`, or a `source.org`, that the token does not name is rejected by
+that field, like any other invalid event.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from uuid import UUID
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from services.kernel import tokens
 from services.kernel.events import (
     EMITTED_BY,
     DomainEvent,
@@ -29,6 +34,7 @@ from services.kernel.settings import Settings
 from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceApplication, Verdict, Waiting
 from services.kernel.store import Worker
 from services.kernel.telemetry import current_traceparent, tracer
+from services.kernel.tokens import SourceClient
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
 
@@ -94,10 +100,36 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         )
         self._relay = relay
 
+    async def _client(self, context: grpc.aio.ServicerContext[Any, Any]) -> SourceClient:
+        metadata = dict(context.invocation_metadata() or ())
+        try:
+            return tokens.source_client_from(
+                metadata.get("authorization"), self._settings.source_token_key.get_secret_value()
+            )
+        except tokens.Refused as refused:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(refused))
+        raise AssertionError("abort raises")
+
     def _read(
-        self, raw: bytes | str, received_at: datetime, identities: dict[str, str]
+        self,
+        raw: bytes | str,
+        client: SourceClient,
+        received_at: datetime,
+        identities: dict[str, str],
     ) -> DomainEvent:
         edge = parse_edge_event(raw, self._pseudonyms)
+        if not client.may_send_as(edge.source.system):
+            raise InvalidEvent(
+                str(edge.event_id),
+                "source.system",
+                f"{client.name} may send for {', '.join(sorted(client.systems))} only",
+            )
+        if not client.may_send_for(edge.source.org):
+            raise InvalidEvent(
+                str(edge.event_id),
+                "source.org",
+                f"{client.name} may send as {', '.join(sorted(client.orgs))} only",
+            )
         service = self._app.service
         if service not in EMITTED_BY[edge.type]:
             owners = " or ".join(sorted(EMITTED_BY[edge.type]))
@@ -114,6 +146,7 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         request: sources_pb2.SubmitEventsRequest | Any,  # served: `RawSubmitEventsRequest`
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> sources_pb2.SubmitEventsResponse:
+        client = await self._client(context)
         received_at = datetime.now(UTC)
         response = sources_pb2.SubmitEventsResponse()
         with tracer(__name__).start_as_current_span(f"{self._app.service}.submit") as span:
@@ -123,7 +156,7 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
             trace = current_traceparent()
             for index, raw in enumerate(request.events):
                 try:
-                    batch.append((self._read(raw, received_at, identities), trace))
+                    batch.append((self._read(raw, client, received_at, identities), trace))
                     positions.append(index)
                 except InvalidEvent as invalid:
                     response.rejected.add(
@@ -160,6 +193,7 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         request: sources_pb2.CheckEventsRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> sources_pb2.CheckEventsResponse:
+        await self._client(context)
         if len(request.events) > CHECK_AT_MOST:
             # It shares the store's one worker thread with SubmitEvents.
             await context.abort(

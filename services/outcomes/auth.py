@@ -1,6 +1,7 @@
 """Who is calling, and what they may see (DESIGN.md, Security and privacy).
 
-Callers present a bearer JWT signed with `LOS_TOKEN_KEY` (HS256). Its claims name the
+Callers present a bearer JWT signed with `LOS_TOKEN_KEY` (HS256, for the audience `los`:
+`services/kernel/tokens.py`). Its claims name the
 coordinator (`sub`) and the teams (`org_unit`s) they belong to (`teams`, a list). A
 coordinator sees and acknowledges the alerts addressed to them or to one of their teams,
 acknowledges those of the participants they are responsible for now, and opens the
@@ -11,16 +12,13 @@ teams' queues with no coordinator). A stream of alerts ends when its token expir
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-import jwt
+from services.kernel.tokens import Refused, claims_from, expiry, names, sign
 
-ALGORITHM = "HS256"
 AUDIENCE = "los"
 
-
-class Refused(Exception):
-    """A call that is not allowed, with the reason the caller gets."""
+__all__ = ["Caller", "Refused", "caller_from", "mint"]
 
 
 @dataclass(frozen=True)
@@ -50,38 +48,15 @@ def mint(
     now: datetime,
     lifetime: timedelta = timedelta(hours=8),
 ) -> str:
-    claims = {
-        "sub": coordinator,
-        "teams": sorted(teams),
-        "aud": AUDIENCE,
-        "iat": now,
-        "exp": now + lifetime,
-    }
-    return jwt.encode(claims, key, algorithm=ALGORITHM)
+    """A token for a coordinator, for the Alerts API."""
+    return sign(key, AUDIENCE, coordinator, now, lifetime, teams=sorted(teams))
 
 
 def caller_from(authorization: str | None, key: str) -> Caller:
     """The caller named by an `authorization: Bearer …` header, or `Refused` saying why."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:  # the scheme is case-insensitive (RFC 6750)
-        raise Refused("no bearer token: send 'authorization: Bearer <token>' (los token)")
-    try:
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=[ALGORITHM],
-            audience=AUDIENCE,
-            options={"require": ["sub", "exp"]},
-        )
-    except jwt.ExpiredSignatureError:
-        raise Refused("the token has expired") from None
-    except jwt.InvalidTokenError as invalid:
-        raise Refused(f"the token is not valid: {invalid}") from None
-    teams = claims.get("teams", [])
-    if not (isinstance(teams, list) and all(isinstance(team, str) for team in teams)):
-        raise Refused("the token is not valid: its teams must be a list of team names")
+    claims = claims_from(authorization, key, AUDIENCE)
     return Caller(
         coordinator=str(claims["sub"]),
-        teams=frozenset(teams),
-        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        teams=names(claims, "teams", "team names"),
+        expires_at=expiry(claims),
     )

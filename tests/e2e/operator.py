@@ -120,13 +120,14 @@ class Summary:
 
 
 def import_file(
-    path: Path, rejects: Path, up: LosUp, *, timeout: float = 900
+    path: Path, rejects: Path, up: LosUp, *options: str, timeout: float = 900
 ) -> tuple[Summary, float]:
-    """`los import` through the addresses `los up` printed; the summary and wall time."""
+    """`los import` through the addresses `los up` printed, with `options` (such as a
+    `--token`); the summary and wall time."""
     started = time.monotonic()
     result = succeeded(
         los(
-            "import", str(path), "--rejects", str(rejects), *up.source_options(),
+            "import", str(path), "--rejects", str(rejects), *up.source_options(), *options,
             env=up.env, cwd=up.cwd, timeout=timeout,
         )
     )  # fmt: skip

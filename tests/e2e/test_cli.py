@@ -282,6 +282,40 @@ def test_import_reports_bad_lines_with_line_numbers(data_dir: Path, tmp_path: Pa
             len(lines): ("INVALID", "type", unknown_type_event["event_id"]),
         }
 
+        # A municipality's client, with its own token, may send only as a municipality.
+        minted = los(
+            "token", "--source", "kommune", "--client", "oslo",
+            env=up.env, cwd=up.cwd, timeout=60,
+        )  # fmt: skip
+        token = succeeded(minted).stdout.strip()
+        again, _ = import_file(
+            tmp_path / "small.jsonl", tmp_path / "rejects-kommune.jsonl", up, "--token", token
+        )
+        theirs = [json.loads(line)["source"]["system"] == "kommune" for line in good]
+        assert 0 < sum(theirs) < len(good), "the file should hold some kommune events"
+        assert (again.accepted, again.duplicates, again.rejected) == (
+            0, sum(theirs), len(good) - sum(theirs),
+        ), again.stderr  # fmt: skip
+        refused = [json.loads(line) for line in (tmp_path / "rejects-kommune.jsonl").open()]
+        assert {(r["field"], r["reason"]) for r in refused} == {
+            ("source.system", "oslo may send for kommune only")
+        }
+        assert sorted(r["line"] for r in refused) == [
+            number for number, kommune in enumerate(theirs, start=1) if not kommune
+        ]
+        # A coordinator's token opens the Alerts API, not the sources'.
+        coordinators = succeeded(
+            los("token", "--coordinator", "c-001", env=up.env, cwd=up.cwd, timeout=60)
+        ).stdout.strip()
+        refused_check = los(
+            "check", str(path), "--out", str(states), *up.source_options(),
+            env=up.env | {"LOS_SOURCE_TOKEN": coordinators}, cwd=up.cwd, timeout=120,
+        )  # fmt: skip
+        assert refused_check.returncode == 1, refused_check.stderr
+        assert "check stopped: UNAUTHENTICATED: the token is not valid" in " ".join(
+            refused_check.stderr.split()
+        )
+
         assert_stops_cleanly(up)
         # Last, as it is about presentation: the summary is one line an operator's script
         # can grep, whatever the length of the paths in it.

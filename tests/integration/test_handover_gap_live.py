@@ -15,8 +15,9 @@ from services.cli.watch import watch
 from services.kernel.bus import ClockAnnouncement, clock_subject
 from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
+from services.kernel.tokens import bearer
 from services.rpc.los.v1 import alerts_pb2, sources_pb2, sources_pb2_grpc
-from tests.support import Person, bus_settings, los, token_for
+from tests.support import Person, bus_settings, los, source_token, token_for
 
 KEY = "los-development-pseudonym-key"
 GAP = timedelta(seconds=3)  # instead of 14 days
@@ -25,7 +26,8 @@ GAP = timedelta(seconds=3)  # instead of 14 days
 async def submit(address: str, events: list[str]) -> sources_pb2.SubmitEventsResponse:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = sources_pb2_grpc.SourcesStub(channel)
-        return await stub.SubmitEvents(sources_pb2.SubmitEventsRequest(events=events))
+        request = sources_pb2.SubmitEventsRequest(events=events)
+        return await stub.SubmitEvents(request, metadata=bearer(source_token()))
 
 
 async def next_update(address: str, coordinator: str, within: float) -> alerts_pb2.AlertUpdate:

@@ -6,12 +6,12 @@ from pydantic import SecretStr
 
 from services.kernel.settings import Settings
 
-KEYS = ("pseudonym_key", "vault_key", "token_key")
+KEYS = ("pseudonym_key", "vault_key", "token_key", "source_token_key")
 
 
 @pytest.fixture(autouse=True)
 def _no_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("LOS_PSEUDONYM_KEY", "LOS_VAULT_KEY", "LOS_TOKEN_KEY"):
+    for key in ("LOS_PSEUDONYM_KEY", "LOS_VAULT_KEY", "LOS_TOKEN_KEY", "LOS_SOURCE_TOKEN_KEY"):
         monkeypatch.delenv(key, raising=False)
 
 
@@ -23,5 +23,6 @@ def test_the_keys_left_at_their_public_defaults_are_named() -> None:
 
 def test_a_key_set_by_the_operator_is_not_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOS_TOKEN_KEY", "a-long-random-value")
+    monkeypatch.setenv("LOS_SOURCE_TOKEN_KEY", "another-long-random-value")
     settings = Settings(_env_file=None, vault_key=SecretStr("another"))
     assert settings.public_defaults(KEYS) == ["pseudonym_key"]

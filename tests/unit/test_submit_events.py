@@ -1,12 +1,14 @@
 """`SubmitEvents` of a source service, called in process on the library's in-memory store:
 an event the service cannot take is rejected by name and costs its batch nothing else
-(CONTRACT §1: "nothing valid is lost because a neighbour was bad")."""
+(CONTRACT §1: "nothing valid is lost because a neighbour was bad"); and only a source
+system's token opens the API, for the systems and organisations it names."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import grpc
@@ -18,6 +20,8 @@ from services.kernel.rpc import Service, start_server
 from services.kernel.settings import Settings
 from services.kernel.sources import SERVICE, RawSubmitEventsRequest, SourcesServicer, register
 from services.kernel.store import Worker
+from services.kernel.tokens import bearer, mint_source
+from services.outcomes.auth import mint
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 from tests.unit.source_events import ANNE, BJORN, day, measure_ended, measure_started
 
@@ -28,6 +32,21 @@ class _Relay:
     def __init__(self) -> None:
         self.arrivals = Arrivals()
         self.wake = asyncio.Event()
+
+
+KEY = Settings().source_token_key.get_secret_value()
+NOW = datetime.now(UTC)
+NAV = bearer(mint_source(KEY, "nav-arena", ["nav"], now=NOW))
+
+
+class _Call:
+    """What the servicer asks of a call's context: its metadata."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
 
 
 @pytest.fixture
@@ -64,7 +83,7 @@ async def test_events_no_store_could_keep_are_rejected_and_their_neighbours_stor
     later = measure_started(ANNE, "m-6", day(1))
     request = sources_pb2.SubmitEventsRequest(events=[start, *(line for line, _ in bad), later])
 
-    reply = await servicer.SubmitEvents(request, None)  # type: ignore[arg-type]
+    reply = await servicer.SubmitEvents(request, _Call(NAV))  # type: ignore[arg-type]
 
     assert reply.accepted == 2
     assert [(r.index, r.field) for r in reply.rejected] == [
@@ -88,7 +107,7 @@ async def test_an_event_that_is_not_utf_8_is_rejected_alone_over_grpc(
                 request_serializer=lambda raw: raw,
                 response_deserializer=sources_pb2.SubmitEventsResponse.FromString,
             )
-            reply = await submit(request)
+            reply = await submit(request, metadata=NAV)
     finally:
         await server.stop(grace=None)
 
@@ -111,10 +130,16 @@ async def test_what_became_of_a_held_event_is_asked_over_grpc(servicer: SourcesS
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = sources_pb2_grpc.SourcesStub(channel)
-            submitted = await stub.SubmitEvents(sources_pb2.SubmitEventsRequest(events=[end]))
-            held = await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent))
-            await stub.SubmitEvents(sources_pb2.SubmitEventsRequest(events=[late_start]))
-            refused = await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent[:1]))
+            submitted = await stub.SubmitEvents(
+                sources_pb2.SubmitEventsRequest(events=[end]), metadata=NAV
+            )
+            held = await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent), metadata=NAV)
+            await stub.SubmitEvents(
+                sources_pb2.SubmitEventsRequest(events=[late_start]), metadata=NAV
+            )
+            refused = await stub.CheckEvents(
+                sources_pb2.CheckEventsRequest(events=sent[:1]), metadata=NAV
+            )
     finally:
         await server.stop(grace=None)
 
@@ -143,10 +168,88 @@ async def test_a_check_of_more_than_a_thousand_events_is_refused(servicer: Sourc
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = sources_pb2_grpc.SourcesStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent))
-            fine = await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent[:1000]))
+                await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent), metadata=NAV)
+            fine = await stub.CheckEvents(
+                sources_pb2.CheckEventsRequest(events=sent[:1000]), metadata=NAV
+            )
     finally:
         await server.stop(grace=None)
 
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert len(fine.events) == 1000
+
+
+async def test_events_for_a_system_or_an_organisation_the_token_does_not_name_are_rejected(
+    servicer: SourcesServicer,
+) -> None:
+    oslo = bearer(mint_source(KEY, "oslo", ["kommune"], ["0301"], now=NOW))
+    theirs = measure_started(ANNE, "m-1", day(0), system="kommune", org="0301")
+    navs = measure_started(ANNE, "m-2", day(0), system="nav", org="0301")
+    bergens = measure_started(ANNE, "m-3", day(0), system="kommune", org="4601")
+    request = sources_pb2.SubmitEventsRequest(events=[navs, theirs, bergens])
+
+    reply = await servicer.SubmitEvents(request, _Call(oslo))  # type: ignore[arg-type]
+
+    assert reply.accepted == 1
+    assert [(r.index, r.event_id, r.field, r.reason) for r in reply.rejected] == [
+        (0, json.loads(navs)["event_id"], "source.system", "oslo may send for kommune only"),
+        (2, json.loads(bergens)["event_id"], "source.org", "oslo may send as 0301 only"),
+    ]
+    # A token bound to no organisation sends as any organisation of its systems.
+    anywhere = bearer(mint_source(KEY, "kommune-gateway", ["kommune"], now=NOW))
+    again = sources_pb2.SubmitEventsRequest(events=[bergens])
+    reply = await servicer.SubmitEvents(again, _Call(anywhere))  # type: ignore[arg-type]
+    assert reply.accepted == 1
+
+
+@pytest.mark.parametrize(
+    ("metadata", "reason"),
+    [
+        pytest.param((), "no bearer token", id="none"),
+        pytest.param(
+            bearer(mint(Settings().token_key.get_secret_value(), "c-1", [], now=NOW)),
+            "the token is not valid",
+            id="a coordinator's",
+        ),
+        pytest.param(
+            bearer(
+                mint_source("another-token-key-of-32-bytes-or-more", "nav-arena", ["nav"], now=NOW)
+            ),
+            "the token is not valid",
+            id="signed with another key",
+        ),
+        pytest.param(
+            bearer(mint_source(KEY, "nav-arena", ["nav"], now=NOW - timedelta(hours=9))),
+            "the token has expired",
+            id="expired",
+        ),
+    ],
+)
+async def test_only_a_source_token_opens_the_api(
+    servicer: SourcesServicer, metadata: tuple[tuple[str, str], ...], reason: str
+) -> None:
+    start = measure_started(ANNE, "m-1", day(0))
+    asked = [sources_pb2.SentEvent(event_id=json.loads(start)["event_id"], person=ANNE.national_id)]
+    server, port = await start_server([Service(servicer, register, SERVICE)], "127.0.0.1", 0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = sources_pb2_grpc.SourcesStub(channel)
+            refused = []
+            for call in (
+                stub.SubmitEvents(
+                    sources_pb2.SubmitEventsRequest(events=[start]), metadata=metadata
+                ),
+                stub.CheckEvents(sources_pb2.CheckEventsRequest(events=asked), metadata=metadata),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as error:
+                    await call
+                refused.append((error.value.code(), error.value.details() or ""))
+            [state] = (
+                await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=asked), metadata=NAV)
+            ).events
+    finally:
+        await server.stop(grace=None)
+
+    assert [code for code, _ in refused] == [grpc.StatusCode.UNAUTHENTICATED] * 2
+    assert all(details.startswith(reason) for _, details in refused), refused
+    assert state.state == sources_pb2.EventState.NOT_KNOWN  # nothing was stored

@@ -6,6 +6,12 @@ Los v1: how a source system (NAV, kommune, voksenopplæring, employer) sends edg
 Each of the source services (intake, journey, employer) serves `Sources` and accepts the
 event types that are its own (CONTRACT §2, "emitted by"). An event is the JSON object of
 CONTRACT §1, carried as a string so that the JSON contract stays the one contract.
+
+Every call needs `authorization: Bearer <JWT>` metadata, a source system's client's
+token: it names the client (`sub`), the `source.system`s it may send for (`systems`)
+and, when it is bound to organisations, the `source.org`s it may send as (`orgs`).
+Without a valid one, a call fails with UNAUTHENTICATED; an event for a system or an
+organisation the token does not name is rejected, by that field, like any invalid one.
 """
 
 from collections import abc as _abc

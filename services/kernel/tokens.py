@@ -1,0 +1,118 @@
+"""Bearer tokens: who calls a Los gRPC API (DESIGN.md, Security and privacy).
+
+Every token is a JWT signed with `LOS_TOKEN_KEY` (HS256), sent as `authorization: Bearer
+<token>`. Its audience says which API it is for, so that no token opens another API:
+coordinators' tokens (`services/outcomes/auth.py`) are for the Alerts API, source systems'
+tokens (`SourceClient`, here) for the `Sources` API of intake, journey and employer.
+
+A source system's token names the client (`sub`), the `source.system`s it may send for
+(`systems`) and, if it is bound to organisations, the `source.org`s it may send as
+(`orgs`; none means any organisation of those systems). So a municipality's system cannot
+send NAV's events, nor one municipality's system another's: an outcome-based contract is
+settled on what the events say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+
+from services.kernel.vocabulary import SourceSystem
+
+ALGORITHM = "HS256"
+SOURCES_AUDIENCE = "los-sources"
+
+
+class Refused(Exception):
+    """A call that is not allowed, with the reason the caller gets."""
+
+
+def sign(
+    key: str, audience: str, subject: str, now: datetime, lifetime: timedelta, **claims: Any
+) -> str:
+    """A token for `audience` naming `subject`, valid from `now` for `lifetime`."""
+    everything = {"sub": subject, "aud": audience, "iat": now, "exp": now + lifetime, **claims}
+    return jwt.encode(everything, key, algorithm=ALGORITHM)
+
+
+def claims_from(authorization: str | None, key: str, audience: str) -> dict[str, Any]:
+    """The claims of the token in an `authorization: Bearer …` header, once its signature,
+    audience and expiry are checked; or `Refused` saying why not."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:  # the scheme is case-insensitive (RFC 6750)
+        raise Refused("no bearer token: send 'authorization: Bearer <token>' (los token)")
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            options={"require": ["sub", "exp"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Refused("the token has expired") from None
+    except jwt.InvalidTokenError as invalid:
+        raise Refused(f"the token is not valid: {invalid}") from None
+
+
+def names(claims: dict[str, Any], claim: str, what: str) -> frozenset[str]:
+    """A claim that must be a list of names (absent: none); `Refused` if it is not."""
+    listed = claims.get(claim, [])
+    if not (isinstance(listed, list) and all(isinstance(name, str) for name in listed)):
+        raise Refused(f"the token is not valid: its {claim} must be a list of {what}")
+    return frozenset(listed)
+
+
+@dataclass(frozen=True)
+class SourceClient:
+    """A source system's client, as its token names it."""
+
+    name: str
+    systems: frozenset[str]
+    orgs: frozenset[str]  # empty: any organisation of its systems
+
+    def may_send_as(self, system: str) -> bool:
+        return system in self.systems
+
+    def may_send_for(self, org: str) -> bool:
+        return not self.orgs or org in self.orgs
+
+
+def mint_source(
+    key: str,
+    client: str,
+    systems: Iterable[str],
+    orgs: Iterable[str] = (),
+    *,
+    now: datetime,
+    lifetime: timedelta = timedelta(hours=8),
+) -> str:
+    """A token for a source system's client, for the `Sources` API."""
+    return sign(
+        key, SOURCES_AUDIENCE, client, now, lifetime, systems=sorted(systems), orgs=sorted(orgs)
+    )
+
+
+def source_client_from(authorization: str | None, key: str) -> SourceClient:
+    """The source client named by an `authorization` header, or `Refused` saying why."""
+    claims = claims_from(authorization, key, SOURCES_AUDIENCE)
+    systems = names(claims, "systems", "source systems")
+    if not systems or not systems <= set(SourceSystem):
+        raise Refused(
+            "the token is not valid: its systems must name one or more of "
+            + ", ".join(SourceSystem)
+        )
+    return SourceClient(str(claims["sub"]), systems, names(claims, "orgs", "organisation numbers"))
+
+
+def bearer(token: str) -> tuple[tuple[str, str]]:
+    """The gRPC metadata that carries `token`."""
+    return (("authorization", f"Bearer {token}"),)
+
+
+def expiry(claims: dict[str, Any]) -> datetime:
+    return datetime.fromtimestamp(claims["exp"], UTC)
