@@ -39,7 +39,7 @@ from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 CHUNK = 2000
 BATCH = 500
 AHEAD = 4
-HOUR = timedelta(hours=1)  # the life of a token the importer signs itself
+SELF_SIGNED_LIFETIME = timedelta(hours=1)  # of a token the importer signs itself, per call
 
 Part = list[tuple[int, str]]  # numbered lines
 Lines = list[tuple[int, bytes]]  # numbered lines as read
@@ -125,7 +125,9 @@ class Importer:
         if self._token:
             return bearer(self._token)
         now = datetime.now(UTC)
-        return bearer(mint_source(self._key, "los import", SourceSystem, now=now, lifetime=HOUR))
+        return bearer(
+            mint_source(self._key, "los", SourceSystem, now=now, lifetime=SELF_SIGNED_LIFETIME)
+        )
 
     async def close(self) -> None:
         for channel in self._channels.values():

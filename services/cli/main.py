@@ -22,6 +22,7 @@ from services.cli.importer import Importer
 from services.cli.platform import SERVICES, platform
 from services.cli.watch import watch
 from services.cohort import generate_cohort, write_jsonl
+from services.kernel.ids import validate_org
 from services.kernel.settings import get_settings
 from services.kernel.tokens import mint_source
 from services.kernel.vocabulary import SourceSystem
@@ -262,21 +263,31 @@ def token(
     org: Annotated[
         list[str] | None, typer.Option(help="a source.org it may send as (default: any)")
     ] = None,
-    client: Annotated[str, typer.Option(help="the source client's name")] = "source",
+    client: Annotated[
+        str | None, typer.Option(help="the source client's name, for the reasons it is given")
+    ] = None,
     hours: Annotated[int, typer.Option(min=1, help="hours until it expires")] = 8,
 ) -> None:
     """Print a bearer token (for development): a coordinator's for the Alerts API
     (--coordinator; signed with LOS_TOKEN_KEY), or a source system's client's for the
-    Sources API (--source, with --org to bind it to organisations; LOS_SOURCE_TOKEN_KEY)."""
-    if (coordinator is None) == (source is None):
-        raise typer.BadParameter("give either --coordinator or --source")
+    Sources API (--source and --client, with --org to bind it to organisations; signed
+    with LOS_SOURCE_TOKEN_KEY)."""
     settings, now, lifetime = get_settings(), datetime.now(UTC), timedelta(hours=hours)
-    if coordinator is not None:
+    if coordinator is not None and not (source or org or client):
         key = settings.token_key.get_secret_value()
         print(mint(key, coordinator, team or [], now=now, lifetime=lifetime))
-    else:
+    elif source and client and coordinator is None and not team:
+        for each in org or []:
+            try:
+                validate_org(each)
+            except ValueError as error:
+                raise typer.BadParameter(f"--org {each}: {error}") from None
         key = settings.source_token_key.get_secret_value()
-        print(mint_source(key, client, source or [], org or [], now=now, lifetime=lifetime))
+        print(mint_source(key, client, source, org or [], now=now, lifetime=lifetime))
+    else:
+        raise typer.BadParameter(
+            "give --coordinator (and --team), or --source and --client (and --org)"
+        )
 
 
 @alerts_app.command("watch")

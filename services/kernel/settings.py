@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     # Pseudonymisation and the intake vault. The defaults are for synthetic data only.
     pseudonym_key: SecretStr = SecretStr("los-development-pseudonym-key")
     vault_key: SecretStr = SecretStr("bG9zLWRldmVsb3BtZW50LXZhdWx0LWtleS0zMmJ5dGU=")
-    # Signs and checks the bearer tokens of the Alerts API (HS256; `los token` mints one).
+    # Signs and checks the bearer tokens of the Alerts API (HS256; `los token --coordinator`).
     token_key: SecretStr = SecretStr("los-development-token-key-not-for-production")
     # The same for source systems' tokens for the Sources API (`los token --source`): a
     # key of its own, so that no source service holds the key to coordinators' tokens.
@@ -133,6 +133,20 @@ class Settings(BaseSettings):
 
     # Telemetry: "none", "console" or "otlp" (OTEL_EXPORTER_OTLP_ENDPOINT then applies).
     telemetry: str = "none"
+
+    @model_validator(mode="after")
+    def _token_keys(self) -> Settings:
+        """HS256 keys of at least 256 bits (RFC 7518, 3.2), and one for each API."""
+        for name in ("token_key", "source_token_key"):
+            if len(getattr(self, name).get_secret_value().encode()) < 32:
+                setting = f"LOS_{name.upper()}"
+                raise ValueError(f"{setting} must be at least 32 bytes (openssl rand -hex 32)")
+        if self.token_key.get_secret_value() == self.source_token_key.get_secret_value():
+            raise ValueError(
+                "LOS_TOKEN_KEY and LOS_SOURCE_TOKEN_KEY must differ: whoever holds the one may"
+                " not sign tokens for the other's API"
+            )
+        return self
 
     def public_defaults(self, keys: Iterable[str]) -> list[str]:
         """Which of these keys are still at their defaults, which are in the public source."""

@@ -20,7 +20,6 @@ from uuid import UUID
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from services.kernel import tokens
 from services.kernel.events import (
     EMITTED_BY,
     DomainEvent,
@@ -34,7 +33,7 @@ from services.kernel.settings import Settings
 from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceApplication, Verdict, Waiting
 from services.kernel.store import Worker
 from services.kernel.telemetry import current_traceparent, tracer
-from services.kernel.tokens import SourceClient
+from services.kernel.tokens import SourceClient, authenticated, source_client_from
 from services.rpc.los.v1 import sources_pb2, sources_pb2_grpc
 
 
@@ -101,14 +100,8 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         self._relay = relay
 
     async def _client(self, context: grpc.aio.ServicerContext[Any, Any]) -> SourceClient:
-        metadata = dict(context.invocation_metadata() or ())
-        try:
-            return tokens.source_client_from(
-                metadata.get("authorization"), self._settings.source_token_key.get_secret_value()
-            )
-        except tokens.Refused as refused:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(refused))
-        raise AssertionError("abort raises")
+        key = self._settings.source_token_key.get_secret_value()
+        return await authenticated(context, lambda header: source_client_from(header, key))
 
     def _read(
         self,
@@ -118,13 +111,13 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         identities: dict[str, str],
     ) -> DomainEvent:
         edge = parse_edge_event(raw, self._pseudonyms)
-        if not client.may_send_as(edge.source.system):
+        if not client.covers_system(edge.source.system):
             raise InvalidEvent(
                 str(edge.event_id),
                 "source.system",
                 f"{client.name} may send for {', '.join(sorted(client.systems))} only",
             )
-        if not client.may_send_for(edge.source.org):
+        if not client.covers_org(edge.source.org):
             raise InvalidEvent(
                 str(edge.event_id),
                 "source.org",

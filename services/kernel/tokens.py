@@ -1,30 +1,34 @@
 """Bearer tokens: who calls a Los gRPC API (DESIGN.md, Security and privacy).
 
-Every token is a JWT signed with `LOS_TOKEN_KEY` (HS256), sent as `authorization: Bearer
-<token>`. Its audience says which API it is for, so that no token opens another API:
-coordinators' tokens (`services/outcomes/auth.py`) are for the Alerts API, source systems'
-tokens (`SourceClient`, here) for the `Sources` API of intake, journey and employer.
+Every token is a JWT (HS256), sent as `authorization: Bearer <token>`. Its audience says
+which API it is for, and each API checks its tokens with a key of its own:
+coordinators' tokens (`services/outcomes/auth.py`, `LOS_TOKEN_KEY`) are for the Alerts
+API, source systems' tokens (`SourceClient`, here, `LOS_SOURCE_TOKEN_KEY`) for the
+`Sources` API of intake, journey and employer.
 
-A source system's token names the client (`sub`), the `source.system`s it may send for
-(`systems`) and, if it is bound to organisations, the `source.org`s it may send as
-(`orgs`; none means any organisation of those systems). So a municipality's system cannot
-send NAV's events, nor one municipality's system another's: an outcome-based contract is
-settled on what the events say.
+A source system's token names the client (`sub`), the `source.system`s it covers
+(`systems`) and, if it is bound to organisations, the `source.org`s it covers (`orgs`;
+none means any organisation of those systems). An event's `source` must be covered, so a
+municipality's system cannot send events labelled as NAV's, nor as another
+municipality's. What it covers is the label: an end names its measure by the measure's
+id for that source system, not by organisation (docs/contract-readings.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import grpc
 import jwt
 
 from services.kernel.vocabulary import SourceSystem
 
 ALGORITHM = "HS256"
 SOURCES_AUDIENCE = "los-sources"
+T = TypeVar("T")
 
 
 class Refused(Exception):
@@ -46,7 +50,7 @@ def claims_from(authorization: str | None, key: str, audience: str) -> dict[str,
     if scheme.lower() != "bearer" or not token:  # the scheme is case-insensitive (RFC 6750)
         raise Refused("no bearer token: send 'authorization: Bearer <token>' (los token)")
     try:
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             key,
             algorithms=[ALGORITHM],
@@ -57,6 +61,22 @@ def claims_from(authorization: str | None, key: str, audience: str) -> dict[str,
         raise Refused("the token has expired") from None
     except jwt.InvalidTokenError as invalid:
         raise Refused(f"the token is not valid: {invalid}") from None
+    if not claims["sub"]:
+        raise Refused("the token is not valid: its sub names no one")
+    return claims
+
+
+async def authenticated(
+    context: grpc.aio.ServicerContext[Any, Any], read: Callable[[str | None], T]
+) -> T:
+    """Who calls: what `read` makes of the call's `authorization` header. A header it
+    refuses ends the call (UNAUTHENTICATED, with the reason)."""
+    metadata = dict(context.invocation_metadata() or ())
+    try:
+        return read(metadata.get("authorization"))
+    except Refused as refused:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(refused))
+    raise AssertionError("abort raises")
 
 
 def names(claims: dict[str, Any], claim: str, what: str) -> frozenset[str]:
@@ -75,10 +95,10 @@ class SourceClient:
     systems: frozenset[str]
     orgs: frozenset[str]  # empty: any organisation of its systems
 
-    def may_send_as(self, system: str) -> bool:
+    def covers_system(self, system: str) -> bool:
         return system in self.systems
 
-    def may_send_for(self, org: str) -> bool:
+    def covers_org(self, org: str) -> bool:
         return not self.orgs or org in self.orgs
 
 
@@ -93,7 +113,13 @@ def mint_source(
 ) -> str:
     """A token for a source system's client, for the `Sources` API."""
     return sign(
-        key, SOURCES_AUDIENCE, client, now, lifetime, systems=sorted(systems), orgs=sorted(orgs)
+        key,
+        SOURCES_AUDIENCE,
+        client,
+        now,
+        lifetime,
+        systems=sorted(set(systems)),
+        orgs=sorted(set(orgs)),
     )
 
 

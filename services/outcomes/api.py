@@ -16,6 +16,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.kernel.store import Worker
+from services.kernel.tokens import authenticated
 from services.outcomes import alerts, caseload
 from services.outcomes.alerts import AlertFeed, StoredAlert
 from services.outcomes.application import JourneyStore
@@ -150,12 +151,7 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
         self._cap = caseload_cap
 
     async def _caller(self, context: Context) -> Caller:
-        metadata = dict(context.invocation_metadata() or ())
-        try:
-            return caller_from(metadata.get("authorization"), self._key)
-        except Refused as refused:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(refused))
-        raise AssertionError("abort raises")
+        return await authenticated(context, lambda header: caller_from(header, self._key))
 
     async def _whose(
         self, context: Context, request: Recipients

@@ -1,12 +1,12 @@
 """Who is calling, and what they may see (DESIGN.md, Security and privacy).
 
 Callers present a bearer JWT signed with `LOS_TOKEN_KEY` (HS256, for the audience `los`:
-`services/kernel/tokens.py`). Its claims name the
-coordinator (`sub`) and the teams (`org_unit`s) they belong to (`teams`, a list). A
-coordinator sees and acknowledges the alerts addressed to them or to one of their teams,
-acknowledges those of the participants they are responsible for now, and opens the
-journeys of the participants they are responsible for (or that wait in one of their
-teams' queues with no coordinator). A stream of alerts ends when its token expires.
+`services/kernel/tokens.py`). Its claims name the coordinator (`sub`) and the teams
+(`org_unit`s) they belong to (`teams`, a list). A coordinator sees and acknowledges the
+alerts addressed to them or to one of their teams, acknowledges those of the participants
+they are responsible for now, and opens the journeys of the participants they are
+responsible for (or that wait in one of their teams' queues with no coordinator). A
+stream of alerts ends when its token expires.
 """
 
 from __future__ import annotations

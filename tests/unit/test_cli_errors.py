@@ -42,6 +42,30 @@ def test_an_import_or_check_with_the_services_down_stops_with_the_reason(
     assert f"{command} stopped: UNAVAILABLE" in said
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("--coordinator", "c-1", "--source", "nav", "--client", "nav-arena"),
+        ("--coordinator", "c-1", "--org", "0301"),
+        ("--source", "kommune"),  # whose?
+        ("--source", "kommune", "--client", "oslo", "--team", "0301"),  # --org meant
+        ("--source", "skatt", "--client", "skatteetaten"),
+    ],
+)
+def test_a_token_for_neither_api_or_for_both_is_a_usage_error(args: tuple[str, ...]) -> None:
+    code, said = los("token", *args)
+    assert code == 2, said
+    assert "--coordinator" in said or "skatt" in said, said
+
+
+def test_a_source_token_bound_to_an_organisation_that_is_none_is_a_usage_error() -> None:
+    code, said = los("token", "--source", "kommune", "--client", "oslo", "--org", "03011")
+    assert code == 2
+    unboxed = " ".join(said.replace("│", " ").split())  # as rich wrapped it
+    assert "--org 03011: 9-digit organisasjonsnummer or 4-digit kommunenummer expected" in unboxed
+
+
 def test_counts_below_one_are_usage_errors(tmp_path: Path) -> None:
     out = str(tmp_path / "cohort.jsonl")
     assert los("generate", "--people", "0", "--out", out)[0] == 2

@@ -2,7 +2,7 @@
 can warn that it runs with them (each service of the keys it uses)."""
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from services.kernel.settings import Settings
 
@@ -22,7 +22,23 @@ def test_the_keys_left_at_their_public_defaults_are_named() -> None:
 
 
 def test_a_key_set_by_the_operator_is_not_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOS_TOKEN_KEY", "a-long-random-value")
-    monkeypatch.setenv("LOS_SOURCE_TOKEN_KEY", "another-long-random-value")
+    monkeypatch.setenv("LOS_TOKEN_KEY", "a-long-random-value-of-32-bytes-or-more")
+    monkeypatch.setenv("LOS_SOURCE_TOKEN_KEY", "another-long-random-value-of-32-bytes")
     settings = Settings(_env_file=None, vault_key=SecretStr("another"))
     assert settings.public_defaults(KEYS) == ["pseudonym_key"]
+
+
+@pytest.mark.parametrize("name", ["LOS_TOKEN_KEY", "LOS_SOURCE_TOKEN_KEY"])
+def test_a_token_key_shorter_than_256_bits_is_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "replace-me")
+    with pytest.raises(ValidationError, match=f"{name} must be at least 32 bytes"):
+        Settings(_env_file=None)
+
+
+def test_one_key_for_both_apis_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LOS_TOKEN_KEY", "LOS_SOURCE_TOKEN_KEY"):
+        monkeypatch.setenv(name, "one-long-random-value-of-32-bytes-or-more")
+    with pytest.raises(ValidationError, match="must differ"):
+        Settings(_env_file=None)

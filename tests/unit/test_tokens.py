@@ -17,19 +17,19 @@ def _signed(**claims: object) -> str:
     return f"Bearer {jwt.encode(everything | claims, KEY, algorithm='HS256')}"
 
 
-def test_a_client_may_send_for_its_systems_and_as_its_organisations() -> None:
+def test_a_client_covers_its_systems_and_its_organisations() -> None:
     token = mint_source(KEY, "oslo", ["kommune", "fylke"], ["0301"], now=NOW)
     client = source_client_from(f"Bearer {token}", KEY)
 
     assert client.name == "oslo"
-    assert (client.may_send_as("kommune"), client.may_send_as("fylke")) == (True, True)
-    assert client.may_send_as("nav") is False
-    assert (client.may_send_for("0301"), client.may_send_for("4601")) == (True, False)
+    assert (client.covers_system("kommune"), client.covers_system("fylke")) == (True, True)
+    assert client.covers_system("nav") is False
+    assert (client.covers_org("0301"), client.covers_org("4601")) == (True, False)
 
 
-def test_a_client_bound_to_no_organisation_sends_as_any() -> None:
+def test_a_client_bound_to_no_organisation_covers_any() -> None:
     client = source_client_from(f"Bearer {mint_source(KEY, 'nav-arena', ['nav'], now=NOW)}", KEY)
-    assert client.may_send_for("974760673")
+    assert client.covers_org("974760673")
 
 
 @pytest.mark.parametrize("systems", [None, [], ["nav", "skatt"], "nav", [5]])
@@ -48,3 +48,8 @@ def test_a_token_opens_only_the_api_it_is_for() -> None:
     source = f"Bearer {mint_source(KEY, 'nav-arena', ['nav'], now=NOW)}"
     with pytest.raises(Refused, match="Audience doesn't match"):
         caller_from(source, KEY)  # the Alerts API's reading
+
+
+def test_a_token_that_names_no_client_is_refused() -> None:
+    with pytest.raises(Refused, match="its sub names no one"):
+        source_client_from(_signed(sub="", systems=["nav"]), KEY)
