@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import grpc
+import psycopg
 import typer
+from cryptography.fernet import InvalidToken
 from rich.console import Console
+from rich.progress import Progress
 
 from services.cli.caseload import caseload_tables, get_caseload
 from services.cli.importer import Importer
 from services.cli.platform import SERVICES, platform
 from services.cli.watch import watch
 from services.cohort import generate_cohort, write_jsonl
+from services.intake.application import Vault
 from services.kernel.ids import validate_org
 from services.kernel.settings import get_settings
 from services.kernel.tokens import mint_source
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Los: follows people across measures and alerts their coordinator.")
 alerts_app = typer.Typer(help="Coordinators' alerts.")
 app.add_typer(alerts_app, name="alerts")
+vault_app = typer.Typer(help="Intake's identity vault.")
+app.add_typer(vault_app, name="vault")
 console = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
@@ -288,6 +294,33 @@ def token(
         raise typer.BadParameter(
             "give --coordinator (and --team), or --source and --client (and --org)"
         )
+
+
+@vault_app.command("rotate")
+def rotate_vault() -> None:
+    """Re-encrypt every national id in intake's vault under the first key of LOS_VAULT_KEY
+    ("NEW,OLD"), in the database DATABASE_URL names, while intake runs with the same keys.
+    Then intake can be given NEW alone."""
+    settings = get_settings()
+    if settings.database_url is None:
+        raise typer.BadParameter("DATABASE_URL is not set: name intake's database")
+    try:
+        vault = Vault(settings.database_url, settings.vault_key.get_secret_value())
+        with Progress(disable=not console.is_terminal, console=console) as progress:
+            task = progress.add_task("re-encrypting", total=vault.count())
+            rotation = vault.rotate(lambda rows: progress.update(task, advance=rows))
+    except ValueError as error:  # a key that is not one
+        raise typer.BadParameter(str(error)) from None
+    except InvalidToken:
+        console.print("vault rotate stopped: a national id is under none of LOS_VAULT_KEY's keys")
+        raise typer.Exit(1) from None
+    except psycopg.Error as error:
+        console.print(f"vault rotate stopped: {error}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"{rotation.rotated:,} national ids re-encrypted under the first key,"
+        f" {rotation.current:,} were already"
+    )
 
 
 @alerts_app.command("watch")

@@ -1,16 +1,21 @@
 """Intake's store: case events per participant, and the identity vault.
 
 The vault is the only place inside the platform where a national id is kept: encrypted,
-keyed by the pseudonymous participant id, in intake's own schema.
+keyed by the pseudonymous participant id, in intake's own schema. Its key can be rotated
+without stopping intake: `LOS_VAULT_KEY` holds one or more Fernet keys, comma-separated;
+the first encrypts, any of them decrypts, and `rotate` re-encrypts under the first what
+another key encrypted (`los vault rotate`; deploy/README.md says in which order).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 import psycopg
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from services.intake.domain import Participant
 from services.kernel.source import SourceApplication
@@ -18,12 +23,39 @@ from services.kernel.source import SourceApplication
 # Participants `keep` remembers having stored, so that it neither encrypts nor writes
 # them again; the oldest are forgotten first (64 hex digits each).
 KEPT = 100_000
+ROTATE_BATCH = 1000  # rows re-encrypted a transaction
+
+
+def fernet_keys(keys: str) -> list[Fernet]:
+    """The comma-separated Fernet keys of `LOS_VAULT_KEY`, newest first; ValueError naming
+    the one that is not a Fernet key, by its position (never the key itself)."""
+    fernets = []
+    for position, key in enumerate(keys.split(","), start=1):
+        try:
+            fernets.append(Fernet(key.strip().encode()))
+        except ValueError:
+            raise ValueError(
+                f"LOS_VAULT_KEY: key {position} is not a Fernet key"
+                " (32 random bytes, URL-safe base64)"
+            ) from None
+    return fernets
+
+
+@dataclass
+class Rotation:
+    """What `Vault.rotate` did: rows re-encrypted under the first key, and rows that
+    already were."""
+
+    rotated: int = 0
+    current: int = 0
 
 
 class Vault:
-    def __init__(self, database_url: str, key: str) -> None:
+    def __init__(self, database_url: str, keys: str) -> None:
         self._database_url = database_url
-        self._fernet = Fernet(key.encode())
+        fernets = fernet_keys(keys)
+        self._newest = fernets[0]
+        self._fernet = MultiFernet(fernets)
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._kept: dict[str, None] = {}  # in the order they were stored
         with psycopg.connect(database_url, autocommit=True) as conn:
@@ -63,6 +95,48 @@ class Vault:
                 "SELECT national_id FROM intake.vault WHERE participant = %s", (participant,)
             ).fetchone()
         return None if row is None else self._fernet.decrypt(bytes(row[0])).decode()
+
+    def rotate(self, done: Callable[[int], None] = lambda rows: None) -> Rotation:
+        """Re-encrypt under the first key every national id that another key encrypted, a
+        batch a transaction, while intake goes on storing new ones (under the first key);
+        `done` hears how many rows each batch went through. Run again, it finds them all
+        current. InvalidToken if a row is under none of the keys."""
+        rotation = Rotation()
+        after = ""
+        with psycopg.connect(self._database_url, autocommit=True) as conn:
+            while rows := conn.execute(
+                "SELECT participant, national_id FROM intake.vault WHERE participant > %s"
+                " ORDER BY participant LIMIT %s",
+                (after, ROTATE_BATCH),
+            ).fetchall():
+                fresh = []
+                for participant, token in rows:
+                    if self._current(bytes(token)):
+                        rotation.current += 1
+                    else:
+                        fresh.append((self._fernet.rotate(bytes(token)), participant))
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.executemany(
+                        "UPDATE intake.vault SET national_id = %s WHERE participant = %s", fresh
+                    )
+                rotation.rotated += len(fresh)
+                after = rows[-1][0]
+                done(len(rows))
+        return rotation
+
+    def count(self) -> int:
+        """How many people the vault holds."""
+        with psycopg.connect(self._database_url) as conn:
+            row = conn.execute("SELECT count(*) FROM intake.vault").fetchone()
+        return int(row[0]) if row else 0
+
+    def _current(self, token: bytes) -> bool:
+        """Whether the first key encrypted `token`."""
+        try:
+            self._newest.decrypt(token)
+        except InvalidToken:
+            return False
+        return True
 
 
 class IntakeApplication(SourceApplication):

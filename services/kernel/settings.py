@@ -81,6 +81,7 @@ class Settings(BaseSettings):
 
     # Pseudonymisation and the intake vault. The defaults are for synthetic data only.
     pseudonym_key: SecretStr = SecretStr("los-development-pseudonym-key")
+    # Fernet keys, comma-separated while the vault is rotated (`los vault rotate`).
     vault_key: SecretStr = SecretStr("bG9zLWRldmVsb3BtZW50LXZhdWx0LWtleS0zMmJ5dGU=")
     # Signs and checks the bearer tokens of the Alerts API (HS256; `los token --coordinator`).
     token_key: SecretStr = SecretStr("los-development-token-key-not-for-production")

@@ -1,4 +1,5 @@
-"""Intake's identity vault on PostgreSQL: each national id stored once, encrypted."""
+"""Intake's identity vault on PostgreSQL: each national id stored once, encrypted, under a
+key that can be rotated."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from datetime import date
 
 import psycopg
 import pytest
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from typer.testing import CliRunner
 
+from services.cli.main import app
 from services.intake import application
-from services.intake.application import Vault
+from services.intake.application import Vault, fernet_keys
 from services.kernel.embedded import Servers
 from services.kernel.ids import synthetic_national_id
-from services.kernel.settings import Settings
+from services.kernel.settings import Settings, get_settings
 from services.kernel.store import create_schema
 from tests.support import fresh_database
 
@@ -68,3 +72,65 @@ def test_the_vault_writes_only_participants_it_has_not_stored_lately(
     restarted.keep(IDS)
     assert stored(database_url) == {"p-1", "p-2", "p-3"}
     restarted.close()
+
+
+def national_ids(database_url: str, keys: str) -> dict[str, str]:
+    """Every national id in the vault, read with `keys` alone."""
+    fernet = MultiFernet(fernet_keys(keys))
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT participant, national_id FROM intake.vault").fetchall()
+    return {participant: fernet.decrypt(bytes(token)).decode() for participant, token in rows}
+
+
+@pytest.mark.servers
+def test_the_vault_key_is_rotated_while_intake_stores_under_the_new_one(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(application, "ROTATE_BATCH", 2)  # batches end inside the rows
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    vault, database_url = vault_on(real_servers)
+    vault.close()
+    before = Vault(database_url, old)
+    before.keep({"p-1": IDS["p-1"], "p-2": IDS["p-2"]})
+    before.close()
+    during = Vault(database_url, f"{new},{old}")  # intake restarted with both keys
+    during.keep({"p-3": IDS["p-3"]})
+    assert during.national_id("p-1") == IDS["p-1"]
+
+    seen: list[int] = []
+    rotation = during.rotate(seen.append)
+
+    assert (rotation.rotated, rotation.current, seen) == (2, 1, [2, 1])
+    assert national_ids(database_url, new) == IDS  # the old key is no longer needed
+    with pytest.raises(InvalidToken):
+        national_ids(database_url, old)
+    again = during.rotate()
+    assert (again.rotated, again.current) == (0, 3)
+    during.close()
+
+
+@pytest.mark.servers
+def test_los_vault_rotate_says_what_it_did(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    vault, database_url = vault_on(real_servers)
+    vault.close()
+    before = Vault(database_url, old)
+    before.keep(IDS)
+    before.close()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+
+    said = []
+    for keys in (f"{new},{old}", new, f"{new},not-a-key"):
+        monkeypatch.setenv("LOS_VAULT_KEY", keys)
+        get_settings.cache_clear()
+        result = CliRunner().invoke(app, ["vault", "rotate"])
+        said.append((result.exit_code, " ".join(result.output.replace("│", " ").split())))
+    get_settings.cache_clear()
+
+    assert said[0] == (0, "3 national ids re-encrypted under the first key, 0 were already")
+    assert said[1] == (0, "0 national ids re-encrypted under the first key, 3 were already")
+    assert said[2][0] == 2
+    assert "LOS_VAULT_KEY: key 2 is not a Fernet key" in said[2][1]
+    assert national_ids(database_url, new) == IDS
