@@ -17,6 +17,7 @@ from faststream.nats import NatsBroker
 
 from services.kernel import sources, telemetry
 from services.kernel.bus import ensure_stream, make_broker
+from services.kernel.checks import CheckLog
 from services.kernel.outbox import OutboxRelay
 from services.kernel.rpc import Service, start_server
 from services.kernel.settings import Settings, get_settings
@@ -108,7 +109,9 @@ async def serve_source(
     worker = Worker(service)
     broker = await connect(settings, service)
     relay = OutboxRelay(app, worker, broker.connection, settings, service)
-    servicer = SourcesServicer(app, worker, settings, relay)
+    assert settings.database_url is not None, "`run` refuses to start without DATABASE_URL"
+    checks = CheckLog(settings.database_url, service)
+    servicer = SourcesServicer(app, worker, settings, relay, checks)
     registered = Service(servicer, sources.register, sources.SERVICE)
     server, bound = await start_server([registered], settings.host, port, settings.tls)
     log.info("%s serving on %s:%d", service, settings.host, bound)
@@ -120,4 +123,5 @@ async def serve_source(
         await server.stop(grace=2)
         await broker.stop()
         worker.close()
+        checks.close()
         app.close()

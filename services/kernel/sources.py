@@ -4,7 +4,8 @@ It reads a batch of edge events, rejects each bad one with the field at fault, r
 the national id by the pseudonymous participant id, and hands the rest to the service's
 store in one transaction, which accepts them, holds an end until its start comes, or
 refuses them by their lifecycle. Nothing valid is lost because a neighbour was bad.
-`CheckEvents` tells a source what became of events it sent, held ones above all.
+`CheckEvents` tells a source what became of events it sent, held ones above all; who
+asked about whom is recorded first (`checks.py`).
 
 Every call carries a source system's bearer token (`services/kernel/tokens.py`). An event
 for a `source.system`, or a `source.org`, that the token does not name is rejected by
@@ -20,6 +21,7 @@ from uuid import UUID
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from services.kernel.checks import Checks
 from services.kernel.events import (
     EMITTED_BY,
     DomainEvent,
@@ -88,6 +90,7 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         worker: Worker,
         settings: Settings,
         relay: OutboxRelay,
+        checks: Checks,
     ) -> None:
         self._app = app
         self._worker = worker
@@ -98,6 +101,7 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
             settings.pseudonym_key.get_secret_value(), settings.aggregate_cache_size
         )
         self._relay = relay
+        self._checks = checks
 
     async def _client(self, context: grpc.aio.ServicerContext[Any, Any]) -> SourceClient:
         key = self._settings.source_token_key.get_secret_value()
@@ -186,7 +190,7 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
         request: sources_pb2.CheckEventsRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> sources_pb2.CheckEventsResponse:
-        await self._client(context)
+        client = await self._client(context)
         if len(request.events) > CHECK_AT_MOST:
             # It shares the store's one worker thread with SubmitEvents.
             await context.abort(
@@ -208,7 +212,7 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
                 continue
             asked.append((self._pseudonyms.of(sent.person), event_id))
             positions.append(index)
-        found = await self._worker.run(self._app.states, asked)
+        found = await self._worker.run(self._checked, asked, client.name)
         for index, verdict in zip(positions, found, strict=True):
             state = states[index]
             if verdict == ACCEPTED:
@@ -221,6 +225,11 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
             else:
                 state.state = EventState.NOT_KNOWN
         return sources_pb2.CheckEventsResponse(events=states)
+
+    def _checked(self, asked: list[tuple[str, str]], reader: str) -> list[Verdict | None]:
+        """What became of the events asked about, once the question is recorded."""
+        self._checks.record(datetime.now(UTC), reader, {participant for participant, _ in asked})
+        return self._app.states(asked)
 
     def _store(
         self, batch: list[tuple[DomainEvent, dict[str, str]]], identities: dict[str, str]

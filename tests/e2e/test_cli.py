@@ -18,10 +18,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from services.cli.platform import SERVICES
 from services.kernel.embedded import Servers
+from services.kernel.events import owner
 from tests.e2e.operator import (
     LOS,
     SERVICE_LINE,
@@ -281,6 +284,25 @@ def test_import_reports_bad_lines_with_line_numbers(data_dir: Path, tmp_path: Pa
             len(lines) - 2: ("REFUSED", "data.measure_id", late_end_event["event_id"]),
             len(lines): ("INVALID", "type", unknown_type_event["event_id"]),
         }
+
+        # Every question was recorded before it was answered: who asked (the importer's
+        # own token, "los") about whom (by pseudonym), in the service's schema.
+        database_url = re.search(r"PostgreSQL\s+(\S+)", up.output())
+        assert database_url, up.output()
+        asked: dict[str, set[str]] = {}
+        for number, line in enumerate(lines, start=1):
+            if number not in expected:  # the three lines that could not be asked about
+                event = json.loads(line)
+                asked.setdefault(owner(event["type"]), set()).add(event["person"])
+        with psycopg.connect(database_url[1]) as conn:
+            for service, people in asked.items():
+                checks = sql.Identifier(service, "event_checks")
+                readers, participants = conn.execute(
+                    sql.SQL(
+                        "SELECT array_agg(DISTINCT reader), count(DISTINCT participant) FROM {}"
+                    ).format(checks)
+                ).fetchone() or (None, None)
+                assert (readers, participants) == (["los"], len(people)), service
 
         # A municipality's client, with its own token, may send only as a municipality.
         minted = los(

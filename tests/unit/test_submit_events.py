@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -15,6 +15,7 @@ import grpc
 import pytest
 
 from services.journey.application import JourneyApplication
+from services.kernel.ids import pseudonym
 from services.kernel.outbox import Arrivals, OutboxRelay
 from services.kernel.rpc import Service, start_server
 from services.kernel.settings import Settings
@@ -35,6 +36,7 @@ class _Relay:
 
 
 KEY = Settings().source_token_key.get_secret_value()
+PSEUDONYM_KEY = Settings().pseudonym_key.get_secret_value()  # the servicer's
 NOW = datetime.now(UTC)
 NAV = bearer(mint_source(KEY, "nav-arena", ["nav"], now=NOW))
 
@@ -49,11 +51,24 @@ class _Call:
         return self._metadata
 
 
+class _Checks(list[tuple[str, str]]):
+    """The questions recorded, as (reader, participant): `CheckLog` without its table."""
+
+    def record(self, at: datetime, reader: str, participants: Iterable[str]) -> None:
+        self.extend((reader, participant) for participant in sorted(participants))
+
+
 @pytest.fixture
-def servicer() -> Iterator[SourcesServicer]:
+def checks() -> _Checks:
+    return _Checks()
+
+
+@pytest.fixture
+def servicer(checks: _Checks) -> Iterator[SourcesServicer]:
     worker = Worker("journey")
+    relay = cast(OutboxRelay, _Relay())
     try:
-        yield SourcesServicer(JourneyApplication(), worker, Settings(), cast(OutboxRelay, _Relay()))
+        yield SourcesServicer(JourneyApplication(), worker, Settings(), relay, checks)
     finally:
         worker.close()
 
@@ -116,7 +131,9 @@ async def test_an_event_that_is_not_utf_8_is_rejected_alone_over_grpc(
     assert reply.rejected[0].reason.startswith("not valid JSON")
 
 
-async def test_what_became_of_a_held_event_is_asked_over_grpc(servicer: SourcesServicer) -> None:
+async def test_what_became_of_a_held_event_is_asked_over_grpc(
+    servicer: SourcesServicer, checks: _Checks
+) -> None:
     end = measure_ended(ANNE, "m-1", day(30))
     end_id = json.loads(end)["event_id"]
     late_start = ANNE.measure_started("m-1", day(0), recorded_at=day(38))
@@ -152,6 +169,9 @@ async def test_what_became_of_a_held_event_is_asked_over_grpc(servicer: SourcesS
         (end_id, State.INVALID, "person"),
     ]
     assert ANNE.national_id[:10] not in held.events[3].reason
+    # Who asked about whom, before each answer: the people of readable questions.
+    anne, bjorn = (pseudonym(p.national_id, PSEUDONYM_KEY) for p in (ANNE, BJORN))
+    assert checks == [*sorted([("nav-arena", anne), ("nav-arena", bjorn)]), ("nav-arena", anne)]
     [state] = refused.events
     assert (state.state, state.field, state.reason) == (
         State.REFUSED,

@@ -1,0 +1,50 @@
+"""Who asked a source service what became of whose events (DESIGN.md, privacy: every
+read of identifiable data is itself recorded).
+
+`Sources/CheckEvents` is asked about events by their id and the person's national id, and
+its answer says what the service knows of that person's event. Each question is written,
+before it is answered, to the service's own schema: when, the client that asked (its
+token's name), and the person asked about, by pseudonym. One row a person a question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+import psycopg
+from psycopg import sql
+
+
+class Checks(Protocol):
+    def record(self, at: datetime, reader: str, participants: Iterable[str]) -> None: ...
+
+
+class CheckLog:
+    """`Checks` in `{schema}.event_checks`. Call `record` from one thread (the store's
+    worker): it keeps one connection for it."""
+
+    def __init__(self, database_url: str, schema: str) -> None:
+        self._database_url = database_url
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        table = sql.Identifier(schema, "event_checks")
+        insert = "INSERT INTO {} (at, reader, participant) VALUES (%s, %s, %s)"
+        self._insert = sql.SQL(insert).format(table)
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {}"
+                    " (at timestamptz NOT NULL, reader text NOT NULL, participant text NOT NULL)"
+                ).format(table)
+            )
+
+    def record(self, at: datetime, reader: str, participants: Iterable[str]) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._database_url, autocommit=True)
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.executemany(self._insert, [(at, reader, p) for p in participants])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
