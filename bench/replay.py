@@ -2,15 +2,17 @@
 
 Two ways in, each beside its own raw read:
 
-- the journey store that the ingest benchmark filled: every `FactRecorded` row read with
-  asyncpg journey by journey, as the store keeps them (its primary key: the participant's
-  log, then the version), its JSON decoded, the facts grouped by participant into
-  journeys exactly as `JourneyLog.journey()` builds them (`to_fact`), and all rules
-  evaluated per journey at the end of the cohort window (`rules.evaluate`, the function
-  the live engine calls), in one process and in one process per core, each taking a
-  share of the participants. Baseline: the same query and the same JSON decode (orjson),
-  nothing else. (Read in the order they were stored instead, one journey's facts lie
-  scattered over memory: the same replay took ~15 % longer, `bench/findings.md` item 20);
+- the journey store that the ingest benchmark filled, through `los replay --store`'s own
+  code (`services/outcomes/history.py`): every `FactRecorded` row streamed journey by
+  journey through a cursor, as the store keeps them (its primary key: the
+  participant's log, then the version), its JSON decoded, the facts turned into journeys
+  exactly as `JourneyLog.journey()` builds them (`to_fact`), all rules evaluated per
+  journey at the end of the cohort window (`rules.evaluate`, the function the live engine
+  calls) and each alert made into its output line; in one process and in one process per
+  core, each taking a share of the participants. Baseline: the same rows read and decoded
+  the same way (`history.journeys`), nothing else. (Read in the order they were stored
+  instead, one journey's facts lie scattered over memory: the same replay took ~15 %
+  longer, `bench/findings.md` item 20);
 - the same replay with the rules as plain Python rather than compiled by mypyc as the
   services run them (`bench/compiled.py`), to show what compiling buys;
 - the JSONL file, through `los replay`'s own `replay_file` (validation, study pseudonym,
@@ -48,18 +50,12 @@ import orjson
 from bench.common import COHORT_END, Context, Figure, Replayed, Result
 from bench.compiled import plain_tree, store_replay_plain
 from services.kernel.settings import Settings
-from services.outcomes.application import to_fact
 from services.outcomes.build import COMPILED
-from services.outcomes.journey import Journey
+from services.outcomes.history import journeys, replay_share, replay_store
 from services.outcomes.replay import collector_paused, replay_file
-from services.outcomes.rules import evaluate
 
 UNTIL = datetime.combine(COHORT_END + timedelta(days=1), day_time(0), tzinfo=UTC)
 T = TypeVar("T")
-FACT_ROWS = (
-    "SELECT state FROM outcomes.journeystore_events WHERE topic LIKE '%.FactRecorded'"
-    " AND abs(hashtext(originator_id::text)) % $2 = $1 ORDER BY originator_id, originator_version"
-)
 
 
 def fresh(measure: Callable[..., T], *args: Any) -> T:
@@ -81,18 +77,6 @@ def best_of(runs: int, measure: Callable[[], tuple[int, float]]) -> tuple[int, f
     return min(results, key=lambda r: r[1])
 
 
-async def _rows(database_url: str, part: int = 0, parts: int = 1) -> list[bytes]:
-    """The stored facts of one share of the participants (every fact of a participant is
-    in the same share), each participant's together and in the order they were stored,
-    as the store reads a journey. The session may sort them in memory: with PostgreSQL's
-    default 4 MB, sorting all rows spilled ~115 MB to disk."""
-    conn = await asyncpg.connect(database_url, server_settings={"work_mem": "256MB"})
-    try:
-        return [row[0] for row in await conn.fetch(FACT_ROWS, part, parts)]
-    finally:
-        await conn.close()
-
-
 async def settle(database_url: str) -> float:
     """Vacuum and analyse the freshly ingested store; the seconds it took."""
     conn = await asyncpg.connect(database_url)
@@ -105,42 +89,27 @@ async def settle(database_url: str) -> float:
 
 
 def store_raw_read(database_url: str) -> tuple[int, float]:
+    async def read() -> int:
+        return sum([len(journey) async for journey in journeys(database_url)])
+
     with collector_paused():
         started = time.perf_counter()
-        rows = asyncio.run(_rows(database_url))
-        decoded = [orjson.loads(state) for state in rows]
-        return len(decoded), time.perf_counter() - started
+        events = asyncio.run(read())
+        return events, time.perf_counter() - started
 
 
 def store_replay(database_url: str, until: datetime, part: int = 0, parts: int = 1) -> Replayed:
     """One share of the journey store through every rule: (events, seconds, alerts)."""
-    rules = Settings().rules
-    with collector_paused():
-        started = time.perf_counter()
-        rows = asyncio.run(_rows(database_url, part, parts))
-        by_participant: dict[str, list[dict[str, Any]]] = {}
-        for state in rows:
-            fact = orjson.loads(state)["fact"]
-            by_participant.setdefault(fact["participant"], []).append(fact)
-        alerts = 0
-        for participant, facts in by_participant.items():
-            journey = Journey(participant, [to_fact(f, seq) for seq, f in enumerate(facts)])
-            raised, _ = evaluate(journey, until, rules)
-            alerts += len(raised)
-        return len(rows), time.perf_counter() - started, alerts
+    started = time.perf_counter()
+    found = replay_share(database_url, until, Settings().rules, part, parts)
+    return found.events, time.perf_counter() - started, len(found.rows)
 
 
 def store_replay_parallel(database_url: str, until: datetime, workers: int) -> Replayed:
-    """The journey store shared out by participant over `workers` processes, as
-    `los replay --workers` shares out a file; seconds from start to the last result."""
+    """`los replay --store --workers`: seconds from start to the last result."""
     started = time.perf_counter()
-    with ProcessPoolExecutor(workers) as pool:
-        futures = [
-            pool.submit(store_replay, database_url, until, part, workers) for part in range(workers)
-        ]
-        parts = [future.result() for future in futures]
-    seconds = time.perf_counter() - started
-    return sum(p[0] for p in parts), seconds, sum(p[2] for p in parts)
+    found = replay_store(database_url, until, Settings().rules, workers)
+    return found.events, time.perf_counter() - started, len(found.rows)
 
 
 def file_raw_read(path: Path) -> tuple[int, float]:

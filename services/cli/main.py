@@ -195,21 +195,42 @@ def _with_sources(
 
 @app.command()
 def replay(
-    file: EventsFile,
     until: Annotated[str, typer.Option(help="RFC 3339 instant at which the clock stops")],
-    pseudonym_key: Annotated[str, typer.Option(help="HMAC-SHA256 key of the pseudonyms")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False),
+    ] = None,
+    pseudonym_key: Annotated[
+        str | None, typer.Option(help="HMAC-SHA256 key of the pseudonyms (with a FILE)")
+    ] = None,
+    store: Annotated[
+        bool, typer.Option("--store", help="the journey store DATABASE_URL names, not a FILE")
+    ] = False,
     out: Annotated[Path | None, typer.Option(help="alerts as JSONL (default: stdout)")] = None,
     workers: Workers = None,
 ) -> None:
-    """Replay a file through the rules, as the live service judges it (CONTRACT §5).
+    """Replay a file through the rules, as the live service judges it (CONTRACT §5); or,
+    with --store, the platform's own history, its journey store, under its pseudonyms.
 
-    Skipped lines go to stderr with line number and reason; same file and key, same bytes."""
-    from services.outcomes.replay import replay_file
-
+    Skipped lines go to stderr with line number and reason; same input and key, same bytes."""
     clock = _instant(until, "--until")
+    settings = get_settings()
+    processes = workers or os.cpu_count() or 1
     started = time.perf_counter()
-    rules = get_settings().rules
-    result = replay_file(file, clock, pseudonym_key, rules, workers or os.cpu_count() or 1)
+    if file is not None and pseudonym_key is not None and not store:
+        from services.outcomes.replay import replay_file
+
+        result = replay_file(file, clock, pseudonym_key, settings.rules, processes)
+    elif store and file is None and pseudonym_key is None:
+        from services.outcomes.history import replay_store
+
+        if settings.database_url is None:
+            raise typer.BadParameter("DATABASE_URL is not set: name outcomes' database")
+        result = replay_store(settings.database_url, clock, settings.rules, processes)
+    else:
+        raise typer.BadParameter(
+            "give a FILE and --pseudonym-key, or --store (the platform's own pseudonyms)"
+        )
     alerts = result.alerts
     with out.open("wb") if out else contextlib.nullcontext(sys.stdout.buffer) as sink:
         sink.writelines(f"{line}\n".encode() for line in alerts)

@@ -182,7 +182,7 @@ def replay_numbered(
     """`replay` of lines that come with their line numbers."""
     result = Replay()
     for journey, alerts in replayed(numbered, until, key, rules, result, part, parts):
-        result.rows.extend(_row(journey, alert) for alert in alerts)
+        result.rows.extend(alert_row(journey, alert) for alert in alerts)
     return result
 
 
@@ -361,7 +361,7 @@ def _stored_form(domain_event: DomainEvent) -> dict[str, Any]:
     )
 
 
-def _row(journey: Journey, alert: Alert) -> tuple[tuple[Any, ...], str]:
+def alert_row(journey: Journey, alert: Alert) -> tuple[tuple[Any, ...], str]:
     """One output line, and the key it is ordered by: raised_at, rule, subject, and then
     person and alert_id so that no order is left to chance."""
     recipient = recipient_at(journey, alert.raised_at)

@@ -77,7 +77,7 @@ def in_parts(
         # At most one share more than processes under way: a result is let go once taken.
         # Forked (all of them at the first submit), so they hold the split files open.
         pool = ProcessPoolExecutor(
-            workers, get_context("fork"), initializer=_worker_start, initargs=(os.getpid(),)
+            workers, get_context("fork"), initializer=worker_start, initargs=(os.getpid(),)
         )
         try:
             ahead = iter(shares)
@@ -94,7 +94,7 @@ def in_parts(
             pool.shutdown(cancel_futures=True)  # a consumer that stops early waits for no more
 
 
-def _worker_start(parent: int) -> None:
+def worker_start(parent: int) -> None:
     """A worker ends with the process that started it. Otherwise, were that one killed,
     the worker would wait for work forever, holding every share's file open."""
     die_with_parent()

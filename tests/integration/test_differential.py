@@ -1,5 +1,7 @@
 """A generated cohort sent through the live services and through `los replay` gives the
-same alerts (CONTRACT §3: importing history gives the alerts `los replay` gives)."""
+same alerts (CONTRACT §3: importing history gives the alerts `los replay` gives); and
+replaying the journey store the live services filled (`los replay --store`) gives the
+replay of the file, line for line, at any instant."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
+from services.cli.main import app
 from services.cohort import generate_cohort, write_jsonl
 from services.kernel.embedded import Servers
-from services.kernel.settings import Settings
+from services.kernel.settings import Settings, get_settings
+from services.outcomes.history import replay_store
 from services.outcomes.replay import replay_file
 from tests.integration.test_crash_recovery import import_file, settle
 from tests.support import los
@@ -53,7 +58,7 @@ def replayed_alerts(path: Path, until: datetime, key: str) -> set[tuple[str, ...
 
 @pytest.mark.servers
 async def test_live_services_and_replay_raise_the_same_alerts(
-    real_servers: Servers, tmp_path: Path
+    real_servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cohort = generate_cohort(PEOPLE, 2026, start=date(2023, 1, 1), end=date(2025, 12, 31))
     events = tmp_path / "cohort.jsonl"
@@ -71,3 +76,19 @@ async def test_live_services_and_replay_raise_the_same_alerts(
     assert {rule for rule, *_ in live} >= {"HANDOVER_GAP", "SIX_MONTH_CHECK_OVERDUE"}
     assert live - replayed == set(), "raised live but not in the replay"
     assert replayed - live == set(), "in the replay but not raised live"
+
+    rules, database_url = Settings().rules, running.env["DATABASE_URL"]
+    for until in (clock, datetime(2024, 7, 1, tzinfo=UTC)):  # the end, and inside it
+        from_file = await asyncio.to_thread(replay_file, events, until, key, rules)
+        from_store = await asyncio.to_thread(replay_store, database_url, until, rules, 2)
+        assert from_store.alerts == from_file.alerts, until
+        assert from_store.events == accepted
+        assert from_store.after_until == from_file.after_until
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    out = tmp_path / "store-alerts.jsonl"
+    command = ["replay", "--store", "--until", clock.isoformat(), "--out", str(out)]
+    ran = await asyncio.to_thread(CliRunner().invoke, app, command)
+    get_settings.cache_clear()
+    assert ran.exit_code == 0, ran.output
+    assert out.read_text().splitlines() == replay_file(events, clock, key, rules).alerts

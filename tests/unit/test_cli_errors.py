@@ -15,7 +15,7 @@ from services.cli.main import app
 from services.cli.platform import chosen_ports
 from services.cli.watch import watch
 from services.kernel.embedded import free_port
-from services.kernel.settings import Settings
+from services.kernel.settings import Settings, get_settings
 
 
 def los(*args: str) -> tuple[int, str]:
@@ -64,6 +64,35 @@ def test_a_source_token_bound_to_an_organisation_that_is_none_is_a_usage_error()
     assert code == 2
     unboxed = " ".join(said.replace("│", " ").split())  # as rich wrapped it
     assert "--org 03011: 9-digit organisasjonsnummer or 4-digit kommunenummer expected" in unboxed
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),  # neither a file nor the store
+        ("--store", "--pseudonym-key", "k"),  # the store holds the platform's pseudonyms
+        ("FILE",),  # a file's people need a key
+        ("FILE", "--store", "--pseudonym-key", "k"),
+    ],
+)
+def test_a_replay_of_a_file_and_of_the_store_are_told_apart(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("", encoding="utf-8")
+    named = [str(events) if arg == "FILE" else arg for arg in args]
+    code, said = los("replay", "--until", "2026-01-01T00:00:00Z", *named)
+    assert code == 2
+    assert "give a FILE and --pseudonym-key, or --store" in " ".join(said.replace("│", " ").split())
+
+
+def test_a_replay_of_the_store_needs_its_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    code, said = los("replay", "--store", "--until", "2026-01-01T00:00:00Z")
+    get_settings.cache_clear()
+    assert code == 2
+    assert "DATABASE_URL is not set" in said
 
 
 def test_counts_below_one_are_usage_errors(tmp_path: Path) -> None:
