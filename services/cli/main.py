@@ -14,23 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import grpc
-import psycopg
 import typer
-from cryptography.fernet import InvalidToken
 from rich.console import Console
-from rich.progress import Progress
 
 from services.cli.caseload import caseload_tables, get_caseload
 from services.cli.importer import Importer
 from services.cli.platform import SERVICES, platform
+from services.cli.token import token
+from services.cli.vault import vault_app
 from services.cli.watch import watch
 from services.cohort import generate_cohort, write_jsonl
-from services.intake.application import Vault
-from services.kernel.ids import validate_org
+from services.kernel.embedded import CannotStart
 from services.kernel.settings import get_settings
-from services.kernel.tokens import mint_source
-from services.kernel.vocabulary import SourceSystem
-from services.outcomes.auth import mint
 
 if TYPE_CHECKING:
     from services.outcomes.replay import Replay
@@ -38,8 +33,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Los: follows people across measures and alerts their coordinator.")
 alerts_app = typer.Typer(help="Coordinators' alerts.")
 app.add_typer(alerts_app, name="alerts")
-vault_app = typer.Typer(help="Intake's identity vault.")
 app.add_typer(vault_app, name="vault")
+app.command()(token)
 # What it prints is plain text: reasons from servers and libraries may hold [brackets].
 console = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
 
@@ -66,7 +61,7 @@ def _stops_with_the_reason(what: str) -> Iterator[None]:
     with the reason and exit 1, not a traceback."""
     try:
         yield
-    except RuntimeError as error:
+    except CannotStart as error:
         console.print(f"{what} stopped: {error}")
         raise typer.Exit(1) from None
 
@@ -256,7 +251,9 @@ def export(
         import lifelines  # noqa: F401  # imported now, not after the replay, if it is missing
 
         from services.outcomes.export import export_file
-    except ImportError as missing:
+    except ModuleNotFoundError as missing:
+        if missing.name not in {"lifelines", "pyarrow"}:
+            raise
         console.print(f"los export needs {missing.name}: pip install 'los[research]'")
         raise typer.Exit(1) from None
 
@@ -292,73 +289,6 @@ def _report(result: Replay, made: str, started: float) -> None:
         f" {result.after_until:,} recorded after --until;"
         f" {made} in {seconds:.1f} s = {result.events / seconds:,.0f} events/s",
         err=True,
-    )
-
-
-@app.command()
-def token(
-    coordinator: Annotated[
-        str | None, typer.Option(help="for the Alerts API: the caller's coordinator id")
-    ] = None,
-    team: Annotated[list[str] | None, typer.Option(help="a team (org_unit) they are in")] = None,
-    source: Annotated[
-        list[SourceSystem] | None,
-        typer.Option(help="for the Sources API: a source.system the client may send for"),
-    ] = None,
-    org: Annotated[
-        list[str] | None, typer.Option(help="a source.org it may send as (default: any)")
-    ] = None,
-    client: Annotated[
-        str | None, typer.Option(help="the source client's name, for the reasons it is given")
-    ] = None,
-    hours: Annotated[int, typer.Option(min=1, help="hours until it expires")] = 8,
-) -> None:
-    """Print a bearer token (for development): a coordinator's for the Alerts API
-    (--coordinator; signed with LOS_TOKEN_KEY), or a source system's client's for the
-    Sources API (--source and --client, with --org to bind it to organisations; signed
-    with LOS_SOURCE_TOKEN_KEY)."""
-    settings, now, lifetime = get_settings(), datetime.now(UTC), timedelta(hours=hours)
-    if coordinator is not None and not (source or org or client):
-        key = settings.token_key.get_secret_value()
-        print(mint(key, coordinator, team or [], now=now, lifetime=lifetime))
-    elif source and client and coordinator is None and not team:
-        for each in org or []:
-            try:
-                validate_org(each)
-            except ValueError as error:
-                raise typer.BadParameter(f"--org {each}: {error}") from None
-        key = settings.source_token_key.get_secret_value()
-        print(mint_source(key, client, source, org or [], now=now, lifetime=lifetime))
-    else:
-        raise typer.BadParameter(
-            "give --coordinator (and --team), or --source and --client (and --org)"
-        )
-
-
-@vault_app.command("rotate")
-def rotate_vault() -> None:
-    """Re-encrypt every national id in intake's vault under the first key of LOS_VAULT_KEY
-    ("NEW,OLD"), in the database DATABASE_URL names, while intake runs with the same keys.
-    Then intake can be given NEW alone."""
-    settings = get_settings()
-    if settings.database_url is None:
-        raise typer.BadParameter("DATABASE_URL is not set: name intake's database")
-    try:
-        vault = Vault(settings.database_url, settings.vault_key.get_secret_value())
-        with Progress(disable=not console.is_terminal, console=console) as progress:
-            task = progress.add_task("re-encrypting", total=vault.count())
-            rotation = vault.rotate(lambda rows: progress.update(task, advance=rows))
-    except ValueError as error:  # a key that is not one
-        raise typer.BadParameter(str(error)) from None
-    except InvalidToken:
-        console.print("vault rotate stopped: a national id is under none of LOS_VAULT_KEY's keys")
-        raise typer.Exit(1) from None
-    except psycopg.Error as error:
-        console.print(f"vault rotate stopped: {error}")
-        raise typer.Exit(1) from None
-    console.print(
-        f"{rotation.rotated:,} national ids re-encrypted under the first key,"
-        f" {rotation.current:,} were already"
     )
 
 

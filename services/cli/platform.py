@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.kernel.embedded import Servers, free_port, servers
+from services.kernel.embedded import CannotStart, Servers, free_port, servers
 from services.kernel.rpc import sync_channel
 from services.kernel.settings import Settings, TlsSettings, get_settings
 
@@ -68,7 +68,7 @@ def wait_healthy(
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 log = (log_dir / f"{service}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{service} exited with {process.returncode}:\n{log}")
+                raise CannotStart(f"{service} exited with {process.returncode}:\n{log}")
             try:
                 reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
             except grpc.RpcError as error:
@@ -78,7 +78,7 @@ def wait_healthy(
                     return
                 last = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
             time.sleep(0.2)
-    raise RuntimeError(f"{service} at {address} not healthy after {timeout:.0f} s: {last}")
+    raise CannotStart(f"{service} at {address} not healthy after {timeout:.0f} s: {last}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
 
 import psycopg
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from services.intake.domain import Participant
 from services.kernel.source import SourceApplication
+from services.kernel.store import KeptConnection
 
 # Participants `keep` remembers having stored, so that it neither encrypts nor writes
 # them again; the oldest are forgotten first (64 hex digits each).
@@ -41,6 +41,21 @@ def fernet_keys(keys: str) -> list[Fernet]:
     return fernets
 
 
+def create_vault(database_url: str) -> None:
+    """The vault's table, at intake's start, if it is not there yet."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS intake.vault"
+            " (participant text PRIMARY KEY, national_id bytea NOT NULL)"
+        )
+
+
+def vault_exists(database_url: str) -> bool:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT to_regclass('intake.vault')").fetchone()
+    return row is not None and row[0] is not None
+
+
 @dataclass
 class Rotation:
     """What `Vault.rotate` did: rows re-encrypted under the first key, and rows that
@@ -50,19 +65,24 @@ class Rotation:
     current: int = 0
 
 
+class Unreadable(Exception):
+    """A national id that none of the keys decrypts, and what the rotation did before."""
+
+    def __init__(self, participant: str, rotation: Rotation) -> None:
+        super().__init__(f"the national id of participant {participant} is under none of the keys")
+        self.rotation = rotation
+
+
 class Vault:
+    """The vault's rows in `intake.vault` (`create_vault` makes the table)."""
+
     def __init__(self, database_url: str, keys: str) -> None:
         self._database_url = database_url
         fernets = fernet_keys(keys)
         self._newest = fernets[0]
         self._fernet = MultiFernet(fernets)
-        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._conn = KeptConnection(database_url)
         self._kept: dict[str, None] = {}  # in the order they were stored
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS intake.vault"
-                " (participant text PRIMARY KEY, national_id bytea NOT NULL)"
-            )
 
     def keep(self, identities: dict[str, str]) -> None:
         """Store the national ids of participants not in the vault yet. Call it from one
@@ -71,9 +91,8 @@ class Vault:
         if not fresh:
             return
         rows = [(p, self._fernet.encrypt(nid.encode())) for p, nid in fresh.items()]
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._database_url, autocommit=True)
-        with self._conn.transaction(), self._conn.cursor() as cur:
+        conn = self._conn.get()
+        with conn.transaction(), conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO intake.vault (participant, national_id) VALUES (%s, %s)"
                 " ON CONFLICT (participant) DO NOTHING",
@@ -86,8 +105,7 @@ class Vault:
                 del self._kept[oldest]
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        self._conn.close()
 
     def national_id(self, participant: str) -> str | None:
         with psycopg.connect(self._database_url) as conn:
@@ -98,9 +116,11 @@ class Vault:
 
     def rotate(self, done: Callable[[int], None] = lambda rows: None) -> Rotation:
         """Re-encrypt under the first key every national id that another key encrypted, a
-        batch a transaction, while intake goes on storing new ones (under the first key);
-        `done` hears how many rows each batch went through. Run again, it finds them all
-        current. InvalidToken if a row is under none of the keys."""
+        batch a transaction, in the participants' order; `done` hears how many rows each
+        batch went through. Intake may go on storing meanwhile, with the same keys: a row
+        it stored under an older key behind the rotation is found by the next run, which
+        is why a rotation is over only once a run re-encrypts none. `Unreadable` if a row
+        is under none of the keys."""
         rotation = Rotation()
         after = ""
         with psycopg.connect(self._database_url, autocommit=True) as conn:
@@ -113,8 +133,11 @@ class Vault:
                 for participant, token in rows:
                     if self._current(bytes(token)):
                         rotation.current += 1
-                    else:
+                        continue
+                    try:
                         fresh.append((self._fernet.rotate(bytes(token)), participant))
+                    except InvalidToken:
+                        raise Unreadable(participant, rotation) from None
                 with conn.transaction(), conn.cursor() as cur:
                     cur.executemany(
                         "UPDATE intake.vault SET national_id = %s WHERE participant = %s", fresh

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.intake.application import IntakeApplication, Vault
+from services.intake.application import IntakeApplication, Vault, create_vault
 from services.kernel.runtime import run, serve_source
 from services.kernel.settings import Settings
 
@@ -10,6 +10,7 @@ from services.kernel.settings import Settings
 async def main(settings: Settings) -> None:
     def make_app(env: dict[str, str]) -> IntakeApplication:
         assert settings.database_url is not None
+        create_vault(settings.database_url)
         vault = Vault(settings.database_url, settings.vault_key.get_secret_value())
         return IntakeApplication(vault, env=env)
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import psycopg
 from psycopg import sql
+
+from services.kernel.store import KeptConnection
 
 
 class Checks(Protocol):
@@ -26,8 +28,7 @@ class CheckLog:
     worker): it keeps one connection for it."""
 
     def __init__(self, database_url: str, schema: str) -> None:
-        self._database_url = database_url
-        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._conn = KeptConnection(database_url)
         table = sql.Identifier(schema, "event_checks")
         insert = "INSERT INTO {} (at, reader, participant) VALUES (%s, %s, %s)"
         self._insert = sql.SQL(insert).format(table)
@@ -40,11 +41,9 @@ class CheckLog:
             )
 
     def record(self, at: datetime, reader: str, participants: Iterable[str]) -> None:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._database_url, autocommit=True)
-        with self._conn.transaction(), self._conn.cursor() as cur:
+        conn = self._conn.get()
+        with conn.transaction(), conn.cursor() as cur:
             cur.executemany(self._insert, [(at, reader, p) for p in participants])
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        self._conn.close()

@@ -26,6 +26,10 @@ from services.kernel.processes import die_with_parent
 NOT_INSTALLED = "is not installed: pip install 'los[embedded]', or name your server in"
 
 
+class CannotStart(RuntimeError):
+    """A server or service that cannot be started, with the reason an operator acts on."""
+
+
 @dataclass(frozen=True)
 class Servers:
     nats_url: str
@@ -45,7 +49,7 @@ def nats_server_binary() -> str:
         return str(candidate)
     found = shutil.which("nats-server")
     if found is None:
-        raise RuntimeError(f"nats-server {NOT_INSTALLED} NATS_URL")
+        raise CannotStart(f"nats-server {NOT_INSTALLED} NATS_URL")
     return found
 
 
@@ -54,11 +58,11 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     while time.monotonic() < deadline:
         if process.poll() is not None:
             said = log.read_text()[-2000:] if log.exists() else "(no log yet: see its stderr)"
-            raise RuntimeError(f"nats-server exited at start:\n{said}")
+            raise CannotStart(f"nats-server exited at start:\n{said}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"nats-server did not listen on 127.0.0.1:{port} within 20 s")
+    raise CannotStart(f"nats-server did not listen on 127.0.0.1:{port} within 20 s")
 
 
 @contextlib.contextmanager
@@ -107,8 +111,10 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
             warnings.simplefilter("ignore")
             from pgserver import pg_ctl  # type: ignore[attr-defined]  # generated when imported
             from pgserver.postgres_server import get_server
-    except ImportError:
-        raise RuntimeError(f"pgserver {NOT_INSTALLED} DATABASE_URL") from None
+    except ModuleNotFoundError as missing:
+        if missing.name != "pgserver":
+            raise
+        raise CannotStart(f"pgserver {NOT_INSTALLED} DATABASE_URL") from None
     data_dir.mkdir(parents=True, exist_ok=True)
     prepared = get_server(data_dir, cleanup_mode=None)
     user = prepared.system_user

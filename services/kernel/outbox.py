@@ -31,7 +31,6 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-import psycopg
 from eventsourcing.persistence import Recording
 from nats.aio.client import Client as NATS
 from opentelemetry.trace import SpanKind
@@ -47,7 +46,7 @@ from services.kernel.bus import (
 )
 from services.kernel.settings import Settings
 from services.kernel.source import SourceApplication, SourceRecord
-from services.kernel.store import Handover, Worker
+from services.kernel.store import Handover, KeptConnection, Worker
 from services.kernel.telemetry import batch_context, current_traceparent, tracer
 
 log = logging.getLogger(__name__)
@@ -92,9 +91,8 @@ class OutboxRelay:
         self._nc = nc
         self._js = nc.jetstream()
         self._settings = settings
-        self._database_url = settings.database_url
         self._table = sql.Identifier(service, "outbox_position")
-        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._conn = KeptConnection(settings.database_url)
         self._service = service
         self._published = 0  # the stream sequence of the last event published
         self._announced_at = -float("inf")
@@ -104,14 +102,8 @@ class OutboxRelay:
         self._caught_up = False  # read the store to its end since the handover opened
         app.recorded = self._recorded
 
-    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
-        """One connection for the relay's position, opened again if it broke."""
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._database_url, autocommit=True)
-        return self._conn
-
     def _read_position(self) -> int:
-        conn = self._connection()
+        conn = self._conn.get()
         conn.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (id int PRIMARY KEY, position bigint NOT NULL)"
@@ -121,7 +113,7 @@ class OutboxRelay:
         return int(row[0]) if row else 0
 
     def _save_position(self, position: int) -> None:
-        self._connection().execute(
+        self._conn.get().execute(
             sql.SQL(
                 "INSERT INTO {} (id, position) VALUES (1, %s)"
                 " ON CONFLICT (id) DO UPDATE SET position = EXCLUDED.position"

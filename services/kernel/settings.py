@@ -150,8 +150,14 @@ class Settings(BaseSettings):
         return self
 
     def public_defaults(self, keys: Iterable[str]) -> list[str]:
-        """Which of these keys are still at their defaults, which are in the public source."""
-        return [key for key in keys if getattr(self, key) == type(self).model_fields[key].default]
+        """Which of these keys are still at their defaults, which are in the public source
+        (or hold them among others, as a vault key being rotated does)."""
+        return [
+            key
+            for key in keys
+            if type(self).model_fields[key].default.get_secret_value()
+            in getattr(self, key).get_secret_value().split(",")
+        ]
 
 
 @lru_cache(maxsize=1)

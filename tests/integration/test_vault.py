@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from services.cli.main import app
 from services.intake import application
-from services.intake.application import Vault, fernet_keys
+from services.intake.application import Vault, create_vault, fernet_keys
 from services.kernel.embedded import Servers
 from services.kernel.ids import synthetic_national_id
 from services.kernel.settings import Settings, get_settings
@@ -27,6 +27,7 @@ IDS = {f"p-{n}": synthetic_national_id(random.Random(n), date(1988, 2, 9)) for n
 def vault_on(servers: Servers) -> tuple[Vault, str]:
     database_url = fresh_database(servers.database_url)
     create_schema(database_url, "intake")
+    create_vault(database_url)
     return Vault(database_url, KEY), database_url
 
 
@@ -68,6 +69,7 @@ def test_the_vault_writes_only_participants_it_has_not_stored_lately(
 
     assert stored(database_url) == {"p-1", "p-2"}  # p-3 was remembered as stored
     vault.close()
+    create_vault(database_url)  # as intake starts again: the table is there
     restarted = Vault(database_url, KEY)
     restarted.keep(IDS)
     assert stored(database_url) == {"p-1", "p-2", "p-3"}
@@ -83,7 +85,7 @@ def national_ids(database_url: str, keys: str) -> dict[str, str]:
 
 
 @pytest.mark.servers
-def test_the_vault_key_is_rotated_while_intake_stores_under_the_new_one(
+def test_the_vault_key_is_rotated_to_the_key_intake_stores_under(
     real_servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(application, "ROTATE_BATCH", 2)  # batches end inside the rows
@@ -113,24 +115,45 @@ def test_the_vault_key_is_rotated_while_intake_stores_under_the_new_one(
 def test_los_vault_rotate_says_what_it_did(
     real_servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    old, new, other = (Fernet.generate_key().decode() for _ in range(3))
     vault, database_url = vault_on(real_servers)
     vault.close()
     before = Vault(database_url, old)
     before.keep(IDS)
     before.close()
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    elsewhere = fresh_database(real_servers.database_url)  # no vault in it
 
     said = []
-    for keys in (f"{new},{old}", new, f"{new},not-a-key"):
+    for keys, database in [
+        (f"{new},{old}", database_url),
+        (new, database_url),
+        (f"{new},not-a-key", database_url),
+        (f"{new},{old}", elsewhere),
+        (f"{other},{new}", database_url),  # one row no longer under a key given
+    ]:
+        if keys.startswith(other):  # p-1 stored again under the old key, given no more
+            forget(database_url, "p-1")
+            with_old = Vault(database_url, old)
+            with_old.keep({"p-1": IDS["p-1"]})
+            with_old.close()
         monkeypatch.setenv("LOS_VAULT_KEY", keys)
+        monkeypatch.setenv("DATABASE_URL", database)
         get_settings.cache_clear()
         result = CliRunner().invoke(app, ["vault", "rotate"])
         said.append((result.exit_code, " ".join(result.output.replace("│", " ").split())))
     get_settings.cache_clear()
 
-    assert said[0] == (0, "3 national ids re-encrypted under the first key, 0 were already")
+    assert said[0] == (
+        0,
+        "3 national ids re-encrypted under the first key, 0 were already;"
+        " run it again until it re-encrypts none",
+    )
     assert said[1] == (0, "0 national ids re-encrypted under the first key, 3 were already")
     assert said[2][0] == 2
     assert "LOS_VAULT_KEY: key 2 is not a Fernet key" in said[2][1]
-    assert national_ids(database_url, new) == IDS
+    assert said[3] == (1, "vault rotate stopped: the database DATABASE_URL names has no vault")
+    assert said[4] == (
+        1,
+        "vault rotate stopped: the national id of participant p-1 is under none of the"
+        " keys, after re-encrypting 0 (give LOS_VAULT_KEY its key too)",
+    )

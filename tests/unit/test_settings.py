@@ -42,3 +42,9 @@ def test_one_key_for_both_apis_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.setenv(name, "one-long-random-value-of-32-bytes-or-more")
     with pytest.raises(ValidationError, match="must differ"):
         Settings(_env_file=None)
+
+
+def test_a_default_key_among_others_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = Settings.model_fields["vault_key"].default.get_secret_value()
+    monkeypatch.setenv("LOS_VAULT_KEY", f"{default},another")
+    assert Settings(_env_file=None).public_defaults(["vault_key"]) == ["vault_key"]

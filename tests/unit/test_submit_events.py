@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -273,3 +274,29 @@ async def test_only_a_source_token_opens_the_api(
     assert [code for code, _ in refused] == [grpc.StatusCode.UNAUTHENTICATED] * 2
     assert all(details.startswith(reason) for _, details in refused), refused
     assert state.state == sources_pb2.EventState.NOT_KNOWN  # nothing was stored
+
+
+async def test_a_question_that_cannot_be_recorded_is_not_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class _Down:
+        def record(self, at: datetime, reader: str, participants: Iterable[str]) -> None:
+            raise ConnectionError("the database is down")
+
+    app, read = JourneyApplication(), list[object]()
+    monkeypatch.setattr(app, "states", read.append)
+    worker = Worker("journey")
+    servicer = SourcesServicer(app, worker, Settings(), cast(OutboxRelay, _Relay()), _Down())
+    asked = [sources_pb2.SentEvent(event_id=str(uuid.uuid4()), person=ANNE.national_id)]
+    server, port = await start_server([Service(servicer, register, SERVICE)], "127.0.0.1", 0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = sources_pb2_grpc.SourcesStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=asked), metadata=NAV)
+    finally:
+        await server.stop(grace=None)
+        worker.close()
+
+    assert failed.value.code() == grpc.StatusCode.UNKNOWN
+    assert read == []  # the store was not asked
