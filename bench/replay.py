@@ -51,10 +51,11 @@ from bench.common import COHORT_END, Context, Figure, Replayed, Result
 from bench.compiled import plain_tree, store_replay_plain
 from services.kernel.settings import Settings
 from services.outcomes.build import COMPILED
-from services.outcomes.history import journeys, replay_share, replay_store
+from services.outcomes.history import id_ranges, journeys, replay_store, stored_up_to
 from services.outcomes.replay import collector_paused, replay_file
 
 UNTIL = datetime.combine(COHORT_END + timedelta(days=1), day_time(0), tzinfo=UTC)
+STUDY_KEY = "bench-study-key"
 T = TypeVar("T")
 
 
@@ -89,26 +90,21 @@ async def settle(database_url: str) -> float:
 
 
 def store_raw_read(database_url: str) -> tuple[int, float]:
-    async def read() -> int:
-        return sum([len(journey) async for journey in journeys(database_url)])
-
     with collector_paused():
         started = time.perf_counter()
-        events = asyncio.run(read())
+        last = stored_up_to(database_url)
+        events = sum(
+            len(journey)
+            for ids in id_ranges(last, 1)
+            for journey in journeys(database_url, ids, last)
+        )
         return events, time.perf_counter() - started
 
 
-def store_replay(database_url: str, until: datetime, part: int = 0, parts: int = 1) -> Replayed:
-    """One share of the journey store through every rule: (events, seconds, alerts)."""
+def store_replay(database_url: str, until: datetime, workers: int = 1) -> Replayed:
+    """`los replay --store` in `workers` processes: (events, seconds, alerts)."""
     started = time.perf_counter()
-    found = replay_share(database_url, until, Settings().rules, part, parts)
-    return found.events, time.perf_counter() - started, len(found.rows)
-
-
-def store_replay_parallel(database_url: str, until: datetime, workers: int) -> Replayed:
-    """`los replay --store --workers`: seconds from start to the last result."""
-    started = time.perf_counter()
-    found = replay_store(database_url, until, Settings().rules, workers)
+    found = replay_store(database_url, until, Settings().rules, STUDY_KEY, workers)
     return found.events, time.perf_counter() - started, len(found.rows)
 
 
@@ -143,7 +139,7 @@ async def run(ctx: Context, path: Path) -> Result:
         )
         events, seconds, alerts = await asyncio.to_thread(fresh, store_replay, database_url, UNTIL)
         cores = os.cpu_count() or 1
-        parallel = await asyncio.to_thread(fresh, store_replay_parallel, database_url, UNTIL, cores)
+        parallel = await asyncio.to_thread(fresh, store_replay, database_url, UNTIL, cores)
         details["journey_store"] = {
             "events": events,
             "replay_seconds": round(seconds, 2),

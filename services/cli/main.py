@@ -201,36 +201,52 @@ def replay(
     store: Annotated[
         bool, typer.Option("--store", help="the journey store DATABASE_URL names, not a FILE")
     ] = False,
+    study_key: Annotated[
+        str | None, typer.Option(help="the study's own HMAC-SHA256 pseudonym key (--store)")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="alerts as JSONL (default: stdout)")] = None,
     workers: Workers = None,
 ) -> None:
     """Replay a file through the rules, as the live service judges it (CONTRACT §5); or,
-    with --store, the platform's own history, its journey store, under its pseudonyms.
+    with --store, the platform's own history, its journey store, for a study.
 
     Skipped lines go to stderr with line number and reason; same input and key, same bytes."""
     clock = _instant(until, "--until")
-    settings = get_settings()
+    rules = get_settings().rules
     processes = workers or os.cpu_count() or 1
     started = time.perf_counter()
-    if file is not None and pseudonym_key is not None and not store:
+    if file is not None and pseudonym_key is not None and not (store or study_key):
         from services.outcomes.replay import replay_file
 
-        result = replay_file(file, clock, pseudonym_key, settings.rules, processes)
-    elif store and file is None and pseudonym_key is None:
-        from services.outcomes.history import replay_store
-
-        if settings.database_url is None:
-            raise typer.BadParameter("DATABASE_URL is not set: name outcomes' database")
-        result = replay_store(settings.database_url, clock, settings.rules, processes)
+        result = replay_file(file, clock, pseudonym_key, rules, processes)
+    elif store and study_key is not None and file is None and pseudonym_key is None:
+        result = _replay_store(clock, study_key, processes)
     else:
-        raise typer.BadParameter(
-            "give a FILE and --pseudonym-key, or --store (the platform's own pseudonyms)"
-        )
+        raise typer.BadParameter("give a FILE and --pseudonym-key, or --store and --study-key")
     alerts = result.alerts
     with out.open("wb") if out else contextlib.nullcontext(sys.stdout.buffer) as sink:
         sink.writelines(f"{line}\n".encode() for line in alerts)
         sink.flush()
-    _report(result, f"{len(alerts):,} alerts", started)
+    _report(result, f"{len(alerts):,} alerts", started, store=store)
+
+
+def _replay_store(until: datetime, study_key: str, workers: int) -> Replay:
+    """`los replay --store`, or the reason it cannot run."""
+    import asyncpg
+
+    from services.outcomes.history import NoStore, replay_store
+
+    settings = get_settings()
+    if settings.database_url is None:
+        raise typer.BadParameter("DATABASE_URL is not set: name outcomes' database")
+    if study_key == settings.pseudonym_key.get_secret_value():
+        # The platform's own pseudonyms would link the study to the live stores.
+        raise typer.BadParameter("must not be LOS_PSEUDONYM_KEY", param_hint="--study-key")
+    try:
+        return replay_store(settings.database_url, until, settings.rules, study_key, workers)
+    except (NoStore, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        console.print(f"replay stopped: {error}")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -278,16 +294,22 @@ def _instant(text: str, option: str) -> datetime:
         raise typer.BadParameter(str(error), param_hint=option) from None
 
 
-def _report(result: Replay, made: str, started: float) -> None:
-    """The lines a replay skipped, then what it read and made, on stderr."""
+def _report(result: Replay, made: str, started: float, *, store: bool = False) -> None:
+    """The lines a replay skipped, then what it read and made, on stderr. (A store has
+    nothing to skip: what was invalid, refused or a duplicate never became a fact.)"""
     for problem in result.skipped:
         print(problem, file=sys.stderr)
     seconds = time.perf_counter() - started
+    unit = "facts" if store else "events"
+    read = f"{result.events:,} {unit}"
+    if not store:
+        read += (
+            f": {result.invalid:,} invalid, {result.refused:,} refused,"
+            f" {result.held:,} held, {result.duplicates:,} duplicates"
+        )
     typer.echo(
-        f"{result.events:,} events: {result.invalid:,} invalid, {result.refused:,} refused,"
-        f" {result.held:,} held, {result.duplicates:,} duplicates,"
-        f" {result.after_until:,} recorded after --until;"
-        f" {made} in {seconds:.1f} s = {result.events / seconds:,.0f} events/s",
+        f"{read}, {result.after_until:,} recorded after --until;"
+        f" {made} in {seconds:.1f} s = {result.events / seconds:,.0f} {unit}/s",
         err=True,
     )
 

@@ -70,6 +70,13 @@ CREATE TABLE IF NOT EXISTS outcomes.journey_reads (
     reader text NOT NULL,
     participant text NOT NULL
 );
+-- Every `los replay --store`, written before it reads (history.py).
+CREATE TABLE IF NOT EXISTS outcomes.history_reads (
+    at timestamptz NOT NULL,
+    reader text NOT NULL,
+    until timestamptz NOT NULL,
+    study text NOT NULL
+);
 -- Whose caseload each person is in, now and as planned ahead (caseload.py).
 CREATE TABLE IF NOT EXISTS outcomes.caseload (
     participant text NOT NULL,

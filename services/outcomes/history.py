@@ -1,128 +1,196 @@
 """`los replay --store`: the platform's own history, outcomes' journey store, through the
 rules as `los replay` takes a file (CONTRACT §5): what was known at `--until`, judged by
-the rules with this run's settings, with no bus, service or wall clock.
+the rules with this run's thresholds, with no bus, service or wall clock.
 
 So an evaluator replays the history the platform holds, at any instant and with other
-thresholds (`LOS_RULES__*`), without the source systems' files and their national ids.
-The journey store keeps what the source services accepted, each fact of a pseudonymous
-person with both its times; its `person`s are the platform's pseudonyms, so the lines
-are those `los replay` writes for the same events' file under the platform's
-`LOS_PSEUDONYM_KEY` (`tests/integration/test_differential.py`). Nothing is skipped: what
-was invalid, refused or still held never became a fact. Facts recorded after `--until`
-are counted and left out, as a replay of the file leaves those events out.
+thresholds (`LOS_RULES__*`; not the lifecycle hold, which the live services applied when
+the events came), without the source systems' files and their national ids.
 
-Each person's facts are read together, in the order the store keeps them (its primary
-key), through a cursor (asyncpg, as DESIGN.md has replay scans read), so a process holds
-one journey at a time besides the alerts; the people are shared out over processes by a
-hash of their journey's id.
+- **A study's pseudonyms.** The store's people are the platform's pseudonyms, which
+  lead to the live alerts, caseloads and intake's vault. So each `person` is pseudonymised
+  again, under the study's own key (HMAC-SHA256 of the platform pseudonym), and each
+  `alert_id` derived from that: the lines do not join with the live stores, nor with
+  `los replay` of a file under the same key (whose ids come from national ids).
+- **Recorded first.** Reading every journey is a read of identifiable data (DESIGN.md):
+  before it reads, a replay writes who ran it, as of when and for which study (a
+  fingerprint of its key) to `outcomes.history_reads`, and does not run if it cannot.
+- **What was known.** The store keeps what the source services accepted, each fact with
+  both its times, in the order it was stored. A replay reads the store as it was when it
+  started (the log up to its last notification id then) and leaves out the facts
+  recorded after `--until`, counting them. It has nothing to skip: what was invalid,
+  refused or a duplicate never became a fact. An end still held at `--until` whose start
+  came later is a fact here, dated by its own `recorded_at`, where a replay of the file
+  holds it; no rule reads an end whose start is not known, so neither gives an alert for
+  it. With each person's facts sent to each service in `recorded_at` order (as `los
+  import` sends a sorted file), the lines are those of a replay of that file, persons
+  and alert ids aside (`tests/unit/test_history.py`,
+  `tests/integration/test_differential.py`); facts that arrive later but were recorded
+  before `--until` change a replay run later.
+
+The store is read a range of the journeys' ids at a time (uuid5, so each range holds about
+as many people), a range of about `RANGE_ROWS` stored events in one query, sorted in
+memory; no query reads for long, so none holds back the live service or vacuum, and a
+process holds one range's rows besides the alerts. The processes take the ranges in turn.
+(Read instead a page at a time along the primary key, 10,000 rows a query, the bench's
+200,000 facts took twice as long to read: `bench/findings.md` item 36.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
+import hashlib
+import itertools
 import os
-from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime
+import socket
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from itertools import groupby, repeat
-from multiprocessing import get_context
 from operator import itemgetter
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import orjson
 
+from services.kernel.ids import pseudonym
 from services.kernel.settings import RuleSettings
 from services.outcomes.application import FACT_TOPIC, to_fact
 from services.outcomes.journey import Journey
 from services.outcomes.replay import Replay, alert_row, collector_paused
 from services.outcomes.rules import evaluate
-from services.outcomes.shares import worker_start
+from services.outcomes.shares import forked_pool
 
+RANGE_ROWS = 250_000  # stored events a query reads, about
 FACTS = (
     "SELECT originator_id, state FROM outcomes.journeystore_events"
-    " WHERE topic = $1 AND abs(hashtext(originator_id::text)) % $2 = $3"
+    " WHERE originator_id BETWEEN $1 AND $2 AND topic = $3 AND notification_id <= $4"
     " ORDER BY originator_id, originator_version"
 )
-FETCH = 10_000  # rows a round trip of the cursor
-# Planned for reading every row, not the first few (a cursor's default): a sort in
-# memory rather than a walk of the primary key's index; 0.5 s less for 200,000 facts.
-READING_ALL = {"cursor_tuple_fraction": "1", "work_mem": "256MB"}
+# A range's rows sorted in memory (~140 MB of them), not in temporary files.
+SORTING = {"work_mem": "256MB"}
+Ids = tuple[UUID, UUID]  # a range of journeys' ids, both ends in
+
+
+class NoStore(Exception):
+    """The database holds no journey store to replay."""
 
 
 def replay_store(
-    database_url: str, until: datetime, rules: RuleSettings, workers: int = 1
+    database_url: str, until: datetime, rules: RuleSettings, study_key: str, workers: int = 1
 ) -> Replay:
-    """The journey store at `database_url` replayed up to `until`, in `workers` processes;
-    the result does not depend on how many."""
+    """The journey store at `database_url` replayed up to `until` under `study_key`, in
+    `workers` processes; the result does not depend on how many. `NoStore` if there is
+    none; the replay is recorded first (an error if it cannot be)."""
+    last = asyncio.run(_record(database_url, until, study_key))
+    ranges = id_ranges(last, workers)
+    shares = repeat(database_url), repeat(until), repeat(rules), repeat(study_key)
     if workers <= 1:
-        return replay_share(database_url, until, rules)
-    pool = ProcessPoolExecutor(
-        workers, get_context("fork"), initializer=worker_start, initargs=(os.getpid(),)
-    )
-    with pool:
-        shares = pool.map(
-            replay_share,
-            repeat(database_url),
-            repeat(until),
-            repeat(rules),
-            range(workers),
-            repeat(workers),
-        )
-        return Replay.merge(shares)
+        return Replay.merge(map(replay_range, *shares, ranges, repeat(last)))
+    with forked_pool(workers) as pool:
+        return Replay.merge(pool.map(replay_range, *shares, ranges, repeat(last)))
 
 
-def replay_share(
-    database_url: str, until: datetime, rules: RuleSettings, part: int = 0, parts: int = 1
+def replay_range(
+    database_url: str, until: datetime, rules: RuleSettings, study_key: str, ids: Ids, last: int
 ) -> Replay:
-    """Share `part` of `parts` of the people in the journey store, replayed up to `until`."""
-    with collector_paused():
-        return asyncio.run(_replay_share(database_url, until, rules, part, parts))
-
-
-async def _replay_share(
-    database_url: str, until: datetime, rules: RuleSettings, part: int, parts: int
-) -> Replay:
+    """The journeys whose ids are in `ids`, as stored up to notification `last`, replayed
+    up to `until` under `study_key`."""
     result = Replay()
-    async for stored in journeys(database_url, part, parts):
-        judge(stored, until, rules, result)
+    with collector_paused():
+        for stored in journeys(database_url, ids, last):
+            judge(stored, until, rules, result, lambda p: pseudonym(p, study_key))
     return result
 
 
 def judge(
-    stored: list[dict[str, Any]], until: datetime, rules: RuleSettings, result: Replay
+    stored: list[dict[str, Any]],
+    until: datetime,
+    rules: RuleSettings,
+    result: Replay,
+    as_person: Callable[[str], str],
 ) -> None:
     """One person's stored facts, judged at `until` on those recorded by then, into
-    `result`."""
+    `result`, the person named by `as_person` of their platform pseudonym."""
     result.events += len(stored)
     facts = [to_fact(fact, seq) for seq, fact in enumerate(stored)]
     known = [fact for fact in facts if fact.recorded_at <= until]
     result.after_until += len(facts) - len(known)
     if known:
-        journey = Journey(stored[0]["participant"], known)
+        journey = Journey(as_person(stored[0]["participant"]), known)
         alerts, _ = evaluate(journey, until, rules)
         result.rows.extend(alert_row(journey, alert) for alert in alerts)
 
 
-async def journeys(
-    database_url: str, part: int = 0, parts: int = 1
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Each stored journey of share `part` of `parts`: its facts as stored (JSON decoded),
-    in the order they were recorded in the store."""
-    conn = await asyncpg.connect(database_url, server_settings=READING_ALL)
+def journeys(database_url: str, ids: Ids, last: int) -> Iterator[list[dict[str, Any]]]:
+    """Each stored journey whose id is in `ids`: its facts as stored up to notification
+    `last` (JSON decoded a journey at a time), in the order they were stored."""
+    for _, facts in groupby(asyncio.run(_rows(database_url, ids, last)), key=itemgetter(0)):
+        yield [orjson.loads(state)["fact"] for _, state in facts]
+
+
+async def _rows(database_url: str, ids: Ids, last: int) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(database_url, server_settings=SORTING)
     try:
-        async with conn.transaction():  # a cursor lives in one
-            cursor = await conn.cursor(FACTS, FACT_TOPIC, parts, part)
-            journey: list[dict[str, Any]] = []
-            whose = None
-            while rows := await cursor.fetch(FETCH):
-                for originator, facts in groupby(rows, key=itemgetter(0)):
-                    if originator != whose and journey:
-                        yield journey
-                        journey = []
-                    whose = originator
-                    journey.extend(orjson.loads(state)["fact"] for _, state in facts)
-            if journey:
-                yield journey
+        return await conn.fetch(FACTS, *ids, FACT_TOPIC, last)
     finally:
         await conn.close()
+
+
+def stored_up_to(database_url: str) -> int:
+    """The journey store's last notification id: what is stored now ends there."""
+
+    async def last() -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await _last(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(last())
+
+
+def id_ranges(last: int, workers: int) -> list[Ids]:
+    """The journeys' ids in ranges of about `RANGE_ROWS` of the `last` stored events each,
+    and at least one for each process."""
+    parts = max(workers, -(-last // RANGE_ROWS), 1)
+    bounds = [(1 << 128) * k // parts for k in range(parts + 1)]
+    return [(UUID(int=low), UUID(int=high - 1)) for low, high in itertools.pairwise(bounds)]
+
+
+async def _record(database_url: str, until: datetime, study_key: str) -> int:
+    """Who replays the store, as of when, for which study; and the store's last
+    notification id now, up to which it is read."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        found = await conn.fetchval(
+            "SELECT to_regclass('outcomes.journeystore_events') IS NOT NULL"
+            " AND to_regclass('outcomes.history_reads') IS NOT NULL"
+        )
+        if not found:
+            raise NoStore("the database DATABASE_URL names holds no journey store of outcomes")
+        await conn.execute(
+            "INSERT INTO outcomes.history_reads (at, reader, until, study)"
+            " VALUES ($1, $2 || ' as ' || current_user, $3, $4)",
+            datetime.now(UTC),
+            _who(),
+            until,
+            hashlib.sha256(study_key.encode()).hexdigest()[:16],
+        )
+        return await _last(conn)
+    finally:
+        await conn.close()
+
+
+def _who() -> str:
+    """The user and host running the replay (the database adds its role)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no name
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+async def _last(conn: asyncpg.Connection) -> int:
+    last = await conn.fetchval("SELECT max(notification_id) FROM outcomes.journeystore_events")
+    return int(last or 0)

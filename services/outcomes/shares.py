@@ -76,9 +76,7 @@ def in_parts(
             return
         # At most one share more than processes under way: a result is let go once taken.
         # Forked (all of them at the first submit), so they hold the split files open.
-        pool = ProcessPoolExecutor(
-            workers, get_context("fork"), initializer=worker_start, initargs=(os.getpid(),)
-        )
+        pool = forked_pool(workers)
         try:
             ahead = iter(shares)
             running = deque(
@@ -94,7 +92,14 @@ def in_parts(
             pool.shutdown(cancel_futures=True)  # a consumer that stops early waits for no more
 
 
-def worker_start(parent: int) -> None:
+def forked_pool(workers: int) -> ProcessPoolExecutor:
+    """`workers` processes forked from this one (at the first submit), each ending with it."""
+    return ProcessPoolExecutor(
+        workers, get_context("fork"), initializer=_worker_start, initargs=(os.getpid(),)
+    )
+
+
+def _worker_start(parent: int) -> None:
     """A worker ends with the process that started it. Otherwise, were that one killed,
     the worker would wait for work forever, holding every share's file open."""
     die_with_parent()

@@ -6,6 +6,7 @@ replay of the file, line for line, at any instant."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,13 +18,16 @@ from typer.testing import CliRunner
 from services.cli.main import app
 from services.cohort import generate_cohort, write_jsonl
 from services.kernel.embedded import Servers
+from services.kernel.ids import pseudonym
 from services.kernel.settings import Settings, get_settings
+from services.outcomes import history
 from services.outcomes.history import replay_store
 from services.outcomes.replay import replay_file
 from tests.integration.test_crash_recovery import import_file, settle
 from tests.support import los
 
 PEOPLE = 2000
+STUDY = "a-study's-own-key"
 
 
 def live_alerts(database_url: str) -> tuple[datetime, set[tuple[str, ...]]]:
@@ -77,18 +81,49 @@ async def test_live_services_and_replay_raise_the_same_alerts(
     assert live - replayed == set(), "raised live but not in the replay"
     assert replayed - live == set(), "in the replay but not raised live"
 
+    # The journey store the services filled, replayed for a study: the file's lines, each
+    # person under the study's pseudonym of theirs, read in ranges of ~1,000 stored events
+    # (shared by two processes), each replay recorded first.
     rules, database_url = Settings().rules, running.env["DATABASE_URL"]
+    monkeypatch.setattr(history, "RANGE_ROWS", 1000)
     for until in (clock, datetime(2024, 7, 1, tzinfo=UTC)):  # the end, and inside it
         from_file = await asyncio.to_thread(replay_file, events, until, key, rules)
-        from_store = await asyncio.to_thread(replay_store, database_url, until, rules, 2)
-        assert from_store.alerts == from_file.alerts, until
+        from_store = await asyncio.to_thread(replay_store, database_url, until, rules, STUDY, 2)
+        assert for_study(from_store.alerts) == for_study(from_file.alerts, STUDY), until
         assert from_store.events == accepted
         assert from_store.after_until == from_file.after_until
+        assert {line["alert_id"] for line in map(json.loads, from_store.alerts)}.isdisjoint(
+            line["alert_id"] for line in map(json.loads, from_file.alerts)
+        ), "a study's alert ids must not be the live ones"
     monkeypatch.setenv("DATABASE_URL", database_url)
     get_settings.cache_clear()
     out = tmp_path / "store-alerts.jsonl"
-    command = ["replay", "--store", "--until", clock.isoformat(), "--out", str(out)]
+    command = ["replay", "--store", "--until", clock.isoformat(), "--study-key", STUDY]
+    command += ["--out", str(out)]
     ran = await asyncio.to_thread(CliRunner().invoke, app, command)
     get_settings.cache_clear()
     assert ran.exit_code == 0, ran.output
-    assert out.read_text().splitlines() == replay_file(events, clock, key, rules).alerts
+    assert for_study(out.read_text().splitlines()) == for_study(
+        replay_file(events, clock, key, rules).alerts, STUDY
+    )
+    with psycopg.connect(database_url) as conn:
+        reads = conn.execute("SELECT until, study FROM outcomes.history_reads").fetchall()
+    fingerprint = hashlib.sha256(STUDY.encode()).hexdigest()[:16]
+    assert reads == [
+        (clock, fingerprint),
+        (datetime(2024, 7, 1, tzinfo=UTC), fingerprint),
+        (clock, fingerprint),
+    ]
+
+
+def for_study(lines: list[str], study: str | None = None) -> list[dict[str, object]]:
+    """Output lines without their alert ids, each person under `study`'s pseudonym of
+    theirs (when given: lines of a replay of the file under the platform's key)."""
+    found = []
+    for line in lines:
+        alert = json.loads(line)
+        del alert["alert_id"]
+        if study is not None:
+            alert["person"] = pseudonym(alert["person"], study)
+        found.append(alert)
+    return sorted(found, key=lambda alert: json.dumps(alert, sort_keys=True))

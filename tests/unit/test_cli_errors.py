@@ -70,9 +70,11 @@ def test_a_source_token_bound_to_an_organisation_that_is_none_is_a_usage_error()
     "args",
     [
         (),  # neither a file nor the store
-        ("--store", "--pseudonym-key", "k"),  # the store holds the platform's pseudonyms
+        ("--store",),  # for whose study?
+        ("--store", "--pseudonym-key", "k"),  # a store holds no national id to key
         ("FILE",),  # a file's people need a key
-        ("FILE", "--store", "--pseudonym-key", "k"),
+        ("FILE", "--pseudonym-key", "k", "--study-key", "s"),
+        ("FILE", "--store", "--study-key", "s"),
     ],
 )
 def test_a_replay_of_a_file_and_of_the_store_are_told_apart(
@@ -83,16 +85,29 @@ def test_a_replay_of_a_file_and_of_the_store_are_told_apart(
     named = [str(events) if arg == "FILE" else arg for arg in args]
     code, said = los("replay", "--until", "2026-01-01T00:00:00Z", *named)
     assert code == 2
-    assert "give a FILE and --pseudonym-key, or --store" in " ".join(said.replace("│", " ").split())
+    unboxed = " ".join(said.replace("│", " ").split())
+    assert "give a FILE and --pseudonym-key, or --store and --study-key" in unboxed
 
 
-def test_a_replay_of_the_store_needs_its_database(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_replay_of_the_store_needs_its_database_and_a_study_key_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = ("replay", "--store", "--until", "2026-01-01T00:00:00Z", "--study-key")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     get_settings.cache_clear()
-    code, said = los("replay", "--store", "--until", "2026-01-01T00:00:00Z")
+    without = los(*store, "a-study")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     get_settings.cache_clear()
-    assert code == 2
-    assert "DATABASE_URL is not set" in said
+    platforms = los(*store, Settings().pseudonym_key.get_secret_value())
+    unreachable = los(*store, "a-study")
+    get_settings.cache_clear()
+
+    assert without[0] == 2
+    assert "DATABASE_URL is not set" in without[1]
+    assert platforms[0] == 2
+    assert "must not be LOS_PSEUDONYM_KEY" in " ".join(platforms[1].replace("│", " ").split())
+    assert unreachable[0] == 1
+    assert unreachable[1].startswith("replay stopped: ")
 
 
 def test_counts_below_one_are_usage_errors(tmp_path: Path) -> None:

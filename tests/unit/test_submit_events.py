@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -40,6 +41,17 @@ KEY = Settings().source_token_key.get_secret_value()
 PSEUDONYM_KEY = Settings().pseudonym_key.get_secret_value()  # the servicer's
 NOW = datetime.now(UTC)
 NAV = bearer(mint_source(KEY, "nav-arena", ["nav"], now=NOW))
+
+
+@asynccontextmanager
+async def _stub(servicer: SourcesServicer) -> AsyncIterator[sources_pb2_grpc.SourcesAsyncStub]:
+    """A client of `servicer`, served over gRPC on a free port while it is used."""
+    server, port = await start_server([Service(servicer, register, SERVICE)], "127.0.0.1", 0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield sources_pb2_grpc.SourcesStub(channel)
+    finally:
+        await server.stop(grace=None)
 
 
 class _Call:
@@ -144,22 +156,15 @@ async def test_what_became_of_a_held_event_is_asked_over_grpc(
         sources_pb2.SentEvent(event_id="e-1", person=ANNE.national_id),
         sources_pb2.SentEvent(event_id=end_id, person=ANNE.national_id[:10]),
     ]
-    server, port = await start_server([Service(servicer, register, SERVICE)], "127.0.0.1", 0)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = sources_pb2_grpc.SourcesStub(channel)
-            submitted = await stub.SubmitEvents(
-                sources_pb2.SubmitEventsRequest(events=[end]), metadata=NAV
-            )
-            held = await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent), metadata=NAV)
-            await stub.SubmitEvents(
-                sources_pb2.SubmitEventsRequest(events=[late_start]), metadata=NAV
-            )
-            refused = await stub.CheckEvents(
-                sources_pb2.CheckEventsRequest(events=sent[:1]), metadata=NAV
-            )
-    finally:
-        await server.stop(grace=None)
+    async with _stub(servicer) as stub:
+        submitted = await stub.SubmitEvents(
+            sources_pb2.SubmitEventsRequest(events=[end]), metadata=NAV
+        )
+        held = await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent), metadata=NAV)
+        await stub.SubmitEvents(sources_pb2.SubmitEventsRequest(events=[late_start]), metadata=NAV)
+        refused = await stub.CheckEvents(
+            sources_pb2.CheckEventsRequest(events=sent[:1]), metadata=NAV
+        )
 
     assert [h.event_id for h in submitted.held] == [end_id]
     State = sources_pb2.EventState
@@ -184,17 +189,12 @@ async def test_what_became_of_a_held_event_is_asked_over_grpc(
 async def test_a_check_of_more_than_a_thousand_events_is_refused(servicer: SourcesServicer) -> None:
     # It shares the store's one worker thread with SubmitEvents.
     sent = [sources_pb2.SentEvent(event_id=str(n), person=ANNE.national_id) for n in range(1001)]
-    server, port = await start_server([Service(servicer, register, SERVICE)], "127.0.0.1", 0)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = sources_pb2_grpc.SourcesStub(channel)
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent), metadata=NAV)
-            fine = await stub.CheckEvents(
-                sources_pb2.CheckEventsRequest(events=sent[:1000]), metadata=NAV
-            )
-    finally:
-        await server.stop(grace=None)
+    async with _stub(servicer) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=sent), metadata=NAV)
+        fine = await stub.CheckEvents(
+            sources_pb2.CheckEventsRequest(events=sent[:1000]), metadata=NAV
+        )
 
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert len(fine.events) == 1000
@@ -251,25 +251,18 @@ async def test_only_a_source_token_opens_the_api(
 ) -> None:
     start = measure_started(ANNE, "m-1", day(0))
     asked = [sources_pb2.SentEvent(event_id=json.loads(start)["event_id"], person=ANNE.national_id)]
-    server, port = await start_server([Service(servicer, register, SERVICE)], "127.0.0.1", 0)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = sources_pb2_grpc.SourcesStub(channel)
-            refused = []
-            for call in (
-                stub.SubmitEvents(
-                    sources_pb2.SubmitEventsRequest(events=[start]), metadata=metadata
-                ),
-                stub.CheckEvents(sources_pb2.CheckEventsRequest(events=asked), metadata=metadata),
-            ):
-                with pytest.raises(grpc.aio.AioRpcError) as error:
-                    await call
-                refused.append((error.value.code(), error.value.details() or ""))
-            [state] = (
-                await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=asked), metadata=NAV)
-            ).events
-    finally:
-        await server.stop(grace=None)
+    async with _stub(servicer) as stub:
+        refused = []
+        for call in (
+            stub.SubmitEvents(sources_pb2.SubmitEventsRequest(events=[start]), metadata=metadata),
+            stub.CheckEvents(sources_pb2.CheckEventsRequest(events=asked), metadata=metadata),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await call
+            refused.append((error.value.code(), error.value.details() or ""))
+        [state] = (
+            await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=asked), metadata=NAV)
+        ).events
 
     assert [code for code, _ in refused] == [grpc.StatusCode.UNAUTHENTICATED] * 2
     assert all(details.startswith(reason) for _, details in refused), refused
@@ -288,14 +281,11 @@ async def test_a_question_that_cannot_be_recorded_is_not_answered(
     worker = Worker("journey")
     servicer = SourcesServicer(app, worker, Settings(), cast(OutboxRelay, _Relay()), _Down())
     asked = [sources_pb2.SentEvent(event_id=str(uuid.uuid4()), person=ANNE.national_id)]
-    server, port = await start_server([Service(servicer, register, SERVICE)], "127.0.0.1", 0)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = sources_pb2_grpc.SourcesStub(channel)
+        async with _stub(servicer) as stub:
             with pytest.raises(grpc.aio.AioRpcError) as failed:
                 await stub.CheckEvents(sources_pb2.CheckEventsRequest(events=asked), metadata=NAV)
     finally:
-        await server.stop(grace=None)
         worker.close()
 
     assert failed.value.code() == grpc.StatusCode.UNKNOWN
