@@ -34,7 +34,7 @@ def now() -> datetime:
 
 
 def authorization() -> tuple[tuple[str, str]]:
-    """A source token for every source system, signed now as `los import` signs its own."""
+    """A source token for every source system, signed now with the services' key."""
     key = get_settings().source_token_key.get_secret_value()  # as the services' (inherited)
     return bearer(mint_source(key, "bench", SourceSystem, now=now()))
 

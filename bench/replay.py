@@ -3,13 +3,14 @@
 Two ways in, each beside its own raw read:
 
 - the journey store that the ingest benchmark filled, through `los replay --store`'s own
-  code (`services/outcomes/history.py`): every `FactRecorded` row streamed journey by
-  journey through a cursor, as the store keeps them (its primary key: the
-  participant's log, then the version), its JSON decoded, the facts turned into journeys
-  exactly as `JourneyLog.journey()` builds them (`to_fact`), all rules evaluated per
-  journey at the end of the cohort window (`rules.evaluate`, the function the live engine
-  calls) and each alert made into its output line; in one process and in one process per
-  core, each taking a share of the participants. Baseline: the same rows read and decoded
+  code (`services/outcomes/history.py`): every `FactRecorded` row read a range of the
+  journeys' ids a query, each journey's rows together as the store keeps them (its
+  primary key: the participant's log, then the version), its JSON decoded, the facts
+  turned into journeys exactly as `JourneyLog.journey()` builds them (`to_fact`), all
+  rules evaluated per journey at the end of the cohort window (`rules.evaluate`, the
+  function the live engine calls) and each alert made into its output line, under a
+  study's pseudonyms; in one process and in one process per core, each taking ranges of
+  the participants. Baseline: the same rows read and decoded
   the same way (`history.journeys`), nothing else. (Read in the order they were stored
   instead, one journey's facts lie scattered over memory: the same replay took ~15 %
   longer, `bench/findings.md` item 20);
@@ -55,7 +56,7 @@ from services.outcomes.history import id_ranges, journeys, replay_store, stored_
 from services.outcomes.replay import collector_paused, replay_file
 
 UNTIL = datetime.combine(COHORT_END + timedelta(days=1), day_time(0), tzinfo=UTC)
-STUDY_KEY = "bench-study-key"
+STUDY_KEY = "bench-study-key-of-32-bytes-or-more"
 T = TypeVar("T")
 
 

@@ -185,6 +185,11 @@ def _with_sources(
     if isinstance(failed, grpc.aio.AioRpcError):
         # For an import: the lines sent before it are stored; importing again skips them.
         console.print(f"{what} stopped: {failed.code().name}: {failed.details()}")
+        if failed.code() == grpc.StatusCode.UNAUTHENTICATED and token is None:
+            console.print(
+                "(it signed its own token with LOS_SOURCE_TOKEN_KEY: set that to the source"
+                " services' key, or give --token / LOS_SOURCE_TOKEN)"
+            )
         raise typer.Exit(1)
 
 
@@ -202,7 +207,10 @@ def replay(
         bool, typer.Option("--store", help="the journey store DATABASE_URL names, not a FILE")
     ] = False,
     study_key: Annotated[
-        str | None, typer.Option(help="the study's own HMAC-SHA256 pseudonym key (--store)")
+        str | None,
+        typer.Option(
+            envvar="LOS_STUDY_KEY", help="the study's own pseudonym key, 32 bytes or more (--store)"
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="alerts as JSONL (default: stdout)")] = None,
     workers: Workers = None,
@@ -239,9 +247,7 @@ def _replay_store(until: datetime, study_key: str, workers: int) -> Replay:
     settings = get_settings()
     if settings.database_url is None:
         raise typer.BadParameter("DATABASE_URL is not set: name outcomes' database")
-    if study_key == settings.pseudonym_key.get_secret_value():
-        # The platform's own pseudonyms would link the study to the live stores.
-        raise typer.BadParameter("must not be LOS_PSEUDONYM_KEY", param_hint="--study-key")
+    _check_study_key(study_key)
     try:
         return replay_store(settings.database_url, until, settings.rules, study_key, workers)
     except (NoStore, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
@@ -253,7 +259,13 @@ def _replay_store(until: datetime, study_key: str, workers: int) -> Replay:
 def export(
     file: EventsFile,
     until: Annotated[str, typer.Option(help="RFC 3339 instant: what was known then")],
-    study_key: Annotated[str, typer.Option(help="the study's own HMAC-SHA256 pseudonym key")],
+    study_key: Annotated[
+        str,
+        typer.Option(
+            envvar="LOS_STUDY_KEY",
+            help="the study's own HMAC-SHA256 pseudonym key, 32 bytes or more",
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="folder for the study's files", file_okay=False)],
     workers: Workers = None,
 ) -> None:
@@ -275,14 +287,23 @@ def export(
 
     clock = _instant(until, "--until")
     settings = get_settings()
-    if study_key == settings.pseudonym_key.get_secret_value():
-        # The platform's own pseudonyms would link the study to the live stores.
-        raise typer.BadParameter("must not be LOS_PSEUDONYM_KEY", param_hint="--study-key")
+    _check_study_key(study_key)
     started = time.perf_counter()
     processes = workers or os.cpu_count() or 1
     written = export_file(file, clock, study_key, settings.rules, out, processes)
     made = f"{written.people:,} people, {written.engagements:,} engagements"
     _report(written.replay, f"{made}: {len(written.files)} files in {out}", started)
+
+
+def _check_study_key(study_key: str) -> None:
+    """A study's key: not the platform's (whose pseudonyms lead to the live stores), and
+    long enough that no one guesses it from the pseudonyms or its fingerprint."""
+    if study_key == get_settings().pseudonym_key.get_secret_value():
+        raise typer.BadParameter("must not be LOS_PSEUDONYM_KEY", param_hint="--study-key")
+    if len(study_key.encode()) < 32:
+        raise typer.BadParameter(
+            "must be 32 bytes or more (openssl rand -hex 32)", param_hint="--study-key"
+        )
 
 
 def _instant(text: str, option: str) -> datetime:

@@ -2,7 +2,7 @@
 
 The vault is the only place inside the platform where a national id is kept: encrypted,
 keyed by the pseudonymous participant id, in intake's own schema. Its key can be rotated
-without stopping intake: `LOS_VAULT_KEY` holds one or more Fernet keys, comma-separated;
+while intake serves: `LOS_VAULT_KEY` holds one or more Fernet keys, comma-separated;
 the first encrypts, any of them decrypts, and `rotate` re-encrypts under the first what
 another key encrypted (`los vault rotate`; deploy/README.md says in which order).
 """

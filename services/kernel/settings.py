@@ -156,7 +156,7 @@ class Settings(BaseSettings):
             key
             for key in keys
             if type(self).model_fields[key].default.get_secret_value()
-            in getattr(self, key).get_secret_value().split(",")
+            in (part.strip() for part in getattr(self, key).get_secret_value().split(","))
         ]
 
 

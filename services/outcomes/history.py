@@ -9,8 +9,10 @@ the events came), without the source systems' files and their national ids.
 - **A study's pseudonyms.** The store's people are the platform's pseudonyms, which
   lead to the live alerts, caseloads and intake's vault. So each `person` is pseudonymised
   again, under the study's own key (HMAC-SHA256 of the platform pseudonym), and each
-  `alert_id` derived from that: the lines do not join with the live stores, nor with
-  `los replay` of a file under the same key (whose ids come from national ids).
+  `alert_id` derived from that: no line names a person or alert as the live stores do,
+  nor as `los replay` of a file under the same key (whose ids come from national ids).
+  The lines are still pseudonymous personal data: a line's rule, `raised_at`, subject
+  and recipient match its alert in the live store.
 - **Recorded first.** Reading every journey is a read of identifiable data (DESIGN.md):
   before it reads, a replay writes who ran it, as of when and for which study (a
   fingerprint of its key) to `outcomes.history_reads`, and does not run if it cannot.
@@ -68,7 +70,7 @@ FACTS = (
     " ORDER BY originator_id, originator_version"
 )
 # A range's rows sorted in memory (~140 MB of them), not in temporary files.
-SORTING = {"work_mem": "256MB"}
+SORTING = {"work_mem": "256MB", "max_parallel_workers_per_gather": "0"}
 Ids = tuple[UUID, UUID]  # a range of journeys' ids, both ends in
 
 
@@ -82,7 +84,7 @@ def replay_store(
     """The journey store at `database_url` replayed up to `until` under `study_key`, in
     `workers` processes; the result does not depend on how many. `NoStore` if there is
     none; the replay is recorded first (an error if it cannot be)."""
-    last = asyncio.run(_record(database_url, until, study_key))
+    last = asyncio.run(_begin(database_url, until, study_key))
     ranges = id_ranges(last, workers)
     shares = repeat(database_url), repeat(until), repeat(rules), repeat(study_key)
     if workers <= 1:
@@ -158,17 +160,19 @@ def id_ranges(last: int, workers: int) -> list[Ids]:
     return [(UUID(int=low), UUID(int=high - 1)) for low, high in itertools.pairwise(bounds)]
 
 
-async def _record(database_url: str, until: datetime, study_key: str) -> int:
-    """Who replays the store, as of when, for which study; and the store's last
-    notification id now, up to which it is read."""
+async def _begin(database_url: str, until: datetime, study_key: str) -> int:
+    """Record who replays the store, as of when, for which study; then the store's last
+    notification id, up to which it is read."""
     conn = await asyncpg.connect(database_url)
     try:
-        found = await conn.fetchval(
-            "SELECT to_regclass('outcomes.journeystore_events') IS NOT NULL"
-            " AND to_regclass('outcomes.history_reads') IS NOT NULL"
-        )
-        if not found:
+        store = await conn.fetchval("SELECT to_regclass('outcomes.journeystore_events')")
+        log = await conn.fetchval("SELECT to_regclass('outcomes.history_reads')")
+        if store is None:
             raise NoStore("the database DATABASE_URL names holds no journey store of outcomes")
+        if log is None:
+            raise NoStore(
+                "outcomes.history_reads is missing: start outcomes once on this version first"
+            )
         await conn.execute(
             "INSERT INTO outcomes.history_reads (at, reader, until, study)"
             " VALUES ($1, $2 || ' as ' || current_user, $3, $4)",

@@ -27,7 +27,7 @@ from tests.integration.test_crash_recovery import import_file, settle
 from tests.support import los
 
 PEOPLE = 2000
-STUDY = "a-study's-own-key"
+STUDY = "a-study's-own-key-of-32-bytes-or-more"
 
 
 def live_alerts(database_url: str) -> tuple[datetime, set[tuple[str, ...]]]:

@@ -23,7 +23,7 @@ from services.kernel.ids import synthetic_national_id, synthetic_orgnr
 from services.kernel.settings import RuleSettings
 from services.outcomes.replay import Replay, replay
 
-KEY = "replay-test-key"
+KEY = "replay-test-key-of-32-bytes-or-more"
 CET = timezone(timedelta(hours=1))
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=CET)
 RULES = RuleSettings()

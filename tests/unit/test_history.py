@@ -119,7 +119,8 @@ def _harder(events: list[dict[str, Any]], rng: random.Random) -> list[dict[str, 
 
 def _store_of(lines: list[str], rng: random.Random) -> tuple[list[list[dict[str, Any]]], Replay]:
     """What a store would hold of `lines`: the facts a replay accepts by the end of time,
-    each journey's in a shuffled order; and what that replay found."""
+    each journey's in a shuffled order; and what that replay found. (That the services
+    store what a replay accepts is test_differential's to check, on a real store.)"""
     found = Replay()
     everything = datetime(2100, 1, 1, tzinfo=UTC)
     store = []
