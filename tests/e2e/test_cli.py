@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,6 @@ from services.kernel.embedded import Servers
 from services.kernel.events import owner
 from tests.e2e.operator import (
     LOS,
-    SERVICE_LINE,
     SUMMARY,
     WatchLine,
     assert_stops_cleanly,
@@ -38,30 +34,13 @@ from tests.e2e.operator import (
     operator_env,
     parse_time,
     parse_watch_line,
-    read_recipients,
     report_figures,
     servers_from_environment,
     succeeded,
 )
 from tests.e2e.processes import ctrl_c_enabled, poll
-from tests.pki import make_pki
+from tests.e2e.recipients import read_recipients
 from tests.support import facts_recorded, isolated_env
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    """LOS_DATA_DIR for one test, outside pytest's tmp folder: when root runs the tests,
-    pgserver runs PostgreSQL as the user `pgserver`, which must traverse the path, and
-    every pytest session that starts meanwhile makes /tmp/pytest-of-root private again
-    (then initdb fails). Short, too, for the Unix socket of PostgreSQL in it. The service
-    logs are kept in tmp_path."""
-    folder = Path(tempfile.mkdtemp(prefix="los-e2e-"))
-    try:
-        yield folder
-    finally:
-        if (folder / "logs").is_dir():
-            shutil.copytree(folder / "logs", tmp_path / "los-logs", dirs_exist_ok=True)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.servers
@@ -382,47 +361,3 @@ def test_los_up_uses_given_servers(real_servers: Servers, data_dir: Path, tmp_pa
                 f"`los up` does not print the {label} URL it uses on one line:\n"
                 + "\n".join(printed)
             )
-
-
-@pytest.mark.servers
-def test_los_up_serves_over_mutual_tls(
-    real_servers: Servers, data_dir: Path, tmp_path: Path
-) -> None:
-    (tmp_path / "pki").mkdir()
-    pki = make_pki(tmp_path / "pki")
-    # The services' certificate and the CA their clients must show certificates of; the
-    # `los` commands' CA to trust and their own certificate.
-    tls = {
-        "LOS_TLS__CERT": str(pki.server.cert),
-        "LOS_TLS__KEY": str(pki.server.key),
-        "LOS_TLS__CLIENT_CA": str(pki.ca),
-        "LOS_TLS__CA": str(pki.ca),
-        "LOS_TLS__CLIENT_CERT": str(pki.client.cert),
-        "LOS_TLS__CLIENT_KEY": str(pki.client.key),
-    }
-    env = operator_env(data_dir, isolated_env(real_servers)) | tls
-    with los_up(env, tmp_path) as up:
-        lines = generate(tmp_path / "cohort.jsonl", 60, 3, env, tmp_path)
-        up.wait_ready()  # its health checks go over TLS too
-        schemes = {m["scheme"] for line in up.lines() if (m := SERVICE_LINE.match(line))}
-        assert schemes == {"grpcs"}, "`los up` does not say its services speak TLS only"
-        summary, _ = import_file(tmp_path / "cohort.jsonl", tmp_path / "rejects.jsonl", up)
-        assert (summary.lines, summary.accepted, summary.rejected) == (len(lines), len(lines), 0)
-        token = succeeded(
-            los("token", "--coordinator", "c-001", env=env, cwd=tmp_path, timeout=60)
-        ).stdout.strip()
-
-        def caseload(with_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-            return los(
-                "caseload", "--token", token, "--outcomes", up.addresses["outcomes"],
-                env=with_env, cwd=tmp_path, timeout=60,
-            )  # fmt: skip
-
-        assert "The caseload of the token's coordinator" in succeeded(caseload(env)).stdout
-        # Without a certificate of the CA, or in plaintext, a client is not let in.
-        no_certificate = {k: v for k, v in env.items() if "__CLIENT_" not in k}
-        plaintext = {k: v for k, v in env.items() if k not in tls}
-        for refused in (caseload(no_certificate), caseload(plaintext)):
-            assert refused.returncode == 1, refused.stdout + refused.stderr
-            assert refused.stderr.startswith("UNAVAILABLE"), refused.stderr
-        assert_stops_cleanly(up)
