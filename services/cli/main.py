@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +16,7 @@ import typer
 from rich.console import Console
 
 from services.cli.caseload import caseload_tables, get_caseload
+from services.cli.evaluate import EventsFile, export, replay
 from services.cli.importer import Importer
 from services.cli.platform import SERVICES, platform
 from services.cli.token import token
@@ -28,13 +27,11 @@ from services.kernel.embedded import CannotStart
 from services.kernel.settings import get_settings
 
 if TYPE_CHECKING:
-    from services.outcomes.replay import Replay
+    pass
 
 app = typer.Typer(help="Los: follows people across measures and alerts their coordinator.")
 alerts_app = typer.Typer(help="Coordinators' alerts.")
 app.add_typer(alerts_app, name="alerts")
-app.add_typer(vault_app, name="vault")
-app.command()(token)
 # What it prints is plain text: reasons from servers and libraries may hold [brackets].
 console = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
 
@@ -92,10 +89,6 @@ def generate(
 
 
 Address = Annotated[str, typer.Option(help="host:port of the source service")]
-EventsFile = Annotated[
-    Path, typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False)
-]
-Workers = Annotated[int | None, typer.Option(help="processes (default: one per CPU)")]
 SourceToken = Annotated[
     str | None,
     typer.Option(
@@ -193,146 +186,9 @@ def _with_sources(
         raise typer.Exit(1)
 
 
-@app.command()
-def replay(
-    until: Annotated[str, typer.Option(help="RFC 3339 instant at which the clock stops")],
-    file: Annotated[
-        Path | None,
-        typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False),
-    ] = None,
-    pseudonym_key: Annotated[
-        str | None, typer.Option(help="HMAC-SHA256 key of the pseudonyms (with a FILE)")
-    ] = None,
-    store: Annotated[
-        bool, typer.Option("--store", help="the journey store DATABASE_URL names, not a FILE")
-    ] = False,
-    study_key: Annotated[
-        str | None,
-        typer.Option(
-            envvar="LOS_STUDY_KEY", help="the study's own pseudonym key, 32 bytes or more (--store)"
-        ),
-    ] = None,
-    out: Annotated[Path | None, typer.Option(help="alerts as JSONL (default: stdout)")] = None,
-    workers: Workers = None,
-) -> None:
-    """Replay a file through the rules, as the live service judges it (CONTRACT §5); or,
-    with --store, the platform's own history, its journey store, for a study.
-
-    Skipped lines go to stderr with line number and reason; same input and key, same bytes."""
-    clock = _instant(until, "--until")
-    rules = get_settings().rules
-    processes = workers or os.cpu_count() or 1
-    started = time.perf_counter()
-    if file is not None and pseudonym_key is not None and not (store or study_key):
-        from services.outcomes.replay import replay_file
-
-        result = replay_file(file, clock, pseudonym_key, rules, processes)
-    elif store and study_key is not None and file is None and pseudonym_key is None:
-        result = _replay_store(clock, study_key, processes)
-    else:
-        raise typer.BadParameter("give a FILE and --pseudonym-key, or --store and --study-key")
-    alerts = result.alerts
-    with out.open("wb") if out else contextlib.nullcontext(sys.stdout.buffer) as sink:
-        sink.writelines(f"{line}\n".encode() for line in alerts)
-        sink.flush()
-    _report(result, f"{len(alerts):,} alerts", started, store=store)
-
-
-def _replay_store(until: datetime, study_key: str, workers: int) -> Replay:
-    """`los replay --store`, or the reason it cannot run."""
-    import asyncpg
-
-    from services.outcomes.history import NoStore, replay_store
-
-    settings = get_settings()
-    if settings.database_url is None:
-        raise typer.BadParameter("DATABASE_URL is not set: name outcomes' database")
-    _check_study_key(study_key)
-    try:
-        return replay_store(settings.database_url, until, settings.rules, study_key, workers)
-    except (NoStore, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-        console.print(f"replay stopped: {error}")
-        raise typer.Exit(1) from None
-
-
-@app.command()
-def export(
-    file: EventsFile,
-    until: Annotated[str, typer.Option(help="RFC 3339 instant: what was known then")],
-    study_key: Annotated[
-        str,
-        typer.Option(
-            envvar="LOS_STUDY_KEY",
-            help="the study's own HMAC-SHA256 pseudonym key, 32 bytes or more",
-        ),
-    ],
-    out: Annotated[Path, typer.Option(help="folder for the study's files", file_okay=False)],
-    workers: Workers = None,
-) -> None:
-    """Write what evaluators study: each engagement and person (Parquet, pseudonymous under
-    the study's key) and measure outcomes per measure and provider (CSV, no cell giving
-    away fewer than 5 people).
-
-    The same replay as `los replay`, whose output with the same key names the same people;
-    skipped lines go to stderr with line number and reason."""
-    try:
-        import lifelines  # noqa: F401  # imported now, not after the replay, if it is missing
-
-        from services.outcomes.export import export_file
-    except ModuleNotFoundError as missing:
-        if missing.name not in {"lifelines", "pyarrow"}:
-            raise
-        console.print(f"los export needs {missing.name}: pip install 'los[research]'")
-        raise typer.Exit(1) from None
-
-    clock = _instant(until, "--until")
-    settings = get_settings()
-    _check_study_key(study_key)
-    started = time.perf_counter()
-    processes = workers or os.cpu_count() or 1
-    written = export_file(file, clock, study_key, settings.rules, out, processes)
-    made = f"{written.people:,} people, {written.engagements:,} engagements"
-    _report(written.replay, f"{made}: {len(written.files)} files in {out}", started)
-
-
-def _check_study_key(study_key: str) -> None:
-    """A study's key: not the platform's (whose pseudonyms lead to the live stores), and
-    long enough that no one guesses it from the pseudonyms or its fingerprint."""
-    if study_key == get_settings().pseudonym_key.get_secret_value():
-        raise typer.BadParameter("must not be LOS_PSEUDONYM_KEY", param_hint="--study-key")
-    if len(study_key.encode()) < 32:
-        raise typer.BadParameter(
-            "must be 32 bytes or more (openssl rand -hex 32)", param_hint="--study-key"
-        )
-
-
-def _instant(text: str, option: str) -> datetime:
-    from services.outcomes.replay import parse_instant
-
-    try:
-        return parse_instant(text)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint=option) from None
-
-
-def _report(result: Replay, made: str, started: float, *, store: bool = False) -> None:
-    """The lines a replay skipped, then what it read and made, on stderr. (A store has
-    nothing to skip: what was invalid, refused or a duplicate never became a fact.)"""
-    for problem in result.skipped:
-        print(problem, file=sys.stderr)
-    seconds = time.perf_counter() - started
-    unit = "facts" if store else "events"
-    read = f"{result.events:,} {unit}"
-    if not store:
-        read += (
-            f": {result.invalid:,} invalid, {result.refused:,} refused,"
-            f" {result.held:,} held, {result.duplicates:,} duplicates"
-        )
-    typer.echo(
-        f"{read}, {result.after_until:,} recorded after --until;"
-        f" {made} in {seconds:.1f} s = {result.events / seconds:,.0f} {unit}/s",
-        err=True,
-    )
+app.command()(replay)
+app.command()(export)
+app.command()(token)
 
 
 @alerts_app.command("watch")
@@ -404,6 +260,8 @@ def demo(
     with _stops_with_the_reason("demo"):
         run_demo(people=people, seed=seed, console=Console(soft_wrap=True))
 
+
+app.add_typer(vault_app, name="vault")
 
 if __name__ == "__main__":
     app()
