@@ -55,7 +55,8 @@ def replay(
     rules = get_settings().rules
     processes = workers or os.cpu_count() or 1
     started = time.perf_counter()
-    if file is not None and pseudonym_key is not None and not (store or study_key):
+    # A file's replay takes no study key: one set in LOS_STUDY_KEY for --store is let be.
+    if file is not None and pseudonym_key is not None and not store:
         from services.outcomes.replay import replay_file
 
         result = replay_file(file, clock, pseudonym_key, rules, processes)

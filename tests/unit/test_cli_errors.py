@@ -87,7 +87,6 @@ def test_a_source_token_bound_to_an_organisation_that_is_none_is_a_usage_error()
         ("--store",),  # for whose study?
         ("--store", "--pseudonym-key", "k"),  # a store holds no national id to key
         ("FILE",),  # a file's people need a key
-        ("FILE", "--pseudonym-key", "k", "--study-key", "s"),
         ("FILE", "--store", "--study-key", "s"),
     ],
 )

@@ -50,6 +50,11 @@ def test_the_command_writes_alerts_and_reports_skipped_lines(tmp_path: Path) -> 
     )
     to_stdout = invoke(*args, "--workers", "1")
     assert to_stdout.stdout == out.read_text(encoding="utf-8")
+    # A study key kept in the environment for `--store` does not stop a file's replay.
+    with_study = CliRunner(env={"LOS_STUDY_KEY": "s" * 32}).invoke(
+        app, ["replay", *args, "--workers", "1"], catch_exceptions=False
+    )
+    assert with_study.stdout == to_stdout.stdout
 
 
 def test_the_same_input_and_key_give_byte_identical_output(tmp_path: Path) -> None:
