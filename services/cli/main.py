@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import grpc
 import typer
@@ -25,9 +25,6 @@ from services.cli.watch import watch
 from services.cohort import generate_cohort, write_jsonl
 from services.kernel.embedded import CannotStart
 from services.kernel.settings import get_settings
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(help="Los: follows people across measures and alerts their coordinator.")
 alerts_app = typer.Typer(help="Coordinators' alerts.")

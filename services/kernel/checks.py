@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
-import psycopg
 from psycopg import sql
 
 from services.kernel.store import KeptConnection
@@ -32,13 +31,12 @@ class CheckLog:
         table = sql.Identifier(schema, "event_checks")
         insert = "INSERT INTO {} (at, reader, participant) VALUES (%s, %s, %s)"
         self._insert = sql.SQL(insert).format(table)
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {}"
-                    " (at timestamptz NOT NULL, reader text NOT NULL, participant text NOT NULL)"
-                ).format(table)
-            )
+        self._conn.get().execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}"
+                " (at timestamptz NOT NULL, reader text NOT NULL, participant text NOT NULL)"
+            ).format(table)
+        )
 
     def record(self, at: datetime, reader: str, participants: Iterable[str]) -> None:
         conn = self._conn.get()

@@ -19,6 +19,7 @@ from services.cli.watch import watch
 from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
 from services.kernel.settings import Settings
+from services.kernel.tokens import bearer
 from services.outcomes.auth import mint
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
 from tests.integration.test_exactly_once import wait_for
@@ -27,10 +28,6 @@ from tests.support import Person, facts_recorded, los, token_for
 
 T = TypeVar("T")
 GAP = timedelta(seconds=2)
-
-
-def auth(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 async def refused(call: Awaitable[T]) -> grpc.StatusCode:
@@ -84,23 +81,23 @@ async def test_coordinators_work_their_own_alerts_and_are_refused_anyone_elses(
             api = alerts_pb2_grpc.AlertsStub(channel)
             # Anna's own work.
             mine = await api.ListAlerts(
-                alerts_pb2.ListAlertsRequest(status="open"), metadata=auth(anna_token)
+                alerts_pb2.ListAlertsRequest(status="open"), metadata=bearer(anna_token)
             )
             assert [a.alert_id for a in mine.alerts] == [raised.alert.alert_id]
             later = Timestamp()
             later.FromDatetime(now + timedelta(days=1))
             none_yet = await api.ListAlerts(
-                alerts_pb2.ListAlertsRequest(raised_from=later), metadata=auth(anna_token)
+                alerts_pb2.ListAlertsRequest(raised_from=later), metadata=bearer(anna_token)
             )
             assert list(none_yet.alerts) == []
             seen = await api.AcknowledgeAlert(
                 alerts_pb2.AcknowledgeAlertRequest(alert_id=raised.alert.alert_id),
-                metadata=auth(anna_token),
+                metadata=bearer(anna_token),
             )
             assert (seen.status, seen.acknowledged_by) == ("acknowledged", "c-anna")
             journey = await api.GetJourney(
                 alerts_pb2.GetJourneyRequest(participant=raised.alert.participant),
-                metadata=auth(anna_token),
+                metadata=bearer(anna_token),
             )
             assert [(e.kind, e.system, e.id) for e in journey.engagements] == [
                 ("measure", "nav", "m-1")
@@ -112,7 +109,7 @@ async def test_coordinators_work_their_own_alerts_and_are_refused_anyone_elses(
             # Bo's data, and calls with no token.
             bo_participant = pseudonym(bo.national_id, KEY)
             bo_alerts = await api.ListAlerts(
-                alerts_pb2.ListAlertsRequest(), metadata=auth(bo_token)
+                alerts_pb2.ListAlertsRequest(), metadata=bearer(bo_token)
             )
             bo_alert = bo_alerts.alerts[0].alert_id
             denied = grpc.StatusCode.PERMISSION_DENIED
@@ -120,7 +117,7 @@ async def test_coordinators_work_their_own_alerts_and_are_refused_anyone_elses(
                 await refused(
                     api.ListAlerts(
                         alerts_pb2.ListAlertsRequest(coordinator_id="c-bo"),
-                        metadata=auth(anna_token),
+                        metadata=bearer(anna_token),
                     )
                 )
                 == denied
@@ -129,7 +126,7 @@ async def test_coordinators_work_their_own_alerts_and_are_refused_anyone_elses(
                 await refused(
                     api.AcknowledgeAlert(
                         alerts_pb2.AcknowledgeAlertRequest(alert_id=bo_alert),
-                        metadata=auth(anna_token),
+                        metadata=bearer(anna_token),
                     )
                 )
                 == denied
@@ -138,7 +135,7 @@ async def test_coordinators_work_their_own_alerts_and_are_refused_anyone_elses(
                 await refused(
                     api.GetJourney(
                         alerts_pb2.GetJourneyRequest(participant=bo_participant),
-                        metadata=auth(anna_token),
+                        metadata=bearer(anna_token),
                     )
                 )
                 == denied
@@ -150,10 +147,8 @@ async def test_coordinators_work_their_own_alerts_and_are_refused_anyone_elses(
                 == grpc.StatusCode.UNAUTHENTICATED
             )
             forged = token_for("c-anna")[:-4] + "AAAA"
-            assert (
-                await refused(api.ListAlerts(alerts_pb2.ListAlertsRequest(), metadata=auth(forged)))
-                == grpc.StatusCode.UNAUTHENTICATED
-            )
+            listed = api.ListAlerts(alerts_pb2.ListAlertsRequest(), metadata=bearer(forged))
+            assert await refused(listed) == grpc.StatusCode.UNAUTHENTICATED
 
         with psycopg.connect(running.env["DATABASE_URL"]) as conn:
             reads = conn.execute(
@@ -182,17 +177,17 @@ async def test_what_a_token_grants_and_what_a_request_may_ask(
             acknowledge = alerts_pb2.AcknowledgeAlertRequest(alert_id=raised.alert.alert_id)
             # The coordinator responsible now may acknowledge what went to the one before;
             # an acknowledgement after that keeps who acknowledged first, and when.
-            by_new = await api.AcknowledgeAlert(acknowledge, metadata=auth(token_for("c-new")))
-            again = await api.AcknowledgeAlert(acknowledge, metadata=auth(token_for("c-old")))
+            by_new = await api.AcknowledgeAlert(acknowledge, metadata=bearer(token_for("c-new")))
+            again = await api.AcknowledgeAlert(acknowledge, metadata=bearer(token_for("c-old")))
             assert (by_new.status, by_new.acknowledged_by) == ("acknowledged", "c-new")
             assert again == by_new
             assert (
-                await refused(api.AcknowledgeAlert(acknowledge, metadata=auth(token_for("c-x"))))
+                await refused(api.AcknowledgeAlert(acknowledge, metadata=bearer(token_for("c-x"))))
                 == grpc.StatusCode.PERMISSION_DENIED
             )
 
             # A request it cannot read is refused as such.
-            mine = auth(token_for("c-old"))
+            mine = bearer(token_for("c-old"))
             out_of_range = Timestamp(seconds=-(10**12))
             for request in (
                 alerts_pb2.ListAlertsRequest(limit=-5),
@@ -217,7 +212,7 @@ async def test_what_a_token_grants_and_what_a_request_may_ask(
             claims = {"sub": "c-old", "teams": "nav-0301", "aud": "los", "exp": now + GAP * 99}
             odd = jwt.encode(claims, key, algorithm="HS256")
             assert (
-                await refused(api.ListAlerts(alerts_pb2.ListAlertsRequest(), metadata=auth(odd)))
+                await refused(api.ListAlerts(alerts_pb2.ListAlertsRequest(), metadata=bearer(odd)))
                 == grpc.StatusCode.UNAUTHENTICATED
             )
 

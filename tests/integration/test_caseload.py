@@ -17,8 +17,9 @@ import pytest
 from services.cli.platform import stop
 from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
+from services.kernel.tokens import bearer
 from services.rpc.los.v1 import alerts_pb2, alerts_pb2_grpc
-from tests.integration.test_alert_api import auth, refused
+from tests.integration.test_alert_api import refused
 from tests.integration.test_crash_recovery import restart_outcomes
 from tests.integration.test_handover_gap_live import KEY, assign, submit
 from tests.support import Person, los, token_for
@@ -34,7 +35,7 @@ async def settled(
 ) -> alerts_pb2.Caseload:
     """The caseload once `done` holds for it: the engine writes it as it judges."""
     for _ in range(150):
-        caseload = await api.GetCaseload(request, metadata=auth(token))
+        caseload = await api.GetCaseload(request, metadata=bearer(token))
         if done(caseload):
             return caseload
         await asyncio.sleep(0.2)
@@ -121,13 +122,14 @@ async def test_a_coordinator_sees_their_caseload_and_a_team_lead_the_queue_and_t
             # Each participant listed is a read of their data; a refused call reads no one.
             before = datetime.now(UTC)
             first = await api.GetCaseload(
-                alerts_pb2.GetCaseloadRequest(limit=1), metadata=auth(anna_token)
+                alerts_pb2.GetCaseloadRequest(limit=1), metadata=bearer(anna_token)
             )
             assert (first.total, [e.participant for e in first.participants]) == (
                 2,
                 [pseudonym(anna.national_id, KEY)],
             )
-            await api.GetCaseload(alerts_pb2.GetCaseloadRequest(org_unit=TEAM), metadata=auth(lead))
+            teams = alerts_pb2.GetCaseloadRequest(org_unit=TEAM)
+            await api.GetCaseload(teams, metadata=bearer(lead))
 
             denied, invalid = grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT
             for request, code in (
@@ -135,7 +137,7 @@ async def test_a_coordinator_sees_their_caseload_and_a_team_lead_the_queue_and_t
                 (alerts_pb2.GetCaseloadRequest(org_unit=TEAM), denied),
                 (alerts_pb2.GetCaseloadRequest(limit=-1), invalid),
             ):
-                assert await refused(api.GetCaseload(request, metadata=auth(anna_token))) == code
+                assert await refused(api.GetCaseload(request, metadata=bearer(anna_token))) == code
             assert (
                 await refused(api.GetCaseload(alerts_pb2.GetCaseloadRequest()))
                 == grpc.StatusCode.UNAUTHENTICATED
@@ -168,7 +170,7 @@ async def test_a_coordinator_sees_their_caseload_and_a_team_lead_the_queue_and_t
                     (pseudonym(dora.national_id, KEY), TEAM, days[5]),
                 )
             annas = await api.GetCaseload(
-                alerts_pb2.GetCaseloadRequest(), metadata=auth(anna_token)
+                alerts_pb2.GetCaseloadRequest(), metadata=bearer(anna_token)
             )
             assert annas.total == 1
             assert [e.participant for e in annas.participants] == [pseudonym(anna.national_id, KEY)]
@@ -208,7 +210,7 @@ async def test_a_store_from_before_caseloads_has_them_filled_when_outcomes_start
                 api, alerts_pb2.GetCaseloadRequest(), anna_token, lambda c: c.total > 0
             )
             queue = await api.GetCaseload(
-                alerts_pb2.GetCaseloadRequest(org_unit=TEAM), metadata=auth(lead)
+                alerts_pb2.GetCaseloadRequest(org_unit=TEAM), metadata=bearer(lead)
             )
         assert [e.participant for e in mine.participants] == [pseudonym(anna.national_id, KEY)]
         assert [e.participant for e in queue.participants] == [pseudonym(queued.national_id, KEY)]
