@@ -1,5 +1,5 @@
 """The evaluators' commands: `los replay` of a file (CONTRACT §5) or of the journey store
-for a study, and `los export` of a file for a study."""
+for a study, and `los export` of either for a study."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,22 +23,26 @@ if TYPE_CHECKING:
 EventsFile = Annotated[
     Path, typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False)
 ]
+# A FILE of edge events, or --store: the journey store.
+OrFile = Annotated[
+    Path | None,
+    typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False),
+]
+OrStore = Annotated[
+    bool, typer.Option("--store", help="the journey store DATABASE_URL names, not a FILE")
+]
 Workers = Annotated[int | None, typer.Option(help="processes (default: one per CPU)")]
+R = TypeVar("R")
 console = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
 
 
 def replay(
     until: Annotated[str, typer.Option(help="RFC 3339 instant at which the clock stops")],
-    file: Annotated[
-        Path | None,
-        typer.Argument(help="JSONL of edge events (CONTRACT §1)", exists=True, dir_okay=False),
-    ] = None,
+    file: OrFile = None,
     pseudonym_key: Annotated[
         str | None, typer.Option(help="HMAC-SHA256 key of the pseudonyms (with a FILE)")
     ] = None,
-    store: Annotated[
-        bool, typer.Option("--store", help="the journey store DATABASE_URL names, not a FILE")
-    ] = False,
+    store: OrStore = False,
     study_key: Annotated[
         str | None,
         typer.Option(
@@ -72,24 +77,37 @@ def replay(
 
 
 def _replay_store(until: datetime, study_key: str, workers: int) -> Replay:
-    """`los replay --store`, or the reason it cannot run."""
+    from services.outcomes.history import replay_store
+
+    database_url = _database_url()
+    _check_study_key(study_key)
+    rules = get_settings().rules
+    return _from_store(
+        "replay", lambda: replay_store(database_url, until, rules, study_key, workers)
+    )
+
+
+def _database_url() -> str:
+    database_url = get_settings().database_url
+    if database_url is None:
+        raise typer.BadParameter("DATABASE_URL is not set: name outcomes' database")
+    return database_url
+
+
+def _from_store(command: str, read: Callable[[], R]) -> R:
+    """What `read` makes of the journey store for `command`, or why it cannot be read."""
     import asyncpg
 
-    from services.outcomes.history import NoStore, replay_store
+    from services.outcomes.history import NoStore
 
-    settings = get_settings()
-    if settings.database_url is None:
-        raise typer.BadParameter("DATABASE_URL is not set: name outcomes' database")
-    _check_study_key(study_key)
     try:
-        return replay_store(settings.database_url, until, settings.rules, study_key, workers)
+        return read()
     except (NoStore, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-        console.print(f"replay stopped: {error}")
+        console.print(f"{command} stopped: {error}")
         raise typer.Exit(1) from None
 
 
 def export(
-    file: EventsFile,
     until: Annotated[str, typer.Option(help="RFC 3339 instant: what was known then")],
     study_key: Annotated[
         str,
@@ -99,32 +117,43 @@ def export(
         ),
     ],
     out: Annotated[Path, typer.Option(help="folder for the study's files", file_okay=False)],
+    file: OrFile = None,
+    store: OrStore = False,
     workers: Workers = None,
 ) -> None:
     """Write what evaluators study: each engagement and person (Parquet, pseudonymous under
     the study's key) and measure outcomes per measure and provider (CSV, no cell giving
-    away fewer than 5 people).
+    away fewer than 5 people); of a file, or with --store of the platform's journey store.
 
-    The same replay as `los replay`, whose output with the same key names the same people;
-    skipped lines go to stderr with line number and reason."""
+    The same replay as `los replay` of the same input, whose output with the same key
+    names the same people; a file's skipped lines go to stderr with line number and reason."""
     try:
         import lifelines  # noqa: F401  # imported now, not after the replay, if it is missing
 
-        from services.outcomes.export import export_file
+        from services.outcomes.export import export_file, export_store
     except ModuleNotFoundError as missing:
         if missing.name not in {"lifelines", "pyarrow"}:
             raise
         console.print(f"los export needs {missing.name}: pip install 'los[research]'")
         raise typer.Exit(1) from None
 
+    if (file is not None) == store:  # one or the other
+        raise typer.BadParameter("give a FILE, or --store")
     clock = _instant(until, "--until")
     settings = get_settings()
     _check_study_key(study_key)
     started = time.perf_counter()
     processes = workers or os.cpu_count() or 1
-    written = export_file(file, clock, study_key, settings.rules, out, processes)
+    if file is not None:
+        written = export_file(file, clock, study_key, settings.rules, out, processes)
+    else:
+        database_url = _database_url()
+        written = _from_store(
+            "export",
+            lambda: export_store(database_url, clock, study_key, settings.rules, out, processes),
+        )
     made = f"{written.people:,} people, {written.engagements:,} engagements"
-    _report(written.replay, f"{made}: {len(written.files)} files in {out}", started)
+    _report(written.replay, f"{made}: {len(written.files)} files in {out}", started, store=store)
 
 
 def _check_study_key(study_key: str) -> None:

@@ -70,13 +70,16 @@ CREATE TABLE IF NOT EXISTS outcomes.journey_reads (
     reader text NOT NULL,
     participant text NOT NULL
 );
--- Every `los replay --store`, written before it reads (history.py).
+-- Every `los replay --store` and `los export --store`, written before it reads (history.py).
 CREATE TABLE IF NOT EXISTS outcomes.history_reads (
     at timestamptz NOT NULL,
     reader text NOT NULL,
     until timestamptz NOT NULL,
-    study text NOT NULL
+    study text NOT NULL,
+    command text NOT NULL
 );
+-- Made before exports read the store: every read then was a replay.
+ALTER TABLE outcomes.history_reads ADD COLUMN IF NOT EXISTS command text NOT NULL DEFAULT 'replay';
 -- Whose caseload each person is in, now and as planned ahead (caseload.py).
 CREATE TABLE IF NOT EXISTS outcomes.caseload (
     participant text NOT NULL,

@@ -1,5 +1,7 @@
 """`los export`: what evaluators study, from the same replay of a file of edge events as
-`los replay` (CONTRACT §5), with people pseudonymised under the study's own key.
+`los replay` (CONTRACT §5), or of the journey store as `los replay --store` (`history.py`:
+recorded first, each person under the study's pseudonym of their platform pseudonym),
+with people pseudonymised under the study's own key.
 
 The output folder gets:
 
@@ -24,12 +26,14 @@ import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from services.kernel.ids import pseudonym
 from services.kernel.settings import RuleSettings
 from services.outcomes.domain import (
     COORDINATOR_ASSIGNED,
@@ -40,10 +44,16 @@ from services.outcomes.domain import (
     EngagementKey,
     Fact,
 )
-from services.outcomes.journey import ENGAGEMENT_EVENTS, KnownJourney, is_unplanned_end
-from services.outcomes.replay import Replay, replayed
+from services.outcomes.history import Ids, begin, id_ranges, journeys, judged
+from services.outcomes.journey import (
+    ENGAGEMENT_EVENTS,
+    Journey,
+    KnownJourney,
+    is_unplanned_end,
+)
+from services.outcomes.replay import Replay, collector_paused, replayed
 from services.outcomes.rules import Alert
-from services.outcomes.shares import in_parts, shares_of
+from services.outcomes.shares import in_order, in_parts, shares_of
 from services.outcomes.tables import (
     FIGURES,
     Measure,
@@ -104,6 +114,19 @@ class Export:
     people: list[Row] = field(default_factory=list)
     replay: Replay = field(default_factory=Replay)
 
+    def add(self, journey: Journey, alerts: Sequence[Alert], until: datetime) -> None:
+        """A person's rows: their journey as known at `until`, and the alerts judged on it."""
+        facts = journey.known_at(until)
+        known = KnownJourney(facts)
+        self.engagements += engagement_rows(journey.participant, facts, known)
+        self.people.append(person_row(journey.participant, facts, known, alerts))
+
+    def by_person(self) -> Export:
+        """The same, each person's rows together, by person."""
+        self.engagements.sort(key=itemgetter("person", "started_at", "kind", "engagement_id"))
+        self.people.sort(key=itemgetter("person"))
+        return self
+
 
 def export(
     numbered: Iterable[tuple[int, bytes | str]],
@@ -118,13 +141,23 @@ def export(
     person."""
     result = Export()
     for journey, alerts in replayed(numbered, until, key, rules, result.replay, part, parts):
-        facts = journey.known_at(until)
-        known = KnownJourney(facts)
-        result.engagements += engagement_rows(journey.participant, facts, known)
-        result.people.append(person_row(journey.participant, facts, known, alerts))
-    result.engagements.sort(key=itemgetter("person", "started_at", "kind", "engagement_id"))
-    result.people.sort(key=itemgetter("person"))
-    return result
+        result.add(journey, alerts, until)
+    return result.by_person()
+
+
+def export_range(
+    database_url: str, until: datetime, rules: RuleSettings, study_key: str, last: int, ids: Ids
+) -> Export:
+    """The microdata of the journeys in the store whose ids are in `ids`, as stored up to
+    notification `last` and known at `until`, each person under `study_key`'s pseudonym of
+    their platform pseudonym (as `los replay --store` names them); by person."""
+    result = Export()
+    as_person = partial(pseudonym, key=study_key)
+    with collector_paused():
+        for stored in journeys(database_url, ids, last):
+            if (found := judged(stored, until, rules, result.replay, as_person)) is not None:
+                result.add(*found, until)
+    return result.by_person()
 
 
 # A file is exported a share of its people at a time, as `los replay` replays a large
@@ -150,17 +183,40 @@ def export_file(
 ) -> Written:
     """Export a file into the folder `out`, its people shared out over `workers`
     processes; the files do not depend on how many."""
+    parts = max(shares_of(path), FEWEST_SHARES)
+    return write(in_parts(export, path, until, key, rules, workers, parts), until, out)
+
+
+def export_store(
+    database_url: str,
+    until: datetime,
+    study_key: str,
+    rules: RuleSettings,
+    out: Path,
+    workers: int = 1,
+) -> Written:
+    """Export the journey store at `database_url`, as known at `until`, for the study of
+    `study_key` into the folder `out` (the ranges of journeys shared out over `workers`
+    processes; the files do not depend on how many). Recorded first, as `los replay
+    --store` is; `NoStore` if there is no store."""
+    last = begin(database_url, until, study_key, "export")
+    run = partial(export_range, database_url, until, rules, study_key, last)
+    return write(in_order(run, id_ranges(last, FEWEST_SHARES), workers), until, out)
+
+
+def write(parts: Iterable[Export], until: datetime, out: Path) -> Written:
+    """The parts' rows into the folder `out`, each part's as it comes, and the aggregate
+    tables of them all."""
     out.mkdir(parents=True, exist_ok=True)
     files = [out / "engagements.parquet", out / "people.parquet"]
     measures: dict[Measure, list[Participation]] = {}
     replays: list[Replay] = []
     people = engagements = 0
-    parts = max(shares_of(path), FEWEST_SHARES)
     with (
         pq.ParquetWriter(files[0], ENGAGEMENTS) as engagement_file,
         pq.ParquetWriter(files[1], PEOPLE) as people_file,
     ):
-        for part in in_parts(export, path, until, key, rules, workers, parts):
+        for part in parts:
             engagement_file.write_table(pa.Table.from_pylist(part.engagements, ENGAGEMENTS))
             people_file.write_table(pa.Table.from_pylist(part.people, PEOPLE))
             ended = participations(part.engagements, until, left_sight(part.people))

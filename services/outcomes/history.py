@@ -47,7 +47,8 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from itertools import groupby, repeat
+from functools import partial
+from itertools import groupby
 from operator import itemgetter
 from typing import Any
 from uuid import UUID
@@ -60,8 +61,8 @@ from services.kernel.settings import RuleSettings
 from services.outcomes.application import FACT_TOPIC, to_fact
 from services.outcomes.journey import Journey
 from services.outcomes.replay import Replay, alert_row, collector_paused
-from services.outcomes.rules import evaluate
-from services.outcomes.shares import forked_pool
+from services.outcomes.rules import Alert, evaluate
+from services.outcomes.shares import in_order
 
 RANGE_ROWS = 250_000  # stored events a query reads, about
 FACTS = (
@@ -84,17 +85,13 @@ def replay_store(
     """The journey store at `database_url` replayed up to `until` under `study_key`, in
     `workers` processes; the result does not depend on how many. `NoStore` if there is
     none; the replay is recorded first (an error if it cannot be)."""
-    last = asyncio.run(_begin(database_url, until, study_key))
-    ranges = id_ranges(last, workers)
-    shares = repeat(database_url), repeat(until), repeat(rules), repeat(study_key)
-    if workers <= 1:
-        return Replay.merge(map(replay_range, *shares, ranges, repeat(last)))
-    with forked_pool(workers) as pool:
-        return Replay.merge(pool.map(replay_range, *shares, ranges, repeat(last)))
+    last = begin(database_url, until, study_key, "replay")
+    run = partial(replay_range, database_url, until, rules, study_key, last)
+    return Replay.merge(in_order(run, id_ranges(last, workers), workers))
 
 
 def replay_range(
-    database_url: str, until: datetime, rules: RuleSettings, study_key: str, ids: Ids, last: int
+    database_url: str, until: datetime, rules: RuleSettings, study_key: str, last: int, ids: Ids
 ) -> Replay:
     """The journeys whose ids are in `ids`, as stored up to notification `last`, replayed
     up to `until` under `study_key`."""
@@ -112,16 +109,31 @@ def judge(
     result: Replay,
     as_person: Callable[[str], str],
 ) -> None:
-    """One person's stored facts, judged at `until` on those recorded by then, into
-    `result`, the person named by `as_person` of their platform pseudonym."""
+    """One person's stored facts, judged at `until` on those recorded by then, their
+    alerts into `result`, the person named by `as_person` of their platform pseudonym."""
+    if (found := judged(stored, until, rules, result, as_person)) is not None:
+        journey, alerts = found
+        result.rows.extend(alert_row(journey, alert) for alert in alerts)
+
+
+def judged(
+    stored: list[dict[str, Any]],
+    until: datetime,
+    rules: RuleSettings,
+    result: Replay,
+    as_person: Callable[[str], str],
+) -> tuple[Journey, list[Alert]] | None:
+    """As `judge`: the person's journey as known at `until` and the alerts judged on it,
+    or None if nothing of theirs was recorded by then; the counts go into `result`."""
     result.events += len(stored)
     facts = [to_fact(fact, seq) for seq, fact in enumerate(stored)]
     known = [fact for fact in facts if fact.recorded_at <= until]
     result.after_until += len(facts) - len(known)
-    if known:
-        journey = Journey(as_person(stored[0]["participant"]), known)
-        alerts, _ = evaluate(journey, until, rules)
-        result.rows.extend(alert_row(journey, alert) for alert in alerts)
+    if not known:
+        return None
+    journey = Journey(as_person(stored[0]["participant"]), known)
+    alerts, _ = evaluate(journey, until, rules)
+    return journey, alerts
 
 
 def journeys(database_url: str, ids: Ids, last: int) -> Iterator[list[dict[str, Any]]]:
@@ -160,9 +172,14 @@ def id_ranges(last: int, workers: int) -> list[Ids]:
     return [(UUID(int=low), UUID(int=high - 1)) for low, high in itertools.pairwise(bounds)]
 
 
-async def _begin(database_url: str, until: datetime, study_key: str) -> int:
-    """Record who replays the store, as of when, for which study; then the store's last
-    notification id, up to which it is read."""
+def begin(database_url: str, until: datetime, study_key: str, command: str) -> int:
+    """Record who reads the store with which command (`replay`, `export`), as of when,
+    for which study; then the store's last notification id, up to which it is read.
+    `NoStore` if there is no journey store (or no record of its reads) to read."""
+    return asyncio.run(_begin(database_url, until, study_key, command))
+
+
+async def _begin(database_url: str, until: datetime, study_key: str, command: str) -> int:
     conn = await asyncpg.connect(database_url)
     try:
         store = await conn.fetchval("SELECT to_regclass('outcomes.journeystore_events')")
@@ -174,12 +191,13 @@ async def _begin(database_url: str, until: datetime, study_key: str) -> int:
                 "outcomes.history_reads is missing: start outcomes once on this version first"
             )
         await conn.execute(
-            "INSERT INTO outcomes.history_reads (at, reader, until, study)"
-            " VALUES ($1, $2 || ' as ' || current_user, $3, $4)",
+            "INSERT INTO outcomes.history_reads (at, reader, until, study, command)"
+            " VALUES ($1, $2 || ' as ' || current_user, $3, $4, $5)",
             datetime.now(UTC),
             _who(),
             until,
             hashlib.sha256(study_key.encode()).hexdigest()[:16],
+            command,
         )
         return await _last(conn)
     finally:

@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
@@ -45,6 +46,7 @@ def shares_of(path: Path) -> int:
 
 
 R = TypeVar("R")
+T = TypeVar("T")
 OfLines = Callable[[Iterable[tuple[int, bytes]], datetime, str, RuleSettings, int, int], R]
 
 
@@ -70,26 +72,28 @@ def in_parts(
             shares = [_Share(path, share.fileno(), 0, 1) for share in split]
         else:
             shares = [_Share(path, None, part, parts) for part in range(parts)]
-        if workers <= 1:
-            for share in shares:
-                yield _on_file(run, until, key, rules, share)
-            return
-        # At most one share more than processes under way: a result is let go once taken.
-        # Forked (all of them at the first submit), so they hold the split files open.
-        pool = forked_pool(workers)
-        try:
-            ahead = iter(shares)
-            running = deque(
-                pool.submit(_on_file, run, until, key, rules, share)
-                for share in islice(ahead, workers + 1)
-            )
-            while running:
-                done = running.popleft()
-                if (upcoming := next(ahead, None)) is not None:
-                    running.append(pool.submit(_on_file, run, until, key, rules, upcoming))
-                yield done.result()
-        finally:
-            pool.shutdown(cancel_futures=True)  # a consumer that stops early waits for no more
+        yield from in_order(partial(_on_file, run, until, key, rules), shares, workers)
+
+
+def in_order(run: Callable[[T], R], tasks: Iterable[T], workers: int) -> Generator[R, None, None]:
+    """`run` of each task in `workers` processes (in this one if only one); the results in
+    the tasks' order, each as soon as it and those before it are done. At most one task
+    more than processes is under way, so a result is let go once taken."""
+    if workers <= 1:
+        yield from map(run, tasks)
+        return
+    # Forked (all of them at the first submit), so they hold open what this one has open.
+    pool = forked_pool(workers)
+    try:
+        ahead = iter(tasks)
+        running = deque(pool.submit(run, task) for task in islice(ahead, workers + 1))
+        while running:
+            done = running.popleft()
+            for upcoming in islice(ahead, 1):
+                running.append(pool.submit(run, upcoming))
+            yield done.result()
+    finally:
+        pool.shutdown(cancel_futures=True)  # a consumer that stops early waits for no more
 
 
 def forked_pool(workers: int) -> ProcessPoolExecutor:

@@ -1,7 +1,8 @@
 """A generated cohort sent through the live services and through `los replay` gives the
 same alerts (CONTRACT §3: importing history gives the alerts `los replay` gives); and
 replaying the journey store the live services filled (`los replay --store`) gives the
-replay of the file, line for line, at any instant."""
+replay of the file, line for line, at any instant, and exporting it for a study (`los
+export --store`) the export of the file."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -21,6 +23,7 @@ from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
 from services.kernel.settings import Settings, get_settings
 from services.outcomes import history
+from services.outcomes.export import export_file
 from services.outcomes.history import replay_store
 from services.outcomes.replay import replay_file
 from tests.integration.test_crash_recovery import import_file, settle
@@ -106,14 +109,44 @@ async def test_live_services_and_replay_raise_the_same_alerts(
     assert for_study(out.read_text().splitlines()) == for_study(
         replay_file(events, clock, key, rules).alerts, STUDY
     )
+
+    # Exported for the study from the store: the export of the file, persons mapped.
+    command = ["export", "--store", "--until", "2024-07-01T00:00:00+02:00", "--study-key", STUDY]
+    command += ["--out", str(tmp_path / "from-store"), "--workers", "2"]
+    ran = await asyncio.to_thread(CliRunner().invoke, app, command)
+    get_settings.cache_clear()
+    assert ran.exit_code == 0, ran.output
+    july = datetime(2024, 6, 30, 22, tzinfo=UTC)
+    file_export = await asyncio.to_thread(
+        export_file, events, july, key, rules, tmp_path / "from-file"
+    )
+    assert f"{accepted:,} facts, {file_export.replay.after_until:,} recorded after" in ran.output
+    for name in ("engagements.parquet", "people.parquet"):
+        file_rows = pq.read_table(tmp_path / "from-file" / name).to_pylist()
+        for row in file_rows:
+            row["person"] = pseudonym(row["person"], STUDY)
+        store_rows = pq.read_table(tmp_path / "from-store" / name).to_pylist()
+        assert len(store_rows) > PEOPLE // 2, name
+        assert by_row(store_rows) == by_row(file_rows), name
+    for name in ("measure_outcomes.csv", "provider_outcomes.csv"):
+        table = (tmp_path / "from-store" / name).read_text()
+        assert table == (tmp_path / "from-file" / name).read_text(), name
+
     with psycopg.connect(database_url) as conn:
-        reads = conn.execute("SELECT until, study FROM outcomes.history_reads").fetchall()
+        reads = conn.execute(
+            "SELECT until, study, command FROM outcomes.history_reads ORDER BY at"
+        ).fetchall()
     fingerprint = hashlib.sha256(STUDY.encode()).hexdigest()[:16]
     assert reads == [
-        (clock, fingerprint),
-        (datetime(2024, 7, 1, tzinfo=UTC), fingerprint),
-        (clock, fingerprint),
+        (clock, fingerprint, "replay"),
+        (datetime(2024, 7, 1, tzinfo=UTC), fingerprint, "replay"),
+        (clock, fingerprint, "replay"),
+        (july, fingerprint, "export"),
     ]
+
+
+def by_row(rows: list[dict[str, object]]) -> list[str]:
+    return sorted(json.dumps(row, sort_keys=True, default=str) for row in rows)
 
 
 def for_study(lines: list[str], study: str | None = None) -> list[dict[str, object]]:

@@ -102,10 +102,29 @@ def test_a_replay_of_a_file_and_of_the_store_are_told_apart(
     assert "give a FILE and --pseudonym-key, or --store and --study-key" in unboxed
 
 
-def test_a_replay_of_the_store_needs_its_database_and_a_study_key_of_its_own(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [((), "give a FILE, or --store"), (("FILE", "--store"), "give a FILE, or --store")],
+)
+def test_an_export_of_a_file_and_of_the_store_are_told_apart(
+    tmp_path: Path, args: tuple[str, ...], said: str
 ) -> None:
-    store = ("replay", "--store", "--until", "2026-01-01T00:00:00Z", "--study-key")
+    events = tmp_path / "events.jsonl"
+    events.write_text("", encoding="utf-8")
+    named = [str(events) if arg == "FILE" else arg for arg in args]
+    study = ("--study-key", "a-study-key-of-32-bytes-or-more-00", "--out", str(tmp_path / "out"))
+    code, output = los("export", "--until", "2026-01-01T00:00:00Z", *study, *named)
+    assert code == 2
+    assert said in " ".join(output.replace("│", " ").split())
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["replay", "export"])
+def test_a_study_of_the_store_needs_its_database_and_a_study_key_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str
+) -> None:
+    out = ("--out", str(tmp_path / "study")) if command == "export" else ()
+    store = (command, *out, "--store", "--until", "2026-01-01T00:00:00Z", "--study-key")
     study = "a-study-key-of-32-bytes-or-more-00"
     monkeypatch.delenv("DATABASE_URL", raising=False)
     get_settings.cache_clear()
@@ -124,7 +143,7 @@ def test_a_replay_of_the_store_needs_its_database_and_a_study_key_of_its_own(
     assert short[0] == 2
     assert "must be 32 bytes or more" in " ".join(short[1].replace("│", " ").split())
     assert unreachable[0] == 1
-    assert unreachable[1].startswith("replay stopped: ")
+    assert unreachable[1].startswith(f"{command} stopped: ")
 
 
 def test_counts_below_one_are_usage_errors(tmp_path: Path) -> None:
