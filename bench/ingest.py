@@ -62,7 +62,9 @@ async def count_facts(conn: asyncpg.Connection, state: dict[str, int]) -> int:
 async def rules_settled(conn: asyncpg.Connection, since: datetime) -> bool:
     """Outcomes has read every fact into the rule engine, its clock has passed `since`,
     and no participant is due before its clock."""
-    state = await conn.fetchrow("SELECT position, clock FROM outcomes.rule_state WHERE id = 1")
+    state = await conn.fetchrow(
+        "SELECT position, clock FROM outcomes.rule_state WHERE id = 'outcomes'"
+    )
     if state is None or state["clock"] is None or state["clock"] < since:
         return False
     last = await conn.fetchval("SELECT max(notification_id) FROM outcomes.journeystore_events")
@@ -187,7 +189,7 @@ async def run(ctx: Context, path: Path, lines: int, profile_dir: Path | None = N
                     )
                 cpu_rules_tail = meter.stop()
                 rule_position = await conn.fetchval(
-                    "SELECT position FROM outcomes.rule_state WHERE id = 1"
+                    "SELECT position FROM outcomes.rule_state WHERE id = 'outcomes'"
                 )
                 last_notification = await conn.fetchval(
                     "SELECT max(notification_id) FROM outcomes.journeystore_events"

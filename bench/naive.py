@@ -24,11 +24,15 @@ from itertools import islice
 from pathlib import Path
 
 from bench.common import Context, Figure, Result
+from services.kernel.bus import partition_of
 from services.kernel.events import owner, parse_edge_event
 from services.kernel.ids import pseudonym
 from services.kernel.settings import Settings
 from services.kernel.store import application_env, create_schema
 from services.outcomes.application import Delivery, JourneyStore
+from services.outcomes.owner import Owner
+
+ONE_INSTANCE = Owner.of(Settings())  # outcomes as one instance: every partition
 
 
 def deliveries(path: Path, count: int, key: str) -> list[Delivery]:
@@ -40,7 +44,8 @@ def deliveries(path: Path, count: int, key: str) -> list[Delivery]:
             edge = parse_edge_event(line)
             participant = pseudonym(edge.person, key)
             domain = edge.to_domain(participant, owner(edge.type), received)
-            found.append(Delivery(sequence, domain.model_dump(mode="json")))
+            partition = partition_of(participant, ONE_INSTANCE.total)
+            found.append(Delivery(sequence, partition, domain.model_dump(mode="json")))
     return found
 
 
@@ -68,7 +73,7 @@ def one_per_transaction(
     stop = started + seconds
     saved = 0
     for delivery in events:
-        store.ingest("naive", [delivery])
+        store.ingest(ONE_INSTANCE, [delivery])
         saved += 1
         if saved % 100 == 0 and time.perf_counter() > stop:
             break
@@ -78,7 +83,7 @@ def one_per_transaction(
 def batched(store: JourneyStore, events: list[Delivery], size: int) -> float:
     started = time.perf_counter()
     for start in range(0, len(events), size):
-        store.ingest("batched", events[start : start + size])
+        store.ingest(ONE_INSTANCE, events[start : start + size])
     return time.perf_counter() - started
 
 

@@ -20,6 +20,7 @@ import psycopg
 from nats.js.errors import NotFoundError
 
 from services.cli.platform import Platform, running_services
+from services.kernel.bus import partition_of
 from services.kernel.embedded import Servers
 from services.kernel.ids import synthetic_national_id, synthetic_orgnr
 from services.kernel.settings import Settings
@@ -27,6 +28,11 @@ from services.kernel.tokens import mint_source
 from services.kernel.vocabulary import SourceSystem
 from services.outcomes.application import Delivery
 from services.outcomes.auth import mint
+from services.outcomes.owner import Owner
+
+PARTITIONS = Settings().partitions
+# One outcomes instance, owning every partition.
+EVERYONE = Owner.of(Settings())
 
 # The databases `fresh_database` made and the streams `fresh_bus` named, for
 # `drop_what_the_run_made` at the end of the run.
@@ -170,7 +176,9 @@ def outcomes_settled(database_url: str, facts: int, since: datetime) -> bool:
     if facts_recorded(database_url) != facts:
         return False
     with psycopg.connect(database_url) as conn:
-        state = conn.execute("SELECT position, clock FROM outcomes.rule_state").fetchone()
+        state = conn.execute(
+            "SELECT position, clock FROM outcomes.rule_state WHERE id = 'outcomes'"
+        ).fetchone()
         last = conn.execute("SELECT max(notification_id) FROM outcomes.journeystore_events")
         due = conn.execute(
             "SELECT count(*) FROM outcomes.deadlines WHERE due_at <= %s",
@@ -199,9 +207,10 @@ def deliveries(people: int, facts_each: int, note_bytes: int) -> list[Delivery]:
     found = []
     for n in range(people * facts_each):
         at = (datetime(2025, 3, 3, 9, 0, tzinfo=UTC) + timedelta(minutes=n)).isoformat()
+        participant = f"person-{n % people}"
         fact = {
             "event_id": str(uuid.uuid4()),
-            "participant": f"person-{n % people}",
+            "participant": participant,
             "service": "journey",
             "type": "participant.dropped_out",
             "occurred_at": at,
@@ -209,5 +218,5 @@ def deliveries(people: int, facts_each: int, note_bytes: int) -> list[Delivery]:
             "source": {"system": "nav", "org": "889640782"},
             "data": {"reason": "x" * note_bytes},
         }
-        found.append(Delivery(n + 1, fact))
+        found.append(Delivery(n + 1, partition_of(participant, PARTITIONS), fact))
     return found

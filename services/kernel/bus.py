@@ -57,7 +57,10 @@ def events_subject(settings: Settings, service: str = "*", partition: str = "*")
 
 
 def subject_for(settings: Settings, service: str, participant: str, event_type: str) -> str:
-    partition = partition_of(participant, settings.partitions)
+    return subject_in(settings, service, partition_of(participant, settings.partitions), event_type)
+
+
+def subject_in(settings: Settings, service: str, partition: int, event_type: str) -> str:
     return f"{settings.subject_prefix}.events.{service}.p{partition:03d}.{event_type}"
 
 

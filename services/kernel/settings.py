@@ -96,7 +96,11 @@ class Settings(BaseSettings):
     stream: str = "LOS_EVENTS"
     stream_replicas: int = 1  # production: 3 on a 3-node cluster (deploy/nats/stream.json)
     subject_prefix: str = "los.v1"
-    partitions: int = 16
+    partitions: int = 16  # fixed for the life of a stream
+    # Outcomes instances sharing the partitions (services/outcomes/owner.py): this one is
+    # number `outcomes_instance` (from 0) of `outcomes_instances`.
+    outcomes_instances: int = 1
+    outcomes_instance: int = 0
     dead_letter_subject: str = "los.v1.dead"
     ingest_attempts: int = 5  # a failing batch is retried in place, then dead-lettered
     ack_wait: timedelta = timedelta(seconds=30)
@@ -146,6 +150,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 "LOS_TOKEN_KEY and LOS_SOURCE_TOKEN_KEY must differ: whoever holds the one may"
                 " not sign tokens for the other's API"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _instances(self) -> Settings:
+        """Every instance owns at least one partition, and the number of each is in range."""
+        if not 1 <= self.outcomes_instances <= self.partitions:
+            raise ValueError(
+                f"LOS_OUTCOMES_INSTANCES must be from 1 to LOS_PARTITIONS ({self.partitions})"
+            )
+        if not 0 <= self.outcomes_instance < self.outcomes_instances:
+            raise ValueError(
+                "LOS_OUTCOMES_INSTANCE must be from 0 to LOS_OUTCOMES_INSTANCES - 1"
+                f" ({self.outcomes_instances - 1})"
             )
         return self
 

@@ -146,7 +146,19 @@ class ApplicationRecorder(PostgresApplicationRecorder):
 
 
 class ProcessRecorder(ApplicationRecorder, PostgresProcessRecorder):
-    """The same, for an application that also records its tracking position."""
+    """The same, for an application that also records its tracking positions."""
+
+    def tracked(self) -> dict[str, int]:
+        """Every tracking position, by name."""
+        statement = sql.SQL(
+            "SELECT application_name, max(notification_id) FROM {}.{} GROUP BY 1"
+        ).format(sql.Identifier(self.datastore.schema), sql.Identifier(self.tracking_table_name))
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(statement)
+            return dict(curs.fetchall())
 
 
 A = TypeVar("A", bound=Aggregate)

@@ -31,6 +31,7 @@ Recipient: TypeAlias = tuple[str, str]  # ("coordinator", id) or ("org_unit", te
 # The transaction lock writers of `alert_log` take, so that its cursors are committed in
 # their order: a watcher that has read past a cursor never finds a smaller one later.
 _LOG_LOCK = 0x4C6F73_A1E47
+_SCHEMA_LOCK = 0x4C6F73_5C4E4
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS outcomes.alerts (
@@ -62,8 +63,11 @@ CREATE INDEX IF NOT EXISTS alert_log_coordinator ON outcomes.alert_log (coordina
 CREATE INDEX IF NOT EXISTS alert_log_org_unit ON outcomes.alert_log (org_unit, cursor);
 CREATE TABLE IF NOT EXISTS outcomes.deadlines (
     participant text PRIMARY KEY,
-    due_at timestamptz NOT NULL
+    due_at timestamptz NOT NULL,
+    partition int
 );
+-- Made before outcomes shared the partitions: engine.py fills the partitions in at start.
+ALTER TABLE outcomes.deadlines ADD COLUMN IF NOT EXISTS partition int;
 CREATE INDEX IF NOT EXISTS deadlines_due ON outcomes.deadlines (due_at);
 CREATE TABLE IF NOT EXISTS outcomes.journey_reads (
     at timestamptz NOT NULL,
@@ -93,12 +97,21 @@ CREATE INDEX IF NOT EXISTS caseload_coordinator ON outcomes.caseload (coordinato
 CREATE INDEX IF NOT EXISTS caseload_org_unit ON outcomes.caseload (org_unit);
 -- A row once the caseloads of a store from before they were kept are filled (caseload.py).
 CREATE TABLE IF NOT EXISTS outcomes.caseload_filled (id int PRIMARY KEY);
+-- Each rule engine's state, by its owner's name (owner.py).
 CREATE TABLE IF NOT EXISTS outcomes.rule_state (
-    id int PRIMARY KEY,
+    id text PRIMARY KEY,
     position bigint NOT NULL,
     clock timestamptz,
     watermarks jsonb NOT NULL
 );
+-- Made before outcomes shared the partitions, its one row (1) was the engine of them all.
+DO $$
+BEGIN
+    IF (SELECT data_type FROM information_schema.columns WHERE table_schema = 'outcomes'
+        AND table_name = 'rule_state' AND column_name = 'id') = 'integer' THEN
+        ALTER TABLE outcomes.rule_state ALTER COLUMN id TYPE text USING 'outcomes';
+    END IF;
+END $$;
 """
 
 
@@ -149,7 +162,9 @@ class Change:
 
 
 async def create_tables(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
+        # Outcomes instances that start together make and change the tables one by one.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
         await conn.execute(SCHEMA_SQL)
 
 

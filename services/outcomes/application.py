@@ -16,13 +16,15 @@ from uuid import UUID, uuid5
 
 import asyncpg
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import ProcessRecorder, Tracking
+from eventsourcing.persistence import ProcessRecorder as LibraryProcessRecorder
+from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
-from services.kernel.store import BatchApplication
+from services.kernel.store import BatchApplication, ProcessRecorder
 from services.outcomes.alerts import Connection
 from services.outcomes.domain import Fact
 from services.outcomes.journey import Journey
+from services.outcomes.owner import Owner, reached
 
 _NAMESPACE = UUID("4c6f7300-0000-4000-8000-000000000002")
 
@@ -80,30 +82,35 @@ def _utc(text: str) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One message from the stream, decoded: its stream sequence and the domain event."""
+    """One message from the stream, decoded: its stream sequence and partition, and the
+    domain event."""
 
     sequence: int
+    partition: int
     event: dict[str, Any]
 
 
 class JourneyStore(BatchApplication):
     """Call it from one `Worker` thread: `eventsourcing` is synchronous."""
 
-    def construct_recorder(self) -> ProcessRecorder:
+    def construct_recorder(self) -> LibraryProcessRecorder:
         return self.factory.process_recorder()
 
-    def position(self, consumer: str) -> int:
+    def positions(self, owner: Owner) -> dict[int, int]:
+        """The stream sequence up to which each of `owner`'s partitions is recorded, by it
+        or by the owners before it (`owner.reached`)."""
         recorder = self.recorder
         assert isinstance(recorder, ProcessRecorder)
-        return recorder.max_tracking_id(consumer) or 0
+        return reached(owner, recorder.tracked())
 
     def ingest(
-        self, consumer: str, deliveries: Sequence[Delivery], trace: dict[str, str] | None = None
+        self, owner: Owner, deliveries: Sequence[Delivery], trace: dict[str, str] | None = None
     ) -> int:
-        """Record a batch in one transaction with its tracking position; returns new facts.
-        `trace` is the ingest's trace context, kept beside each fact."""
-        position = self.position(consumer)
-        fresh = [delivery for delivery in deliveries if delivery.sequence > position]
+        """Record a batch of `owner`'s partitions in one transaction with its tracking
+        position; returns new facts. `trace` is the ingest's trace context, kept beside
+        each fact."""
+        positions = self.positions(owner)
+        fresh = [d for d in deliveries if d.sequence > positions[d.partition]]
         if not fresh:
             return 0  # already recorded before a crash or redelivery
         logs = self._logs({delivery.event["participant"] for delivery in fresh})
@@ -117,7 +124,8 @@ class JourneyStore(BatchApplication):
                     in_order.extend(log.collect_events())
                     recorded += 1
             last = max(delivery.sequence for delivery in fresh)
-            self.record_batch(in_order, logs.values(), Tracking(consumer, last))
+            # Every message of the owner's partitions up to `last` is in the store now.
+            self.record_batch(in_order, logs.values(), Tracking(owner.name, last))
         return recorded
 
     def journeys(self, participants: Iterable[str], *, keep: bool = True) -> dict[str, Journey]:

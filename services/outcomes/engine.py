@@ -31,9 +31,9 @@ from eventsourcing.persistence import Recording
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from services.kernel.bus import ClockAnnouncement, clock_subject
+from services.kernel.bus import ClockAnnouncement, clock_subject, partition_of
 from services.kernel.events import SOURCE_SERVICES
-from services.kernel.settings import Settings
+from services.kernel.settings import RuleSettings, Settings
 from services.kernel.store import Handover, Worker
 from services.kernel.telemetry import links_to, tracer
 from services.outcomes import alerts, caseload
@@ -42,6 +42,7 @@ from services.outcomes.application import JourneyStore, facts_after
 from services.outcomes.clock import LiveClock, Watermark
 from services.outcomes.ingest import IngestProgress
 from services.outcomes.journey import Journey
+from services.outcomes.owner import Owner, reached
 from services.outcomes.recipients import addressed_at, responsibilities
 from services.outcomes.rules import Alert, evaluate
 
@@ -96,6 +97,35 @@ def alert_changes(
     return changes
 
 
+def judge(
+    journeys: dict[str, Journey],
+    stored: dict[str, StoredAlert],
+    clock: datetime,
+    rules: RuleSettings,
+) -> tuple[list[tuple[str, StoredAlert]], dict[str, datetime], list[str]]:
+    """The rules at `clock` over these journeys, against their stored alerts: what to
+    write, when each participant is next due, and who will never be again."""
+    changes: list[tuple[str, StoredAlert]] = []
+    next_due: dict[str, datetime] = {}
+    finished: list[str] = []
+    by_participant: dict[str, dict[str, StoredAlert]] = {}
+    for key, alert in stored.items():
+        by_participant.setdefault(alert.participant, {})[key] = alert
+    for participant, journey in journeys.items():
+        derived, upcoming = evaluate(journey, clock, rules)
+        mine = by_participant.get(participant, {})
+        changes.extend(alert_changes(journey, derived, mine, clock))
+        # An open alert raised after the clock (which steps back while a backfill of older
+        # facts is worked through) is judged once the clock gets to it.
+        waiting = (a.raised_at for a in mine.values() if a.unresolved and a.raised_at > clock)
+        upcoming = min((at for at in (upcoming, *waiting) if at is not None), default=None)
+        if upcoming is None:
+            finished.append(participant)
+        else:
+            next_due[participant] = upcoming
+    return changes, next_due, finished
+
+
 @dataclass
 class ClockState:
     """Where the engine is: its position in the journey store's log, and the live clock
@@ -113,12 +143,14 @@ class RuleEngine:
         worker: Worker,
         settings: Settings,
         progress: IngestProgress,
+        owner: Owner,
     ) -> None:
         self._pool = pool
         self._store = store
         self._worker = worker
         self._settings = settings
         self._progress = progress
+        self._owner = owner
         self.state = ClockState()
         self.clock = LiveClock(
             SOURCE_SERVICES,
@@ -139,6 +171,7 @@ class RuleEngine:
 
     async def run(self) -> None:
         await caseload.fill(self._pool, self._store, self._worker, self._settings.batch_size)
+        await _partition_deadlines(self._pool, self._owner.total)
         self.state, self.clock.watermarks = await self._load_state()
         while True:
             busy = await self.step()
@@ -174,7 +207,9 @@ class RuleEngine:
         self.clock.announced(
             announcement.service, announcement.received_by, announcement.stream_sequence
         )
-        self._progress.wake.set()
+        progress = self._progress
+        progress.announced = max(progress.announced, announcement.stream_sequence)
+        progress.wake.set()
 
     def _recorded(self, recordings: list[Recording[UUID]]) -> None:
         """Ingest committed these (in the store's worker thread)."""
@@ -206,7 +241,10 @@ class RuleEngine:
             return 0
         due = self._due
         wall = datetime.now(UTC)
+        owns = self._owner.owns
         for _, participant, service, recorded in facts:
+            if not owns(participant):  # another instance's, read from the log
+                continue
             recorded_at = datetime.fromisoformat(recorded)
             due[participant] = min(due.get(participant, recorded_at), recorded_at)
             if service == "intake":
@@ -225,11 +263,12 @@ class RuleEngine:
         journeys = await self._worker.run(self._store.journeys, from_intake) if from_intake else {}
         async with conn.transaction():
             await conn.execute(
-                "INSERT INTO outcomes.deadlines SELECT * FROM unnest($1::text[], $2::timestamptz[])"
-                " ON CONFLICT (participant) DO UPDATE"
+                "INSERT INTO outcomes.deadlines SELECT * FROM unnest($1::text[],"
+                " $2::timestamptz[], $3::int[]) ON CONFLICT (participant) DO UPDATE"
                 " SET due_at = LEAST(deadlines.due_at, EXCLUDED.due_at)",
                 list(due),
                 list(due.values()),
+                [partition_of(participant, self._owner.total) for participant in due],
             )
             if journeys:
                 held = {p: responsibilities(journey) for p, journey in journeys.items()}
@@ -256,10 +295,12 @@ class RuleEngine:
             # journeys are the likeliest to be in the store's cache still. The others wait
             # for a later pass, at the latest until the backlog is worked through.
             rows = await conn.fetch(
-                "SELECT participant FROM outcomes.deadlines WHERE due_at <= $1"
+                "SELECT participant FROM outcomes.deadlines"
+                " WHERE due_at <= $1 AND partition = ANY($3::int[])"
                 " ORDER BY due_at DESC LIMIT $2",
                 clock,
                 self._settings.batch_size,
+                list(self._owner.partitions),
             )
         participants = [row["participant"] for row in rows]
         if not participants:
@@ -269,7 +310,7 @@ class RuleEngine:
             journeys = await self._worker.run(self._store.journeys, participants)
             async with self._pool.acquire() as conn, conn.transaction():
                 stored = await alerts.current(conn, participants)
-                changes, next_due, finished = self._judge(journeys, stored, clock)
+                changes, next_due, finished = judge(journeys, stored, clock, self._settings.rules)
                 if changes:
                     await alerts.write(conn, changes)
                 await conn.execute(
@@ -292,36 +333,22 @@ class RuleEngine:
                     span.add_link(link.context)
         return len(participants)
 
-    def _judge(
-        self, journeys: dict[str, Journey], stored: dict[str, StoredAlert], clock: datetime
-    ) -> tuple[list[tuple[str, StoredAlert]], dict[str, datetime], list[str]]:
-        changes: list[tuple[str, StoredAlert]] = []
-        next_due: dict[str, datetime] = {}
-        finished: list[str] = []
-        by_participant: dict[str, dict[str, StoredAlert]] = {}
-        for key, alert in stored.items():
-            by_participant.setdefault(alert.participant, {})[key] = alert
-        for participant, journey in journeys.items():
-            derived, upcoming = evaluate(journey, clock, self._settings.rules)
-            mine = by_participant.get(participant, {})
-            changes.extend(alert_changes(journey, derived, mine, clock))
-            if upcoming is None:
-                finished.append(participant)
-            else:
-                next_due[participant] = upcoming
-        return changes, next_due, finished
-
     async def _load_state(self) -> tuple[ClockState, dict[str, Watermark]]:
+        """The engine's state as saved; for an owner new to its partitions, the least of
+        the positions their earlier owners got to, and no clock yet."""
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT * FROM outcomes.rule_state WHERE id = 1")
+            rows = {row["id"]: row for row in await conn.fetch("SELECT * FROM outcomes.rule_state")}
+        got = reached(self._owner, {name: row["position"] for name, row in rows.items()})
+        position = min(got.values())
+        row = rows.get(self._owner.name)
         if row is None:
-            return ClockState(), {}
+            return ClockState(position), {}
         marks: dict[str, Any] = json.loads(row["watermarks"])
         watermarks = {
             service: Watermark(datetime.fromisoformat(mark["reached"]), mark["live"])
             for service, mark in marks.items()
         }
-        return ClockState(row["position"], row["clock"]), watermarks
+        return ClockState(position, row["clock"]), watermarks
 
     async def _save_state(self, conn: Connection) -> None:
         marks = {
@@ -329,9 +356,27 @@ class RuleEngine:
             for service, mark in self.clock.watermarks.items()
         }
         await conn.execute(
-            "INSERT INTO outcomes.rule_state VALUES (1, $1, $2, $3::jsonb) ON CONFLICT (id)"
+            "INSERT INTO outcomes.rule_state VALUES ($4, $1, $2, $3::jsonb) ON CONFLICT (id)"
             " DO UPDATE SET position = $1, clock = $2, watermarks = $3::jsonb",
             self.state.position,
             self.state.clock,
             json.dumps(marks),
+            self._owner.name,
+        )
+
+
+async def _partition_deadlines(pool: asyncpg.Pool, partitions: int) -> None:
+    """Each deadline's partition, where a deadline written before outcomes shared the
+    partitions has none."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT participant FROM outcomes.deadlines WHERE partition IS NULL"
+        )
+        people = [row["participant"] for row in rows]
+        await conn.execute(
+            "UPDATE outcomes.deadlines SET partition = of.partition"
+            " FROM unnest($1::text[], $2::int[]) AS of (participant, partition)"
+            " WHERE deadlines.participant = of.participant",
+            people,
+            [partition_of(participant, partitions) for participant in people],
         )

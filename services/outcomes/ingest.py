@@ -1,13 +1,15 @@
 """Outcomes' consumer: domain events from JetStream into the journey store, exactly once.
 
-A pull consumer fetches in batches and processes strictly in stream order (one Tracking
-name, one writer). The journey store's Tracking row, not the consumer, says how far
-ingest got: at start the consumer is made anew from the sequence after it, so a message
-left unacknowledged by a crash comes again before anything newer, and one at or below
-the tracked sequence is skipped. A message that is not a domain event goes straight to
-the dead-letter subject with the reason; a batch that fails is retried in place (order
-is kept), and if it keeps failing each message is tried alone and the failing ones are
-dead-lettered, so the stream goes on.
+A pull consumer reads the subjects of the instance's partitions (`owner.py`; all of them
+with one instance), fetches in batches and processes strictly in stream order (one
+Tracking name, one writer). The journey store's Tracking rows, not the consumer, say how
+far ingest got in each partition: at start the consumer is made anew from the sequence
+after the least of them, so a message left unacknowledged by a crash comes again before
+anything newer, and one at or below its partition's tracked sequence is skipped. A
+message that is not a domain event goes straight to the dead-letter subject with the
+reason; a batch that fails is retried in place (order is kept), and if it keeps failing
+each message is tried alone and the failing ones are dead-lettered, so the stream goes
+on.
 """
 
 from __future__ import annotations
@@ -25,49 +27,60 @@ from nats.js.errors import NotFoundError
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
-from services.kernel.bus import PullConsumer, dead_letter, events_subject, subject_for
+from services.kernel.bus import PullConsumer, dead_letter, partition_of, subject_in
 from services.kernel.events import DomainEvent
 from services.kernel.settings import Settings
 from services.kernel.store import Worker
 from services.kernel.telemetry import batch_context, current_traceparent, tracer
 from services.outcomes.application import Delivery, JourneyStore
+from services.outcomes.owner import Owner
 
 log = logging.getLogger(__name__)
 
-CONSUMER = "outcomes"
+# A consumer no instance has read for this long (its instance gone when there came to be
+# fewer) is removed by the server.
+INACTIVE = 24 * 3600.0
 
 
 @dataclass
 class IngestProgress:
     """What the live clock needs to know from ingest: is there a backlog in the stream,
-    and up to which stream sequence is everything in the journey store."""
+    and up to which stream sequence is everything of the instance's partitions in the
+    journey store. The rule engine notes the furthest sequence the outboxes announced."""
 
     pending: int | None = None  # None until the first fetch: assume a backlog
     ingested: int = 0
+    announced: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Ingest:
-    def __init__(self, nc: NATS, store: JourneyStore, worker: Worker, settings: Settings) -> None:
+    def __init__(
+        self, nc: NATS, store: JourneyStore, worker: Worker, settings: Settings, owner: Owner
+    ) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self._store = store
         self._worker = worker
         self._settings = settings
+        self._owner = owner
         self.progress = IngestProgress()
 
     async def run(self) -> None:
-        settings = self._settings
-        position = await self._worker.run(self._store.position, CONSUMER)
+        settings, owner = self._settings, self._owner
+        position = min((await self._worker.run(self._store.positions, owner)).values())
         self.progress.ingested = position
         with suppress(NotFoundError):
-            await self._js.delete_consumer(settings.stream, CONSUMER)
+            await self._js.delete_consumer(settings.stream, owner.consumer)
+        subjects = owner.subjects(settings)
         consumer = await PullConsumer.create(
             self._nc,
             settings.stream,
             ConsumerConfig(
-                durable_name=CONSUMER,
-                filter_subject=events_subject(settings),
+                durable_name=owner.consumer,
+                # Several subjects need nats-server 2.10 or later; one is as it always was.
+                filter_subject=subjects[0] if len(subjects) == 1 else None,
+                filter_subjects=subjects if len(subjects) > 1 else None,
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=position + 1,
                 # Acknowledging the last message of a batch acknowledges the batch.
@@ -75,24 +88,31 @@ class Ingest:
                 ack_wait=settings.ack_wait.total_seconds(),
                 # A request for more than max_ack_pending waits out its expiry (DESIGN.md).
                 max_ack_pending=settings.batch_size * 4,
+                inactive_threshold=INACTIVE,
             ),
         )
         # The next batch is fetched and decoded while this one is written.
         upcoming = asyncio.ensure_future(self._next(consumer))
         try:
             while True:
-                messages, deliveries = await upcoming
+                messages, deliveries, announced = await upcoming
                 upcoming = asyncio.ensure_future(self._next(consumer))
                 if messages:
                     await self._process(messages, deliveries)
+                else:
+                    # What was announced before that fetch was on the stream then, and
+                    # the fetch found nothing of ours after what is processed.
+                    self.progress.ingested = max(self.progress.ingested, announced)
         finally:
             upcoming.cancel()
             # A subscription left open makes the connection's drain wait it out.
             await consumer.close()
 
-    async def _next(self, consumer: PullConsumer) -> tuple[list[Msg], list[Delivery]]:
-        """The next batch from the stream and its domain events; the messages that are
-        not domain events go to the dead-letter subject."""
+    async def _next(self, consumer: PullConsumer) -> tuple[list[Msg], list[Delivery], int]:
+        """The next batch from the stream and its domain events, and the furthest stream
+        sequence announced before it was asked for; the messages that are not domain
+        events go to the dead-letter subject."""
+        announced = self.progress.announced
         messages = await consumer.fetch(self._settings.batch_size, expires=0.5)
         self.progress.pending = (messages[-1].metadata.num_pending or 0) if messages else 0
         deliveries: list[Delivery] = []
@@ -102,15 +122,15 @@ class Ingest:
             except ValidationError as invalid:
                 await self._park(message, f"not a domain event: {_first_error(invalid)}")
                 continue
-            expected = subject_for(self._settings, event.service, event.participant, event.type)
+            partition = partition_of(event.participant, self._settings.partitions)
+            expected = subject_in(self._settings, event.service, partition, event.type)
             if message.subject != expected:
                 # NATS permissions bind a service to its subjects; the body must agree.
                 await self._park(message, f"sent on {message.subject}, body says {expected}")
                 continue
-            deliveries.append(
-                Delivery(message.metadata.sequence.stream, event.model_dump(mode="json"))
-            )
-        return messages, deliveries
+            sequence = message.metadata.sequence.stream
+            deliveries.append(Delivery(sequence, partition, event.model_dump(mode="json")))
+        return messages, deliveries, announced
 
     async def _process(self, messages: list[Msg], deliveries: list[Delivery]) -> None:
         # A child of the first message's publish span, linked to the others'; each fact
@@ -135,7 +155,7 @@ class Ingest:
                 on=Exception, attempts=self._settings.ingest_attempts, wait_max=2.0
             ):
                 with attempt:
-                    await self._worker.run(self._store.ingest, CONSUMER, deliveries, trace)
+                    await self._worker.run(self._store.ingest, self._owner, deliveries, trace)
                     return
         except Exception as failure:
             log.warning(
@@ -144,7 +164,7 @@ class Ingest:
         by_sequence = {m.metadata.sequence.stream: m for m in messages}
         for delivery in deliveries:
             try:
-                await self._worker.run(self._store.ingest, CONSUMER, [delivery], trace)
+                await self._worker.run(self._store.ingest, self._owner, [delivery], trace)
             except Exception as failure:
                 await self._park(
                     by_sequence[delivery.sequence], f"could not be recorded: {failure}"

@@ -22,6 +22,7 @@ from services.outcomes.api import AlertsServicer
 from services.outcomes.application import JourneyStore, open_pool
 from services.outcomes.engine import RuleEngine
 from services.outcomes.ingest import Ingest
+from services.outcomes.owner import Owner
 from services.rpc.los.v1 import alerts_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,9 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
     pool = await open_pool(settings.database_url)
     await alerts.create_tables(pool)
     broker = await connect(settings, "outcomes")
-    ingest = Ingest(broker.connection, store, worker, settings)
-    engine = RuleEngine(pool, store, worker, settings, ingest.progress)
+    owner = Owner.of(settings)
+    ingest = Ingest(broker.connection, store, worker, settings, owner)
+    engine = RuleEngine(pool, store, worker, settings, ingest.progress, owner)
     await broker.connection.subscribe(clock_subject(settings), cb=engine.announced)
     feed = AlertFeed(pool)
     await feed.start()
@@ -46,7 +48,7 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
     server, bound = await start_server(
         [servicer], settings.host, settings.outcomes_port, settings.tls
     )
-    log.info("outcomes serving on %s:%d", settings.host, bound)
+    log.info("outcomes (%s) serving on %s:%d", owner.name, settings.host, bound)
     if ready is not None:
         await ready(bound)
     try:

@@ -11,6 +11,7 @@ import hashlib
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pyarrow.parquet as pq
@@ -39,10 +40,15 @@ def live_alerts(database_url: str) -> tuple[datetime, set[tuple[str, ...]]]:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         row = conn.execute("SELECT clock FROM outcomes.rule_state").fetchone()
         assert row is not None
-        rows = conn.execute(
-            "SELECT rule, participant, raised_at, status, resolution FROM outcomes.alerts"
-        ).fetchall()
-    return row[0], {
+        return row[0], alerts_in(conn)
+
+
+def alerts_in(conn: psycopg.Connection[Any]) -> set[tuple[str, ...]]:
+    """The alerts outcomes raised: rule, person, raised_at, status, resolution."""
+    rows = conn.execute(
+        "SELECT rule, participant, raised_at, status, resolution FROM outcomes.alerts"
+    ).fetchall()
+    return {
         (rule, person, raised_at.astimezone(UTC).isoformat(), status, resolution or "")
         for rule, person, raised_at, status, resolution in rows
     }

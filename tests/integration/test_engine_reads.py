@@ -22,7 +22,8 @@ from services.outcomes import alerts, engine
 from services.outcomes.application import Delivery, JourneyStore, facts_after, open_pool
 from services.outcomes.engine import RuleEngine
 from services.outcomes.ingest import IngestProgress
-from tests.support import deliveries, fresh_database
+from services.outcomes.owner import Owner
+from tests.support import EVERYONE, deliveries, fresh_database
 
 pytestmark = pytest.mark.servers
 
@@ -38,7 +39,7 @@ class Engine:
     reads: list[int]  # the position each read of the log started after
 
     async def ingest(self, batch: list[Delivery]) -> None:
-        await self.worker.run(self.store.ingest, "outcomes", batch)
+        await self.worker.run(self.store.ingest, EVERYONE, batch)
         self.progress.ingested = batch[-1].sequence
 
     async def due(self) -> set[str]:
@@ -68,7 +69,7 @@ async def rule_engine(
     monkeypatch.setattr(engine, "facts_after", counted)
     progress = IngestProgress()
     settings = Settings(database_url=database_url, batch_size=50, catch_up_judging=catch_up_judging)
-    rules = RuleEngine(pool, store, worker, settings, progress)
+    rules = RuleEngine(pool, store, worker, settings, progress, EVERYONE)
     try:
         yield Engine(rules, store, worker, pool, progress, settings, reads)
     finally:
@@ -131,7 +132,7 @@ async def test_facts_taken_in_and_not_yet_written_are_read_again_after_a_restart
         assert e.rules.state.position > written
         assert await e.due() == participants(first)
         # The engine stops here (a crash); a new one goes on from what was written.
-        restarted = RuleEngine(e.pool, e.store, e.worker, e.settings, e.progress)
+        restarted = RuleEngine(e.pool, e.store, e.worker, e.settings, e.progress, EVERYONE)
         running = asyncio.create_task(restarted.run())
         try:
             for _ in range(200):
@@ -166,3 +167,48 @@ async def test_with_more_due_than_a_batch_the_engine_judges_the_most_recently_du
                 "SELECT participant FROM outcomes.deadlines WHERE due_at <= $1", clock
             )
         assert {row["participant"] for row in rows} == participants(due[: len(due) - 50])
+
+
+async def test_engines_sharing_the_partitions_take_in_their_own_people_from_where_one_got(
+    real_servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    facts = deliveries(people=40, facts_each=2, note_bytes=10)
+    before, after = facts[:40], facts[40:]
+    halves = [Owner.of(Settings(outcomes_instances=2, outcomes_instance=i)) for i in (0, 1)]
+    async with rule_engine(real_servers, monkeypatch, timedelta(hours=1)) as e:
+        await e.ingest(before)
+        await e.rules.step()  # one instance for every partition writes who is due
+        written = e.rules.state.position
+        assert await e.due() == participants(before)
+        async with e.pool.acquire() as conn:
+            await conn.execute("DELETE FROM outcomes.deadlines")  # to see whom they write
+        # Then two instances share the partitions, one after the other here.
+        for n, owner in enumerate(halves):
+            reads = len(e.reads)
+            instance = RuleEngine(e.pool, e.store, e.worker, e.settings, e.progress, owner)
+            running = asyncio.create_task(instance.run())
+            try:
+                if n == 0:
+                    await e.ingest(after)
+                expected = {
+                    p for p in participants(after) if any(h.owns(p) for h in halves[: n + 1])
+                }
+                for _ in range(200):
+                    if await e.due() == expected:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                running.cancel()
+                with suppress(asyncio.CancelledError):
+                    await running
+            assert await e.due() == expected
+            assert e.reads[reads] == written, "from where the instance before it got"
+        async with e.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT participant, partition FROM outcomes.deadlines")
+            names = {row["id"] for row in await conn.fetch("SELECT id FROM outcomes.rule_state")}
+    assert {row["participant"] for row in rows if halves[0].owns(row["participant"])}
+    assert all(
+        row["partition"] in next(h for h in halves if h.owns(row["participant"])).partitions
+        for row in rows
+    )
+    assert names == {"outcomes", halves[0].name, halves[1].name}

@@ -11,7 +11,7 @@ import pytest
 from services.kernel.embedded import Servers
 from services.kernel.store import application_env, create_schema
 from services.outcomes.application import JourneyStore, facts_after, open_pool
-from tests.support import deliveries, fresh_database
+from tests.support import EVERYONE, deliveries, fresh_database
 
 
 def store(database_url: str, cache_size: int) -> JourneyStore:
@@ -29,7 +29,7 @@ def test_a_batch_of_many_megabytes_is_stored_whole_and_in_order(real_servers: Se
     assert sum(len(d.event["data"]["reason"]) for d in batch) > 15_000_000
     writer = store(database_url, cache_size=100)
     try:
-        assert writer.ingest("test", batch) == len(batch)
+        assert writer.ingest(EVERYONE, batch) == len(batch)
     finally:
         writer.close()
 
@@ -52,7 +52,7 @@ def test_people_read_together_have_each_their_own_facts(real_servers: Servers) -
     batch = deliveries(people=50, facts_each=3, note_bytes=10)
     writer = store(database_url, cache_size=100)
     try:
-        writer.ingest("test", batch)
+        writer.ingest(EVERYONE, batch)
     finally:
         writer.close()
 
@@ -76,7 +76,7 @@ def test_the_engines_read_of_the_log_is_planned_for_each_run(real_servers: Serve
     create_schema(database_url, "outcomes")
     writer = store(database_url, cache_size=100)
     try:
-        writer.ingest("test", deliveries(people=10, facts_each=1, note_bytes=10))
+        writer.ingest(EVERYONE, deliveries(people=10, facts_each=1, note_bytes=10))
     finally:
         writer.close()
 

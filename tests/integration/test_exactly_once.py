@@ -19,9 +19,8 @@ from services.kernel.ids import pseudonym
 from services.kernel.settings import Settings
 from services.kernel.store import application_env
 from services.outcomes.application import JourneyStore
-from services.outcomes.ingest import CONSUMER
 from tests.integration.test_handover_gap_live import KEY, next_update, submit
-from tests.support import Person, los
+from tests.support import EVERYONE, Person, los
 
 
 def journey_facts(running: Platform, participant: str) -> list[str]:
@@ -37,7 +36,7 @@ def ingested_up_to(running: Platform) -> int:
     """The stream sequence outcomes has recorded its ingest up to."""
     store = _journey_store(running)
     try:
-        return store.position(CONSUMER)
+        return min(store.positions(EVERYONE).values())
     finally:
         store.close()
 

@@ -34,6 +34,7 @@ from services.kernel.bus import (
 from services.kernel.embedded import embedded_nats
 from services.kernel.runtime import connect
 from services.kernel.settings import Settings
+from services.outcomes.owner import Owner
 
 ACCOUNTS = Path(__file__).parents[2] / "deploy" / "nats" / "accounts.conf"
 USERS = ("intake", "journey", "employer", "outcomes", "admin", "sys")
@@ -126,6 +127,26 @@ async def test_each_service_does_its_work_as_its_own_user(bus: Callable[[str], s
     await pulled[-1].ack_sync(timeout=5)
     info = await outcomes.connection.jetstream().consumer_info(SETTINGS.stream, "outcomes")
     assert (info.num_ack_pending, info.num_pending) == (0, 0)
+    await consumer.close()
+    # One of two instances pulls the same through a consumer of its own partitions.
+    shared = (
+        Owner.of(SETTINGS.model_copy(update={"outcomes_instances": 2, "outcomes_instance": n}))
+        for n in (0, 1)
+    )
+    owner = next(owner for owner in shared if owner.owns(participant))
+    consumer = await PullConsumer.create(
+        outcomes.connection,
+        SETTINGS.stream,
+        ConsumerConfig(
+            durable_name=owner.consumer,
+            filter_subjects=owner.subjects(SETTINGS),
+            ack_policy=AckPolicy.ALL,
+            max_ack_pending=100,
+        ),
+    )
+    pulled = await consumer.fetch(10, expires=2.0)
+    assert [m.metadata.sequence.stream for m in pulled] == sequences
+    await pulled[-1].ack_sync(timeout=5)
     await consumer.close()
     await outcomes.stop()
 

@@ -15,17 +15,19 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from services.kernel.settings import RuleSettings
 from services.outcomes.alerts import StoredAlert
 from services.outcomes.domain import Fact
-from services.outcomes.engine import alert_changes, alert_id
+from services.outcomes.engine import alert_changes, alert_id, judge
 from services.outcomes.journey import Journey
 from services.outcomes.recipients import UNADDRESSED, Recipient, recipient_at
-from services.outcomes.rules import Alert, Resolution, Status
+from services.outcomes.rules import Alert, Resolution, Status, evaluate
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 PARTICIPANT = "a" * 64
 OTHER_PARTICIPANT = "b" * 64
 _ids = count()
+RULES = RuleSettings()
 
 
 def day(n: float) -> datetime:
@@ -175,6 +177,29 @@ def test_a_stored_resolved_alert_is_left_alone_whatever_the_rules_now_say() -> N
     late = gap_alert("resolved", day(30), "late_information")
     assert alert_changes(journey, [late], {GAP_ID: acknowledged}, CLOCK) == []
     assert alert_changes(journey, [], {GAP_ID: acknowledged}, CLOCK) == []
+
+
+def test_an_open_alert_raised_after_the_clock_keeps_its_person_due_until_the_clock_gets_it() -> (
+    None
+):
+    # The gap was raised live on day 24; then a backfill of older facts steps the clock
+    # back to day 5, where the rules see nothing more to come for this journey.
+    journey = Journey(PARTICIPANT, [referred("team-a", 0)])
+    assert evaluate(journey, day(5), RuleSettings()) == ([], None)
+
+    changes, due, finished = judge({PARTICIPANT: journey}, {GAP_ID: stored_gap()}, day(5), RULES)
+    assert (changes, due, finished) == ([], {PARTICIPANT: day(24)}, [])
+
+    # Once the clock gets there, what is known says the gap never opened.
+    changes, due, finished = judge({PARTICIPANT: journey}, {GAP_ID: stored_gap()}, day(24), RULES)
+    assert changes == [("resolved", stored_gap("resolved", day(24), "late_information"))]
+    assert (due, finished) == ({}, [PARTICIPANT])
+
+
+def test_a_resolved_alert_raised_after_the_clock_keeps_no_one_due() -> None:
+    journey = Journey(PARTICIPANT, [referred("team-a", 0)])
+    acknowledged = {GAP_ID: stored_gap("resolved", day(26), "acknowledged")}
+    assert judge({PARTICIPANT: journey}, acknowledged, day(5), RULES) == ([], {}, [PARTICIPANT])
 
 
 def test_the_alert_id_is_the_same_in_every_run() -> None:

@@ -1,0 +1,81 @@
+"""Which partitions of the stream an outcomes instance owns (DESIGN.md: scale-out).
+
+Every domain event's subject carries the partition of its participant (`bus.py`), so
+`LOS_OUTCOMES_INSTANCES` instances can share the stream: instance `LOS_OUTCOMES_INSTANCE`
+(0, 1, …) owns the partitions whose number leaves it as remainder, reads only their
+subjects through a consumer of its own, and takes in, judges and keeps the deadlines of
+their people only. Everyone's events are still in one journey store, alerts table and
+alert feed, so any instance answers any coordinator.
+
+An owner is named by its partitions: `outcomes` for all of them (one instance, as before
+there were more), `outcomes:1,5,9,13` for some. Its name keys its Tracking position in
+the journey store and its rule engine's state, so that when the number of instances
+changes, a new owner of a partition starts from where that partition's earlier owners
+got (`reached`), not from the beginning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.kernel.bus import events_subject, partition_of
+from services.kernel.settings import Settings
+
+EVERYTHING = "outcomes"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The partitions, of `total`, that an instance owns; and its consumer's name."""
+
+    partitions: frozenset[int]
+    total: int
+    consumer: str = EVERYTHING
+
+    @classmethod
+    def of(cls, settings: Settings) -> Owner:
+        instance, instances = settings.outcomes_instance, settings.outcomes_instances
+        mine = frozenset(range(instance, settings.partitions, instances))
+        return cls(
+            mine, settings.partitions, EVERYTHING if instances == 1 else f"outcomes-{instance}"
+        )
+
+    @property
+    def everything(self) -> bool:
+        return len(self.partitions) == self.total
+
+    @property
+    def name(self) -> str:
+        if self.everything:
+            return EVERYTHING
+        return f"{EVERYTHING}:{','.join(map(str, sorted(self.partitions)))}"
+
+    def owns(self, participant: str) -> bool:
+        return self.everything or partition_of(participant, self.total) in self.partitions
+
+    def subjects(self, settings: Settings) -> list[str]:
+        """The subjects of its partitions' domain events."""
+        if self.everything:
+            return [events_subject(settings)]
+        return [events_subject(settings, partition=f"p{p:03d}") for p in sorted(self.partitions)]
+
+
+def partitions_named(name: str, total: int) -> frozenset[int]:
+    """The partitions of the owner `name` (`Owner.name`); none for another name."""
+    if name == EVERYTHING:
+        return frozenset(range(total))
+    prefix, _, listed = name.partition(":")
+    if prefix != EVERYTHING or not listed:
+        return frozenset()
+    return frozenset(int(p) for p in listed.split(","))
+
+
+def reached(owner: Owner, positions: Mapping[str, int]) -> dict[int, int]:
+    """How far each of the owner's partitions has got, from the positions of owners by
+    name (this one's and earlier ones'): the furthest any owner of it got, or 0."""
+    got = dict.fromkeys(owner.partitions, 0)
+    for name, position in positions.items():
+        for partition in partitions_named(name, owner.total) & owner.partitions:
+            got[partition] = max(got[partition], position)
+    return got

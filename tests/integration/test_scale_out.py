@@ -1,0 +1,196 @@
+"""DESIGN.md's scale-out: outcomes instances share the stream's partitions with no loss,
+duplicate or reordering per person. A cohort is imported half while one instance owns
+every partition, half after two have taken over from it; then the journey store holds
+each accepted event once, each person's in the order the stream has them, and the alerts
+are those of the same import with one instance throughout."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import nats
+import nats.errors
+import orjson
+import psycopg
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from services.cli.platform import Platform, start_service, stop, wait_healthy
+from services.cohort import generate_cohort, write_jsonl
+from services.kernel.embedded import Servers, free_port
+from services.kernel.settings import Settings, TlsSettings
+from services.outcomes.owner import Owner
+from tests.integration.test_crash_recovery import import_file, settle
+from tests.integration.test_differential import alerts_in
+from tests.support import bus_settings, facts_recorded, los
+
+PEOPLE = 600
+HALVES = [Owner.of(Settings(outcomes_instances=2, outcomes_instance=n)) for n in (0, 1)]
+
+
+@dataclass
+class Run:
+    accepted: int
+    alerts: set[tuple[str, ...]]
+    positions: dict[str, int]  # the journey store's Tracking rows
+    in_stream: dict[str, list[str]]  # each person's event ids in the stream's order
+    in_store: dict[str, list[str]]  # and in their journey's
+
+
+@pytest.mark.servers
+async def test_two_instances_take_over_from_one_with_no_loss_duplicate_or_reordering(
+    real_servers: Servers, tmp_path: Path
+) -> None:
+    cohort = generate_cohort(PEOPLE, 7, start=date(2023, 1, 1), end=date(2025, 12, 31))
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    half = len(cohort.events) // 2
+    write_jsonl(first, cohort.events[:half])
+    write_jsonl(second, cohort.events[half:])
+
+    alone = await import_halves(real_servers, tmp_path / "alone", first, second, instances=1)
+    shared = await import_halves(real_servers, tmp_path / "shared", first, second, instances=2)
+
+    # Both took in their own share, from where the one instance had got.
+    assert all(shared.positions[o.name] > shared.positions["outcomes"] for o in HALVES)
+    assert shared.accepted == alone.accepted
+    assert sum(map(len, shared.in_store.values())) == shared.accepted, "each event, once"
+    assert shared.in_store == shared.in_stream, "each person's events in the stream's order"
+    # The second half's facts, recorded long before, turn some alerts the first half
+    # raised into late information: two instances do that as one does.
+    assert len(shared.alerts) > PEOPLE // 10
+    assert shared.alerts == alone.alerts
+
+
+async def import_halves(
+    servers: Servers, folder: Path, first: Path, second: Path, instances: int
+) -> Run:
+    """The first file imported with one outcomes instance; then `instances` take over and
+    the second is imported."""
+    with los(servers, folder) as running:
+        database_url = running.env["DATABASE_URL"]
+        accepted = await import_file(running, first, folder / "first-rejects.jsonl")
+        await settle(running, accepted, datetime.now(UTC))
+        stop(running.processes["outcomes"])
+        extra = start_instances(running, folder, instances)
+        try:
+            accepted += await import_file(running, second, folder / "second-rejects.jsonl")
+            await settled(database_url, accepted, datetime.now(UTC), instances)
+            with psycopg.connect(database_url) as conn:
+                alerts = alerts_in(conn)
+            in_stream = await stream_order(running)
+        finally:
+            for process in extra:
+                stop(process)
+    return Run(accepted, alerts, tracked(database_url), in_stream, store_order(database_url))
+
+
+def start_instances(
+    running: Platform, folder: Path, instances: int
+) -> list[subprocess.Popen[bytes]]:
+    """`instances` outcomes instances in place of the one; the platform stops the first as
+    its own, the others are returned."""
+    processes = []
+    for n in range(instances):
+        port = free_port()
+        env = running.env | {
+            "LOS_OUTCOMES_INSTANCES": str(instances),
+            "LOS_OUTCOMES_INSTANCE": str(n),
+            "LOS_OUTCOMES_PORT": str(port),
+        }
+        log_dir = folder / f"instance-{n}"
+        process = start_service("outcomes", env, log_dir)
+        processes.append(process)
+        wait_healthy("outcomes", f"127.0.0.1:{port}", process, log_dir, TlsSettings())
+    running.processes["outcomes"] = processes[0]
+    return processes[1:]
+
+
+def tracked(database_url: str) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT application_name, notification_id FROM outcomes.journeystore_tracking"
+        ).fetchall()
+    return dict(rows)
+
+
+async def settled(database_url: str, facts: int, since: datetime, instances: int) -> None:
+    """Until the store holds `facts` facts and each instance has taken in its own and
+    judged them, its clock past `since` with none of its people due."""
+    owners = [
+        Owner.of(Settings(outcomes_instances=instances, outcomes_instance=n))
+        for n in range(instances)
+    ]
+    for _ in range(600):
+        if await asyncio.to_thread(_settled, database_url, facts, since, owners):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"outcomes did not settle: {facts_recorded(database_url)}/{facts}")
+
+
+def _settled(database_url: str, facts: int, since: datetime, owners: list[Owner]) -> bool:
+    if facts_recorded(database_url) != facts:
+        return False
+    with psycopg.connect(database_url) as conn:
+        for owner in owners:
+            row = conn.execute(
+                "SELECT position, clock FROM outcomes.rule_state WHERE id = %s", (owner.name,)
+            ).fetchone()
+            if row is None or row[1] is None or row[1] < since:
+                return False
+            due = conn.execute(
+                "SELECT count(*) FROM outcomes.deadlines"
+                " WHERE due_at <= %s AND partition = ANY(%s)",
+                (row[1], list(owner.partitions)),
+            ).fetchone()
+            last = conn.execute(
+                "SELECT notification_id, state FROM outcomes.journeystore_events"
+                " WHERE topic LIKE '%%.FactRecorded' ORDER BY notification_id"
+            ).fetchall()
+            own = [n for n, state in last if owner.owns(orjson.loads(state)["fact"]["participant"])]
+            if due is None or due[0] or row[0] < own[-1]:
+                return False
+    return True
+
+
+async def stream_order(running: Platform) -> dict[str, list[str]]:
+    """Each person's event ids in the order of the stream."""
+    settings = bus_settings(running.env)
+    client = await nats.connect(running.env["NATS_URL"])
+    found: dict[str, list[str]] = defaultdict(list)
+    try:
+        reader = await client.jetstream().pull_subscribe(
+            f"{settings.subject_prefix}.events.>",
+            durable="test-reader",
+            stream=settings.stream,
+            config=ConsumerConfig(ack_policy=AckPolicy.NONE),
+        )
+        while True:
+            try:
+                messages = await reader.fetch(500, timeout=2)
+            except nats.errors.TimeoutError:
+                break  # read to the end
+            for message in messages:
+                event = orjson.loads(message.data)
+                found[event["participant"]].append(event["event_id"])
+    finally:
+        await client.close()
+    return dict(found)
+
+
+def store_order(database_url: str) -> dict[str, list[str]]:
+    """Each person's event ids in the order of their journey in the store."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT state FROM outcomes.journeystore_events WHERE topic LIKE '%.FactRecorded'"
+            " ORDER BY originator_id, originator_version"
+        ).fetchall()
+    found: dict[str, list[str]] = defaultdict(list)
+    for (state,) in rows:
+        fact = orjson.loads(state)["fact"]
+        found[fact["participant"]].append(fact["event_id"])
+    return dict(found)
