@@ -2,14 +2,15 @@
 
 It reads new facts from the journey store's notification log (once it has read to the
 end, from what ingest hands over as it commits, `Handover`) and marks their participants
-due at the facts' knowledge time: one durable `deadlines` row per participant, written
-before the next judging in one transaction with the engine's position in the log (a
-crash before that loses nothing: the engine reads those facts again).
+(those of its instance's partitions, `owner.py`) due at the facts' knowledge time: one
+durable `deadlines` row per participant, written before the next judging in one
+transaction with the engine's position in the log (a crash before that loses nothing:
+the engine reads those facts again).
 Then, at the live clock of CONTRACT §3 (`clock.py`), it judges every participant that is
 due with the pure rules, stores what changed in the alerts, and sets the participant's
-next deadline. For a participant with a new fact from intake (referral, triage,
-assignment, closing), whose caseload they are in is written with their deadline,
-whatever the clock.
+next deadline (or, while an open alert was raised after the clock, its raise time). For
+a participant with a new fact from intake (referral, triage, assignment, closing), whose
+caseload they are in is written with their deadline, whatever the clock.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ from services.cli.watch import watch
 from services.kernel.bus import ClockAnnouncement, clock_subject
 from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
+from services.kernel.settings import Settings
 from services.kernel.tokens import bearer
+from services.outcomes.owner import Owner
 from services.rpc.los.v1 import alerts_pb2, sources_pb2, sources_pb2_grpc
 from tests.support import Person, bus_settings, los, source_token, token_for
 
@@ -76,6 +78,40 @@ async def test_a_measure_ending_with_nothing_after_raises_a_gap_on_the_wall_cloc
         assert abs(alert.raised_at.ToDatetime(UTC) - deadline) < timedelta(milliseconds=1)
         # It arrived after the deadline had passed on the wall clock, not before.
         assert datetime.now(UTC) >= deadline
+
+
+@pytest.mark.servers
+async def test_an_instance_sharing_the_partitions_moves_its_clock_on_what_others_published(
+    real_servers: Servers, tmp_path: Path
+) -> None:
+    # Of two instances only the first runs. The journey service's last event is in the
+    # second's partitions, so its outbox announces a stream sequence the first never
+    # reads: only a fetch that finds nothing more of its own after the announcement tells
+    # the first that everything announced is in, and with a minute's transit allowance
+    # nothing else brings its clock past the deadline in time.
+    halves = [Owner.of(Settings(outcomes_instances=2, outcomes_instance=n)) for n in (0, 1)]
+    people = [Person.make(seed) for seed in range(2, 40)]
+    mine, theirs = (
+        next(p for p in people if half.owns(pseudonym(p.national_id, KEY))) for half in halves
+    )
+    settings = {"rules__handover_gap": "PT3S", "transit_allowance": "PT60S"}
+    with los(real_servers, tmp_path, outcomes_instances="2", **settings) as running:
+        now = datetime.now(UTC)
+        await assign(running.address("intake"), mine, "c-1", now - timedelta(days=20))
+        started = mine.measure_started("m-1", now - timedelta(days=10), recorded_at=now)
+        ended = mine.measure_ended("m-1", now, recorded_at=now)
+        other = theirs.measure_started("m-2", now - timedelta(days=1), recorded_at=now)
+        reply = await submit(running.address("journey"), [started, ended, other])
+        assert reply.accepted == 3, reply
+
+        update = await next_update(running.address("outcomes"), "c-1", within=30)
+
+    assert (update.change, update.alert.rule, update.alert.subject) == (
+        "raised",
+        "HANDOVER_GAP",
+        "m-1",
+    )
+    assert datetime.now(UTC) >= now + GAP
 
 
 @pytest.mark.servers
