@@ -150,10 +150,11 @@ async def dead_letter(
     await js.publish(settings.dead_letter_subject, body, headers=parked)
 
 
-# Statuses that end a pull request without an error, as nats-py's own fetch takes them.
-_REQUEST_ENDED = frozenset(
-    {StatusCode.NO_MESSAGES, StatusCode.REQUEST_TIMEOUT, StatusCode.CONFLICT}
-)
+# Statuses that end a pull request without an error, as nats-py's own fetch takes them;
+# of those, the ones that say the consumer had nothing more to deliver (409 may be a
+# leader change or a deleted consumer).
+_NOTHING_MORE = frozenset({StatusCode.NO_MESSAGES, StatusCode.REQUEST_TIMEOUT})
+_REQUEST_ENDED = _NOTHING_MORE | {StatusCode.CONFLICT}
 # How long a batch that has begun may wait for more before it is handed over. Under a
 # backlog a batch fills at once; caught up, it trades this much latency for batches of
 # more than one event (each batch is a transaction and a pass of the rule engine).
@@ -170,6 +171,14 @@ class PullConsumer:
     subscription callback into one queue: ~7 µs a message. The messages are nats-py's
     own (`ack`, `metadata`). One request is open at a time; what it brings after a fetch
     has returned goes to the next fetch, so nothing is reordered or lost.
+
+    After a fetch, `drained` says whether it found the consumer drained: it sent a request
+    of its own, which the server ended as having nothing more (no messages, or its time
+    up) and which brought nothing. Then every message stored before the fetch began has
+    been delivered by earlier fetches, provided fewer than the consumer's
+    `max_ack_pending` were unacknowledged (the server holds a request while that many
+    are). An empty fetch for another reason (a request still open from before, a leader
+    change, a deleted consumer) says nothing of the kind.
     """
 
     def __init__(self, nc: NATS, stream: str, durable: str) -> None:
@@ -183,6 +192,8 @@ class PullConsumer:
         self._ready = asyncio.Event()
         self._failure: APIError | None = None
         self._subscription: Subscription | None = None
+        self._ended_empty = False  # the last request to end had nothing more
+        self.drained = False
 
     @classmethod
     async def create(cls, nc: NATS, stream: str, config: ConsumerConfig) -> PullConsumer:
@@ -197,8 +208,10 @@ class PullConsumer:
         """Up to `batch` messages, the next in stream order: once `batch` have come, or
         `linger` seconds after the first; none if none comes within `expires` seconds."""
         # The margin covers the server's answer on its way back.
-        if self._owed == 0 or time.monotonic() > self._open_until:
+        sent = self._owed == 0
+        if sent or time.monotonic() > self._open_until:
             self._owed = batch
+            self._ended_empty = False
             self._open_until = time.monotonic() + expires + 1.0
             request = {"batch": batch, "expires": int(expires * 1e9)}
             await self._nc.publish(self._next, orjson.dumps(request), reply=self._inbox)
@@ -208,7 +221,9 @@ class PullConsumer:
         if self._failure is not None:
             failure, self._failure = self._failure, None
             raise failure
-        return [self._arrived.popleft() for _ in range(min(batch, len(self._arrived)))]
+        messages = [self._arrived.popleft() for _ in range(min(batch, len(self._arrived)))]
+        self.drained = sent and not messages and self._owed == 0 and self._ended_empty
+        return messages
 
     async def _wait(self, count: int, seconds: float) -> None:
         """Until `count` messages have come or the open request has ended; `seconds` at most."""
@@ -231,6 +246,7 @@ class PullConsumer:
             return  # a heartbeat or flow control, which this consumer does not ask for
         else:
             self._owed = 0  # the request has ended
+            self._ended_empty = status in _NOTHING_MORE
             if status not in _REQUEST_ENDED:
                 description = headers.get(Header.DESCRIPTION)
                 self._failure = APIError(code=int(status), description=description)

@@ -80,9 +80,9 @@ CREATE TABLE IF NOT EXISTS outcomes.history_reads (
     reader text NOT NULL,
     until timestamptz NOT NULL,
     study text NOT NULL,
-    command text NOT NULL
+    -- `replay` or `export`; the default names the reads from before exports read it.
+    command text NOT NULL DEFAULT 'replay'
 );
--- Made before exports read the store: every read then was a replay.
 ALTER TABLE outcomes.history_reads ADD COLUMN IF NOT EXISTS command text NOT NULL DEFAULT 'replay';
 -- Whose caseload each person is in, now and as planned ahead (caseload.py).
 CREATE TABLE IF NOT EXISTS outcomes.caseload (

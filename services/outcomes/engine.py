@@ -335,14 +335,15 @@ class RuleEngine:
         return len(participants)
 
     async def _load_state(self) -> tuple[ClockState, dict[str, Watermark]]:
-        """The engine's state as saved; for an owner new to its partitions, the least of
-        the positions their earlier owners got to, and no clock yet."""
+        """The engine's state as saved; for an owner new to its partitions (or back to them
+        after others had them), the least of the positions their owners got to, and no
+        clock yet."""
         async with self._pool.acquire() as conn:
             rows = {row["id"]: row for row in await conn.fetch("SELECT * FROM outcomes.rule_state")}
         got = reached(self._owner, {name: row["position"] for name, row in rows.items()})
         position = min(got.values())
         row = rows.get(self._owner.name)
-        if row is None:
+        if row is None or row["position"] < position:  # none, or from before others went on
             return ClockState(position), {}
         marks: dict[str, Any] = json.loads(row["watermarks"])
         watermarks = {

@@ -23,6 +23,7 @@ The readings taken are written down in docs/contract-readings.md.
 from __future__ import annotations
 
 import csv
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -166,6 +167,9 @@ def export_range(
 # shares, however small the file, so that processes have shares to take and the files
 # are the same for any number of processes.
 FEWEST_SHARES = 4
+# A store is exported a range of its journeys at a time (`history.id_ranges`), in at least
+# this many, for the same reasons and so that as many processes have ranges to take.
+STORE_RANGES = 16
 
 
 @dataclass
@@ -201,31 +205,35 @@ def export_store(
     --store` is; `NoStore` if there is no store."""
     last = begin(database_url, until, study_key, "export")
     run = partial(export_range, database_url, until, rules, study_key, last)
-    return write(in_order(run, id_ranges(last, FEWEST_SHARES), workers), until, out)
+    return write(in_order(run, id_ranges(last, STORE_RANGES), workers), until, out)
 
 
 def write(parts: Iterable[Export], until: datetime, out: Path) -> Written:
     """The parts' rows into the folder `out`, each part's as it comes, and the aggregate
-    tables of them all."""
+    tables of them all. The files take their names once all are written: an export that
+    fails leaves none half-written (and an earlier export's files as they were)."""
     out.mkdir(parents=True, exist_ok=True)
-    files = [out / "engagements.parquet", out / "people.parquet"]
-    measures: dict[Measure, list[Participation]] = {}
-    replays: list[Replay] = []
-    people = engagements = 0
-    with (
-        pq.ParquetWriter(files[0], ENGAGEMENTS) as engagement_file,
-        pq.ParquetWriter(files[1], PEOPLE) as people_file,
-    ):
-        for part in parts:
-            engagement_file.write_table(pa.Table.from_pylist(part.engagements, ENGAGEMENTS))
-            people_file.write_table(pa.Table.from_pylist(part.people, PEOPLE))
-            ended = participations(part.engagements, until, left_sight(part.people))
-            for measure, group in ended.items():
-                measures.setdefault(measure, []).extend(group)
-            replays.append(part.replay)
-            people += len(part.people)
-            engagements += len(part.engagements)
-    files += write_tables(measures, until, out)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".writing-") as folder:
+        writing = Path(folder)
+        measures: dict[Measure, list[Participation]] = {}
+        replays: list[Replay] = []
+        people = engagements = 0
+        with (
+            pq.ParquetWriter(writing / "engagements.parquet", ENGAGEMENTS) as engagement_file,
+            pq.ParquetWriter(writing / "people.parquet", PEOPLE) as people_file,
+        ):
+            for part in parts:
+                engagement_file.write_table(pa.Table.from_pylist(part.engagements, ENGAGEMENTS))
+                people_file.write_table(pa.Table.from_pylist(part.people, PEOPLE))
+                ended = participations(part.engagements, until, left_sight(part.people))
+                for measure, group in ended.items():
+                    measures.setdefault(measure, []).extend(group)
+                replays.append(part.replay)
+                people += len(part.people)
+                engagements += len(part.engagements)
+        names = ["engagements.parquet", "people.parquet"]
+        names += [path.name for path in write_tables(measures, until, writing)]
+        files = [(writing / name).replace(out / name) for name in names]
     return Written(files, people, engagements, Replay.merge(replays))
 
 

@@ -183,12 +183,17 @@ async def _begin(database_url: str, until: datetime, study_key: str, command: st
     conn = await asyncpg.connect(database_url)
     try:
         store = await conn.fetchval("SELECT to_regclass('outcomes.journeystore_events')")
-        log = await conn.fetchval("SELECT to_regclass('outcomes.history_reads')")
         if store is None:
             raise NoStore("the database DATABASE_URL names holds no journey store of outcomes")
-        if log is None:
+        recorded = await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns"
+            " WHERE table_schema = 'outcomes' AND table_name = 'history_reads'"
+            " AND column_name = 'command'"
+        )
+        if not recorded:  # no table, or one from before exports read the store
             raise NoStore(
-                "outcomes.history_reads is missing: start outcomes once on this version first"
+                "outcomes.history_reads is missing or old: start outcomes once on this"
+                " version first"
             )
         await conn.execute(
             "INSERT INTO outcomes.history_reads (at, reader, until, study, command)"

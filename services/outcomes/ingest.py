@@ -95,26 +95,30 @@ class Ingest:
         upcoming = asyncio.ensure_future(self._next(consumer))
         try:
             while True:
-                messages, deliveries, announced = await upcoming
+                messages, deliveries, drained_at = await upcoming
                 upcoming = asyncio.ensure_future(self._next(consumer))
                 if messages:
                     await self._process(messages, deliveries)
-                else:
+                elif drained_at is not None:
                     # What was announced before that fetch was on the stream then, and
                     # the fetch found nothing of ours after what is processed.
-                    self.progress.ingested = max(self.progress.ingested, announced)
+                    self.progress.ingested = max(self.progress.ingested, drained_at)
         finally:
             upcoming.cancel()
             # A subscription left open makes the connection's drain wait it out.
             await consumer.close()
 
-    async def _next(self, consumer: PullConsumer) -> tuple[list[Msg], list[Delivery], int]:
-        """The next batch from the stream and its domain events, and the furthest stream
-        sequence announced before it was asked for; the messages that are not domain
-        events go to the dead-letter subject."""
+    async def _next(self, consumer: PullConsumer) -> tuple[list[Msg], list[Delivery], int | None]:
+        """The next batch from the stream and its domain events; if there was none and the
+        consumer was drained (`PullConsumer.drained`), the furthest stream sequence
+        announced before it was asked for. The messages that are not domain events go to
+        the dead-letter subject."""
         announced = self.progress.announced
         messages = await consumer.fetch(self._settings.batch_size, expires=0.5)
-        self.progress.pending = (messages[-1].metadata.num_pending or 0) if messages else 0
+        if messages:
+            self.progress.pending = messages[-1].metadata.num_pending or 0
+        elif consumer.drained:
+            self.progress.pending = 0
         deliveries: list[Delivery] = []
         for message in messages:
             try:
@@ -130,7 +134,7 @@ class Ingest:
                 continue
             sequence = message.metadata.sequence.stream
             deliveries.append(Delivery(sequence, partition, event.model_dump(mode="json")))
-        return messages, deliveries, announced
+        return messages, deliveries, announced if consumer.drained else None
 
     async def _process(self, messages: list[Msg], deliveries: list[Delivery]) -> None:
         # A child of the first message's publish span, linked to the others'; each fact

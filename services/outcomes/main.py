@@ -22,7 +22,7 @@ from services.outcomes.api import AlertsServicer
 from services.outcomes.application import JourneyStore, open_pool
 from services.outcomes.engine import RuleEngine
 from services.outcomes.ingest import Ingest
-from services.outcomes.owner import Owner
+from services.outcomes.owner import Owner, Taken, claim
 from services.rpc.los.v1 import alerts_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -30,12 +30,20 @@ log = logging.getLogger(__name__)
 
 async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | None = None) -> None:
     telemetry.setup("outcomes", settings.telemetry)
+    assert settings.database_url is not None, "`run` refuses to start without DATABASE_URL"
+    owner = Owner.of(settings)
+    try:
+        claimed = await claim(settings.database_url, owner)
+    except Taken as taken:
+        log.error("%s", taken)
+        raise SystemExit(1) from None
+    lost = asyncio.Event()
+    claimed.add_termination_listener(lambda _: lost.set())
     store = JourneyStore(env=prepare_store(settings, "outcomes"))
     worker = Worker("outcomes")
     pool = await open_pool(settings.database_url)
     await alerts.create_tables(pool)
     broker = await connect(settings, "outcomes")
-    owner = Owner.of(settings)
     ingest = Ingest(broker.connection, store, worker, settings, owner)
     engine = RuleEngine(pool, store, worker, settings, ingest.progress, owner)
     await broker.connection.subscribe(clock_subject(settings), cb=engine.announced)
@@ -52,7 +60,10 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
     if ready is not None:
         await ready(bound)
     try:
-        await asyncio.gather(ingest.run(), engine.run())
+        async with asyncio.TaskGroup() as running:  # one failing stops the others
+            running.create_task(ingest.run())
+            running.create_task(engine.run())
+            running.create_task(_keep(lost))
     finally:
         await server.stop(grace=2)
         await feed.stop()
@@ -60,6 +71,14 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
         await pool.close()
         worker.close()
         store.close()
+        await claimed.close()
+
+
+async def _keep(lost: asyncio.Event) -> None:
+    """Until the connection that holds the instance's partitions ends: then another
+    instance may take them, so this one stops (and is restarted to claim them again)."""
+    await lost.wait()
+    raise ConnectionError("lost the database session that holds this instance's partitions")
 
 
 if __name__ == "__main__":

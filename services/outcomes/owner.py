@@ -7,6 +7,11 @@ subjects through a consumer of its own, and takes in, judges and keeps the deadl
 their people only. Everyone's events are still in one journey store, alerts table and
 alert feed, so any instance answers any coordinator.
 
+Only one running instance may own a partition: each holds a PostgreSQL session lock on
+every partition it owns for as long as it runs (`claim`), and one that cannot get them
+does not start. (Two owners of one partition would both read it, and whichever recorded
+a batch second would find it recorded and skip it: nothing lost, but judged twice.)
+
 An owner is named by its partitions: `outcomes` for all of them (one instance, as before
 there were more), `outcomes:1,5,9,13` for some. Its name keys its Tracking position in
 the journey store and its rule engine's state, so that when the number of instances
@@ -16,13 +21,23 @@ got (`reached`), not from the beginning.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+import asyncpg
 
 from services.kernel.bus import events_subject, partition_of
 from services.kernel.settings import Settings
 
 EVERYTHING = "outcomes"
+_CLAIMS = 0x4C6F73  # the first key of the partitions' advisory locks
+CLAIM_WAIT = 15.0  # seconds to wait for a lock that a stopped instance's session holds
+
+
+class Taken(Exception):
+    """A partition is owned by another running outcomes instance."""
 
 
 @dataclass(frozen=True)
@@ -79,3 +94,27 @@ def reached(owner: Owner, positions: Mapping[str, int]) -> dict[int, int]:
         for partition in partitions_named(name, owner.total) & owner.partitions:
             got[partition] = max(got[partition], position)
     return got
+
+
+async def claim(database_url: str, owner: Owner, wait: float = CLAIM_WAIT) -> asyncpg.Connection:
+    """A connection holding a lock on each of the owner's partitions until it is closed.
+    `Taken` if another instance still holds one after `wait` seconds (the session of an
+    instance just killed may take a moment to end)."""
+    conn = await asyncpg.connect(database_url)
+    deadline = time.monotonic() + wait
+    try:
+        for partition in sorted(owner.partitions):
+            while not await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, $2)", _CLAIMS, partition
+            ):
+                if time.monotonic() > deadline:
+                    raise Taken(
+                        f"partition {partition} is owned by another running outcomes instance:"
+                        " give each its own LOS_OUTCOMES_INSTANCE, and all the same"
+                        " LOS_OUTCOMES_INSTANCES"
+                    )
+                await asyncio.sleep(0.5)
+    except BaseException:
+        await conn.close()  # and with it every lock it took
+        raise
+    return conn

@@ -24,7 +24,7 @@ from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
 from services.kernel.settings import Settings, get_settings
 from services.outcomes import history
-from services.outcomes.export import export_file
+from services.outcomes.export import export_file, export_store
 from services.outcomes.history import replay_store
 from services.outcomes.replay import replay_file
 from tests.integration.test_crash_recovery import import_file, settle
@@ -137,6 +137,11 @@ async def test_live_services_and_replay_raise_the_same_alerts(
     for name in ("measure_outcomes.csv", "provider_outcomes.csv"):
         table = (tmp_path / "from-store" / name).read_text()
         assert table == (tmp_path / "from-file" / name).read_text(), name
+    # The same files, byte for byte, from one process.
+    alone = tmp_path / "from-store-alone"
+    await asyncio.to_thread(export_store, database_url, july, STUDY, rules, alone, 1)
+    for made in (tmp_path / "from-store").iterdir():
+        assert (alone / made.name).read_bytes() == made.read_bytes(), made.name
 
     with psycopg.connect(database_url) as conn:
         reads = conn.execute(
@@ -147,6 +152,7 @@ async def test_live_services_and_replay_raise_the_same_alerts(
         (clock, fingerprint, "replay"),
         (datetime(2024, 7, 1, tzinfo=UTC), fingerprint, "replay"),
         (clock, fingerprint, "replay"),
+        (july, fingerprint, "export"),
         (july, fingerprint, "export"),
     ]
 

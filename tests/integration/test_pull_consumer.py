@@ -121,6 +121,41 @@ async def test_a_message_published_while_a_fetch_waits_comes_at_once(
 
 
 @pytest.mark.servers
+async def test_a_fetch_says_it_found_the_consumer_drained_only_when_it_did(
+    stream: tuple[NATS, str],
+) -> None:
+    nc, name = stream
+    await _publish(nc, name, [b"a"])
+    consumer = await PullConsumer.create(nc, name, _config(name))
+    try:
+        first = await consumer.fetch(5, expires=1.0, linger=0.1)
+        after_first = consumer.drained  # it brought a message
+        # The first request is still open, for four more: the fetch waits it out.
+        ended = await consumer.fetch(5, expires=0.5)
+        after_ended = consumer.drained
+        empty = await consumer.fetch(5, expires=0.5)  # a request of its own
+        after_empty = consumer.drained
+        # A request the server ends because the consumer is gone (409) finds nothing,
+        # and says nothing of what the stream holds.
+        waiting = asyncio.ensure_future(consumer.fetch(5, expires=5.0))
+        await asyncio.sleep(0.2)
+        await nc.jetstream().delete_consumer(name, "reader")
+        gone = await asyncio.wait_for(waiting, 10)
+        after_gone = consumer.drained
+    finally:
+        await consumer.close()
+
+    assert [m.data for m in first] == [b"a"]
+    assert not after_first
+    assert ended == []
+    assert not after_ended
+    assert empty == []
+    assert after_empty
+    assert gone == []
+    assert not after_gone
+
+
+@pytest.mark.servers
 @pytest.mark.timeout(120)
 async def test_reading_resumes_where_it_was_after_nats_server_restarts(tmp_path: Path) -> None:
     # A nats-server of this test's own, stopped and started again on its port and folder.

@@ -144,6 +144,7 @@ def test_a_study_of_the_store_needs_its_database_and_a_study_key_of_its_own(
     assert "must be 32 bytes or more" in " ".join(short[1].replace("│", " ").split())
     assert unreachable[0] == 1
     assert unreachable[1].startswith(f"{command} stopped: ")
+    assert not (tmp_path / "study").exists(), "nothing written"
 
 
 def test_counts_below_one_are_usage_errors(tmp_path: Path) -> None:
