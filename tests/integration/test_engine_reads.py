@@ -82,6 +82,20 @@ def participants(batch: list[Delivery]) -> set[str]:
     return {delivery.event["participant"] for delivery in batch}
 
 
+async def run_until_due(e: Engine, rules: RuleEngine, expected: set[str]) -> None:
+    """Run `rules` until the participants due are `expected` (10 s at most), then stop."""
+    running = asyncio.create_task(rules.run())
+    try:
+        for _ in range(200):
+            if await e.due() == expected:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+        with suppress(asyncio.CancelledError):
+            await running
+
+
 async def test_after_reading_the_log_to_its_end_the_engine_takes_what_ingest_hands_over(
     real_servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -133,16 +147,7 @@ async def test_facts_taken_in_and_not_yet_written_are_read_again_after_a_restart
         assert await e.due() == participants(first)
         # The engine stops here (a crash); a new one goes on from what was written.
         restarted = RuleEngine(e.pool, e.store, e.worker, e.settings, e.progress, EVERYONE)
-        running = asyncio.create_task(restarted.run())
-        try:
-            for _ in range(200):
-                if await e.due() == participants(facts):
-                    break
-                await asyncio.sleep(0.05)
-        finally:
-            running.cancel()
-            with suppress(asyncio.CancelledError):
-                await running
+        await run_until_due(e, restarted, participants(facts))
         assert await e.due() == participants(facts)
         assert e.reads[-1] == written
 
@@ -182,25 +187,14 @@ async def test_engines_sharing_the_partitions_take_in_their_own_people_from_wher
         assert await e.due() == participants(before)
         async with e.pool.acquire() as conn:
             await conn.execute("DELETE FROM outcomes.deadlines")  # to see whom they write
-        # Then two instances share the partitions, one after the other here.
+        # Then two instances share the partitions (one after the other here), and more
+        # facts come.
+        await e.ingest(after)
         for n, owner in enumerate(halves):
             reads = len(e.reads)
             instance = RuleEngine(e.pool, e.store, e.worker, e.settings, e.progress, owner)
-            running = asyncio.create_task(instance.run())
-            try:
-                if n == 0:
-                    await e.ingest(after)
-                expected = {
-                    p for p in participants(after) if any(h.owns(p) for h in halves[: n + 1])
-                }
-                for _ in range(200):
-                    if await e.due() == expected:
-                        break
-                    await asyncio.sleep(0.05)
-            finally:
-                running.cancel()
-                with suppress(asyncio.CancelledError):
-                    await running
+            expected = {p for p in participants(after) if any(h.owns(p) for h in halves[: n + 1])}
+            await run_until_due(e, instance, expected)
             assert await e.due() == expected
             assert e.reads[reads] == written, "from where the instance before it got"
         async with e.pool.acquire() as conn:

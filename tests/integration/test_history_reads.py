@@ -17,12 +17,20 @@ from tests.support import fresh_database
 STUDY = "a-study's-own-key-of-32-bytes-or-more"
 
 
-@pytest.mark.servers
-def test_a_record_of_reads_from_before_exports_is_not_written_to(real_servers: Servers) -> None:
-    database_url = fresh_database(real_servers.database_url)
+def a_store(servers: Servers) -> str:
+    """A database with a journey store (of one event, notification 7) and nothing else."""
+    database_url = fresh_database(servers.database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA outcomes")
         conn.execute("CREATE TABLE outcomes.journeystore_events (notification_id bigint)")
+        conn.execute("INSERT INTO outcomes.journeystore_events VALUES (7)")
+    return database_url
+
+
+@pytest.mark.servers
+def test_a_record_of_reads_from_before_exports_is_not_written_to(real_servers: Servers) -> None:
+    database_url = a_store(real_servers)
+    with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(  # as the version before `los export --store` made it
             "CREATE TABLE outcomes.history_reads"
             " (at timestamptz, reader text, until timestamptz, study text)"
@@ -37,11 +45,7 @@ def test_a_record_of_reads_from_before_exports_is_not_written_to(real_servers: S
 
 @pytest.mark.servers
 def test_each_read_is_recorded_with_its_command(real_servers: Servers) -> None:
-    database_url = fresh_database(real_servers.database_url)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("CREATE SCHEMA outcomes")
-        conn.execute("CREATE TABLE outcomes.journeystore_events (notification_id bigint)")
-        conn.execute("INSERT INTO outcomes.journeystore_events VALUES (7)")
+    database_url = a_store(real_servers)
     until = datetime(2025, 1, 1, tzinfo=UTC)
     with pytest.raises(NoStore, match="missing or old"):
         begin(database_url, until, STUDY, "replay")  # no record of reads at all
