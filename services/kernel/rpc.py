@@ -4,6 +4,8 @@ certificates (`TlsSettings`), plaintext otherwise."""
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,8 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from services.kernel.settings import TlsSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,11 @@ async def start_server(
         server,
     )
     if tls is not None and tls.cert is not None and tls.key is not None:
-        credentials = grpc.ssl_server_credentials(
-            [(tls.key.read_bytes(), tls.cert.read_bytes())],
-            root_certificates=_read(tls.client_ca),
-            require_client_auth=tls.client_ca is not None,
+        files = CertificateFiles(tls.cert, tls.key, tls.client_ca)
+        credentials = grpc.dynamic_ssl_server_credentials(
+            files.configuration(),
+            files.renewed,  # type: ignore[arg-type]  # None keeps it as is (gRPC's docs)
+            require_client_authentication=tls.client_ca is not None,
         )
         bound = server.add_secure_port(f"{host}:{port}", credentials)
     else:
@@ -58,6 +63,42 @@ async def start_server(
     for name in ["", *names]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, bound
+
+
+class CertificateFiles:
+    """The server's certificate, key and client CA as files, read again when one of them
+    changes (cert-manager and Kubernetes renew a Secret's files in place): each new
+    connection is made with what the files hold then, and the connections already open
+    keep theirs. A change that cannot be read (half-written) is tried again at the next."""
+
+    def __init__(self, cert: Path, key: Path, client_ca: Path | None) -> None:
+        self._paths = [path for path in (cert, key, client_ca) if path is not None]
+        self._cert, self._key, self._client_ca = cert, key, client_ca
+        self._read_at = self._stamps()
+
+    def configuration(self) -> grpc.ServerCertificateConfiguration:
+        return grpc.ssl_server_certificate_configuration(
+            [(self._key.read_bytes(), self._cert.read_bytes())],
+            root_certificates=_read(self._client_ca),
+        )
+
+    def renewed(self) -> grpc.ServerCertificateConfiguration | None:
+        """What the files hold, if they changed since last read; None to keep it as is.
+        (gRPC asks at the start of every handshake.)"""
+        try:
+            stamps = self._stamps()
+            if stamps == self._read_at:
+                return None
+            renewed = self.configuration()
+        except OSError as error:
+            log.warning("TLS files changed but cannot be read yet: %s", error)
+            return None
+        self._read_at = stamps
+        log.info("TLS certificate read again from %s", self._cert)
+        return renewed
+
+    def _stamps(self) -> tuple[tuple[int, int], ...]:
+        return tuple((s.st_ino, s.st_mtime_ns) for s in map(os.stat, self._paths))
 
 
 def aio_channel(address: str, tls: TlsSettings) -> grpc.aio.Channel:

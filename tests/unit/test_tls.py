@@ -5,6 +5,8 @@ and the container health check connect as the settings say."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -54,6 +56,29 @@ async def mutual_tls_server(pki: Pki) -> AsyncIterator[str]:
     server, port = await start_server([], "127.0.0.1", 0, tls)
     yield f"127.0.0.1:{port}"
     await server.stop(None)
+
+
+async def test_a_renewed_certificate_is_used_for_new_connections(pki: Pki, tmp_path: Path) -> None:
+    (tmp_path / "renewed").mkdir()
+    renewed = make_pki(tmp_path / "renewed")  # another CA's, as after a CA rotation
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    shutil.copy(pki.server.cert, cert)
+    shutil.copy(pki.server.key, key)
+    server, port = await start_server([], "127.0.0.1", 0, TlsSettings(cert=cert, key=key))
+    address = f"127.0.0.1:{port}"
+    try:
+        before = [await _check(address, TlsSettings(ca=ca)) for ca in (pki.ca, renewed.ca)]
+        # Renewed in place, as Kubernetes does a Secret's files: a new pair, swapped in.
+        (tmp_path / "new.crt").write_bytes(renewed.server.cert.read_bytes())
+        (tmp_path / "new.key").write_bytes(renewed.server.key.read_bytes())
+        os.replace(tmp_path / "new.key", key)
+        os.replace(tmp_path / "new.crt", cert)
+        after = [await _check(address, TlsSettings(ca=ca)) for ca in (pki.ca, renewed.ca)]
+    finally:
+        await server.stop(None)
+
+    assert before == ["SERVING", "UNAVAILABLE"]
+    assert after == ["UNAVAILABLE", "SERVING"]
 
 
 async def test_a_server_with_a_certificate_speaks_only_tls(tls_server: str, pki: Pki) -> None:
