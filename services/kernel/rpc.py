@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
@@ -50,7 +56,7 @@ async def start_server(
         server,
     )
     if tls is not None and tls.cert is not None and tls.key is not None:
-        files = CertificateFiles(tls.cert, tls.key, tls.client_ca)
+        files = CertificateFiles(tls.cert, tls.key, tls.client_ca)  # ValueError if no pair
         credentials = grpc.dynamic_ssl_server_credentials(
             files.configuration(),
             files.renewed,  # type: ignore[arg-type]  # None keeps it as is (gRPC's docs)
@@ -69,36 +75,48 @@ class CertificateFiles:
     """The server's certificate, key and client CA as files, read again when one of them
     changes (cert-manager and Kubernetes renew a Secret's files in place): each new
     connection is made with what the files hold then, and the connections already open
-    keep theirs. A change that cannot be read (half-written) is tried again at the next."""
+    keep theirs. A change that cannot be read, or whose key is not the certificate's (a
+    renewal half done), is passed over until the files change again."""
 
     def __init__(self, cert: Path, key: Path, client_ca: Path | None) -> None:
         self._paths = [path for path in (cert, key, client_ca) if path is not None]
         self._cert, self._key, self._client_ca = cert, key, client_ca
-        self._read_at = self._stamps()
+        self._read_at = self._tried_at = self._stamps()
 
     def configuration(self) -> grpc.ServerCertificateConfiguration:
-        return grpc.ssl_server_certificate_configuration(
-            [(self._key.read_bytes(), self._cert.read_bytes())],
-            root_certificates=_read(self._client_ca),
-        )
+        """What the files hold; ValueError if the key is not the certificate's."""
+        cert, key = self._cert.read_bytes(), self._key.read_bytes()
+        client_ca = _read(self._client_ca)
+        if _public(x509.load_pem_x509_certificate(cert).public_key()) != _public(
+            load_pem_private_key(key, None).public_key()
+        ):
+            raise ValueError(f"{self._key} is not the key of {self._cert}")
+        if client_ca is not None:
+            x509.load_pem_x509_certificates(client_ca)
+        return grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=client_ca)
 
     def renewed(self) -> grpc.ServerCertificateConfiguration | None:
         """What the files hold, if they changed since last read; None to keep it as is.
         (gRPC asks at the start of every handshake.)"""
         try:
             stamps = self._stamps()
-            if stamps == self._read_at:
+            if stamps in (self._read_at, self._tried_at):
                 return None
+            self._tried_at = stamps
             renewed = self.configuration()
-        except OSError as error:
-            log.warning("TLS files changed but cannot be read yet: %s", error)
+        except (OSError, ValueError) as error:
+            log.warning("TLS files changed but cannot be used (yet): %s", error)
             return None
         self._read_at = stamps
         log.info("TLS certificate read again from %s", self._cert)
         return renewed
 
-    def _stamps(self) -> tuple[tuple[int, int], ...]:
-        return tuple((s.st_ino, s.st_mtime_ns) for s in map(os.stat, self._paths))
+    def _stamps(self) -> tuple[tuple[int, int, int], ...]:
+        return tuple((s.st_ino, s.st_mtime_ns, s.st_size) for s in map(os.stat, self._paths))
+
+
+def _public(key: Any) -> bytes:
+    return bytes(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
 
 
 def aio_channel(address: str, tls: TlsSettings) -> grpc.aio.Channel:

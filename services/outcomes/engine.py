@@ -343,7 +343,7 @@ class RuleEngine:
         got = reached(self._owner, {name: row["position"] for name, row in rows.items()})
         position = min(got.values())
         row = rows.get(self._owner.name)
-        if row is None or row["position"] < position:  # none, or from before others went on
+        if row is None or row["position"] < max(got.values()):  # others went on since
             return ClockState(position), {}
         marks: dict[str, Any] = json.loads(row["watermarks"])
         watermarks = {

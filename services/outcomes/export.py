@@ -211,7 +211,7 @@ def export_store(
 def write(parts: Iterable[Export], until: datetime, out: Path) -> Written:
     """The parts' rows into the folder `out`, each part's as it comes, and the aggregate
     tables of them all. The files take their names once all are written: an export that
-    fails leaves none half-written (and an earlier export's files as they were)."""
+    fails while it writes leaves none half-written, and an earlier export's as they were."""
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".writing-") as folder:
         writing = Path(folder)

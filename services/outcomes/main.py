@@ -10,6 +10,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+import asyncpg
+
 from services.kernel import telemetry
 from services.kernel.bus import clock_subject
 from services.kernel.rpc import Service, start_server
@@ -22,10 +24,11 @@ from services.outcomes.api import AlertsServicer
 from services.outcomes.application import JourneyStore, open_pool
 from services.outcomes.engine import RuleEngine
 from services.outcomes.ingest import Ingest
-from services.outcomes.owner import Owner, Taken, claim
+from services.outcomes.owner import Owner, Taken, claim, held
 from services.rpc.los.v1 import alerts_pb2_grpc
 
 log = logging.getLogger(__name__)
+CLAIM_CHECK = 5.0  # seconds between checks that the instance still holds its partitions
 
 
 async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | None = None) -> None:
@@ -37,8 +40,20 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
     except Taken as taken:
         log.error("%s", taken)
         raise SystemExit(1) from None
-    lost = asyncio.Event()
-    claimed.add_termination_listener(lambda _: lost.set())
+    try:
+        await _serve(settings, owner, claimed, ready)
+    finally:
+        await claimed.close()
+
+
+async def _serve(
+    settings: Settings,
+    owner: Owner,
+    claimed: asyncpg.Connection,
+    ready: Callable[[int], Awaitable[None]] | None,
+) -> None:
+    """Ingest, the rule engine and the Alerts API of the owner's partitions, while
+    `claimed` holds them."""
     store = JourneyStore(env=prepare_store(settings, "outcomes"))
     worker = Worker("outcomes")
     pool = await open_pool(settings.database_url)
@@ -63,7 +78,7 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
         async with asyncio.TaskGroup() as running:  # one failing stops the others
             running.create_task(ingest.run())
             running.create_task(engine.run())
-            running.create_task(_keep(lost))
+            running.create_task(_keep(claimed, owner))
     finally:
         await server.stop(grace=2)
         await feed.stop()
@@ -71,14 +86,16 @@ async def main(settings: Settings, ready: Callable[[int], Awaitable[None]] | Non
         await pool.close()
         worker.close()
         store.close()
-        await claimed.close()
 
 
-async def _keep(lost: asyncio.Event) -> None:
-    """Until the connection that holds the instance's partitions ends: then another
-    instance may take them, so this one stops (and is restarted to claim them again)."""
-    await lost.wait()
-    raise ConnectionError("lost the database session that holds this instance's partitions")
+async def _keep(claimed: asyncpg.Connection, owner: Owner) -> None:
+    """Stop once the session that holds the instance's partitions no longer does (gone,
+    or a failover to a primary without its locks), or does not answer: then another
+    instance may take them. It is restarted and claims them again."""
+    while True:
+        await asyncio.sleep(CLAIM_CHECK)
+        if not await asyncio.wait_for(held(claimed, owner), CLAIM_CHECK):
+            raise ConnectionError("this instance's session no longer holds its partitions")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,11 @@ from services.kernel.settings import Settings
 EVERYTHING = "outcomes"
 _CLAIMS = 0x4C6F73  # the first key of the partitions' advisory locks
 CLAIM_WAIT = 15.0  # seconds to wait for a lock that a stopped instance's session holds
+KEEPALIVES = {
+    "tcp_keepalives_idle": "20",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "4",
+}
 
 
 class Taken(Exception):
@@ -100,7 +105,9 @@ async def claim(database_url: str, owner: Owner, wait: float = CLAIM_WAIT) -> as
     """A connection holding a lock on each of the owner's partitions until it is closed.
     `Taken` if another instance still holds one after `wait` seconds (the session of an
     instance just killed may take a moment to end)."""
-    conn = await asyncpg.connect(database_url)
+    # PostgreSQL notices within a minute a client gone without closing (a node lost), and
+    # lets its locks go: the default would be the system's two hours.
+    conn = await asyncpg.connect(database_url, server_settings=KEEPALIVES)
     deadline = time.monotonic() + wait
     try:
         for partition in sorted(owner.partitions):
@@ -118,3 +125,15 @@ async def claim(database_url: str, owner: Owner, wait: float = CLAIM_WAIT) -> as
         await conn.close()  # and with it every lock it took
         raise
     return conn
+
+
+async def held(conn: asyncpg.Connection, owner: Owner) -> bool:
+    """Whether the connection `claim` gave still holds every one of the owner's partitions
+    (an error if the connection is gone: after a failover its locks are not on the new
+    primary)."""
+    count = await conn.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND pid = pg_backend_pid() AND classid::bigint = $1",
+        _CLAIMS,
+    )
+    return bool(count == len(owner.partitions))

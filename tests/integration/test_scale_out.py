@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import asyncpg
 import nats
 import nats.errors
 import orjson
@@ -26,7 +27,7 @@ from services.cli.platform import Platform, start_service, stop, wait_healthy
 from services.cohort import generate_cohort, write_jsonl
 from services.kernel.embedded import Servers, free_port
 from services.kernel.settings import Settings, TlsSettings
-from services.outcomes.owner import CLAIM_WAIT, Owner, Taken, claim
+from services.outcomes.owner import CLAIM_WAIT, Owner, Taken, claim, held
 from tests.integration.test_crash_recovery import import_file, settle
 from tests.integration.test_differential import alerts_in
 from tests.support import bus_settings, facts_recorded, fresh_database, los
@@ -164,9 +165,22 @@ async def test_a_partition_is_claimed_by_one_instance_at_a_time(real_servers: Se
             await claim(database_url, Owner.of(Settings()), wait=0.5)  # it owns them all
         other = await claim(database_url, HALVES[1], wait=0.5)
         await other.close()
+        assert await held(first, HALVES[0])
     finally:
         await first.close()
     again = await claim(database_url, Owner.of(Settings()), wait=0.5)
+    # Its session ended from the server's side (a failover, an administrator): it is
+    # known not to hold them any more.
+    killer = await asyncpg.connect(database_url)
+    pid = again.get_server_pid()
+    await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+    for _ in range(100):  # the backend ends a moment after it is told to
+        if not await killer.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
+            break
+        await asyncio.sleep(0.05)
+    await killer.close()
+    with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError)):
+        await held(again, Owner.of(Settings()))
     await again.close()
 
 

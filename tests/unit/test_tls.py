@@ -68,16 +68,20 @@ async def test_a_renewed_certificate_is_used_for_new_connections(pki: Pki, tmp_p
     address = f"127.0.0.1:{port}"
     try:
         before = [await _check(address, TlsSettings(ca=ca)) for ca in (pki.ca, renewed.ca)]
-        # Renewed in place, as Kubernetes does a Secret's files: a new pair, swapped in.
+        # Renewed in place, as Kubernetes does a Secret's files: a new pair, swapped in
+        # one after the other. Between the two, the key is not the certificate's: the
+        # server goes on with the old pair.
         (tmp_path / "new.crt").write_bytes(renewed.server.cert.read_bytes())
         (tmp_path / "new.key").write_bytes(renewed.server.key.read_bytes())
         os.replace(tmp_path / "new.key", key)
+        between = [await _check(address, TlsSettings(ca=ca)) for ca in (pki.ca, renewed.ca)]
         os.replace(tmp_path / "new.crt", cert)
         after = [await _check(address, TlsSettings(ca=ca)) for ca in (pki.ca, renewed.ca)]
     finally:
         await server.stop(None)
 
     assert before == ["SERVING", "UNAVAILABLE"]
+    assert between == before
     assert after == ["UNAVAILABLE", "SERVING"]
 
 
