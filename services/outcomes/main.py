@@ -18,7 +18,7 @@ from services.kernel.rpc import Service, start_server
 from services.kernel.runtime import connect, prepare_store, run
 from services.kernel.settings import Settings
 from services.kernel.store import Worker
-from services.outcomes import alerts
+from services.outcomes import schema
 from services.outcomes.alerts import AlertFeed
 from services.outcomes.api import AlertsServicer
 from services.outcomes.application import JourneyStore, open_pool
@@ -57,7 +57,7 @@ async def _serve(
     store = JourneyStore(env=prepare_store(settings, "outcomes"))
     worker = Worker("outcomes")
     pool = await open_pool(settings.database_url)
-    await alerts.create_tables(pool)
+    await schema.create_tables(pool)
     broker = await connect(settings, "outcomes")
     ingest = Ingest(broker.connection, store, worker, settings, owner)
     engine = RuleEngine(pool, store, worker, settings, ingest.progress, owner)

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from services.kernel.embedded import Servers
-from services.outcomes import alerts
+from services.outcomes import alerts, schema
 from services.outcomes.alerts import Change, StoredAlert
 from services.outcomes.application import open_pool
 from tests.support import fresh_database
@@ -36,7 +36,7 @@ async def alert_store(servers: Servers, connections: int) -> asyncpg.Pool:
     )
     async with pool.acquire() as conn:
         await conn.execute("CREATE SCHEMA outcomes")
-    await alerts.create_tables(pool)
+    await schema.create_tables(pool)
     return pool
 
 
@@ -88,7 +88,7 @@ async def test_a_judging_pass_reads_the_alerts_of_its_people_along_the_index(
     pool = await open_pool(fresh_database(real_servers.database_url))
     async with pool, pool.acquire() as conn:
         await conn.execute("CREATE SCHEMA outcomes")
-        await conn.execute(alerts.SCHEMA_SQL)
+        await conn.execute(schema.SCHEMA_SQL)
         await conn.execute(
             """INSERT INTO outcomes.alerts (alert_id, participant, rule, subject, raised_at,
                  status)

@@ -18,7 +18,7 @@ import pytest
 from services.kernel.embedded import Servers
 from services.kernel.settings import Settings
 from services.kernel.store import Worker, application_env, create_schema
-from services.outcomes import alerts, engine
+from services.outcomes import engine, schema
 from services.outcomes.application import Delivery, JourneyStore, facts_after, open_pool
 from services.outcomes.engine import RuleEngine
 from services.outcomes.ingest import IngestProgress
@@ -59,7 +59,7 @@ async def rule_engine(
     store = JourneyStore(env=application_env(database_url, "outcomes", cache_size=1_000))
     worker = Worker("outcomes")
     pool = await open_pool(database_url)
-    await alerts.create_tables(pool)
+    await schema.create_tables(pool)
     reads: list[int] = []
 
     async def counted(conn: Any, after: int, limit: int) -> list[asyncpg.Record]:

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from services.kernel.embedded import Servers
-from services.outcomes import alerts
+from services.outcomes import schema
 from services.outcomes.history import NoStore, begin
 from tests.support import fresh_database
 
@@ -51,7 +51,7 @@ def test_each_read_is_recorded_with_its_command(real_servers: Servers) -> None:
         begin(database_url, until, STUDY, "replay")  # no record of reads at all
 
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(alerts.SCHEMA_SQL)  # the tables outcomes makes at start
+        conn.execute(schema.SCHEMA_SQL)  # the tables outcomes makes at start
     assert begin(database_url, until, STUDY, "export") == 7
 
     with psycopg.connect(database_url) as conn:
