@@ -23,11 +23,13 @@ from tests.support import Person, los, token_for
 async def test_a_deadline_passing_while_outcomes_is_down_fires_after_it_restarts(
     real_servers: Servers, tmp_path: Path
 ) -> None:
-    with los(real_servers, tmp_path, rules__handover_gap="PT6S") as running:
+    # Long enough for the facts to be taken in and outcomes stopped before it, on a busy
+    # host too (6 s was once not).
+    with los(real_servers, tmp_path, rules__handover_gap="PT12S") as running:
         person = Person.make(41)
         participant = pseudonym(person.national_id, KEY)
         now = datetime.now(UTC)
-        due = now + timedelta(seconds=6)
+        due = now + timedelta(seconds=12)
         await assign(running.address("intake"), person, "c-41", now - timedelta(days=3))
         ended = [
             person.measure_started("m-1", now - timedelta(days=2), recorded_at=now),
