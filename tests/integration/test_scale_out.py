@@ -207,9 +207,14 @@ async def settled(database_url: str, facts: int, since: datetime, instances: int
 
 
 def _settled(database_url: str, facts: int, since: datetime, owners: list[Owner]) -> bool:
-    if facts_recorded(database_url) != facts:
-        return False
     with psycopg.connect(database_url) as conn:
+        stored = conn.execute(
+            "SELECT notification_id, state FROM outcomes.journeystore_events"
+            " WHERE topic LIKE '%.FactRecorded' ORDER BY notification_id"
+        ).fetchall()
+        if len(stored) != facts:
+            return False
+        whose = [(n, orjson.loads(state)["fact"]["participant"]) for n, state in stored]
         for owner in owners:
             row = conn.execute(
                 "SELECT position, clock FROM outcomes.rule_state WHERE id = %s", (owner.name,)
@@ -221,11 +226,7 @@ def _settled(database_url: str, facts: int, since: datetime, owners: list[Owner]
                 " WHERE due_at <= %s AND partition = ANY(%s)",
                 (row[1], list(owner.partitions)),
             ).fetchone()
-            last = conn.execute(
-                "SELECT notification_id, state FROM outcomes.journeystore_events"
-                " WHERE topic LIKE '%%.FactRecorded' ORDER BY notification_id"
-            ).fetchall()
-            own = [n for n, state in last if owner.owns(orjson.loads(state)["fact"]["participant"])]
+            own = [n for n, participant in whose if owner.owns(participant)]
             if due is None or due[0] or row[0] < own[-1]:
                 return False
     return True
