@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from services.kernel.ids import validate_org
-from services.kernel.settings import get_settings
+from services.kernel.settings import get_settings, iso_duration
 from services.kernel.tokens import mint_source
 from services.kernel.vocabulary import SourceSystem
 from services.outcomes.auth import mint
@@ -37,6 +37,9 @@ def token(
     Sources API (--source and --client, with --org to bind it to organisations; signed
     with LOS_SOURCE_TOKEN_KEY)."""
     settings, now, lifetime = get_settings(), datetime.now(UTC), timedelta(hours=hours)
+    if lifetime > settings.token_max_lifetime:
+        limit = iso_duration(settings.token_max_lifetime)
+        raise typer.BadParameter(f"--hours {hours}: longer than LOS_TOKEN_MAX_LIFETIME ({limit})")
     if coordinator is not None and not (source or org or client):
         key = settings.token_key.get_secret_value()
         print(mint(key, coordinator, team or [], now=now, lifetime=lifetime))

@@ -12,7 +12,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # The same for source systems' tokens for the Sources API (`los token --source`): a
     # key of its own, so that no source service holds the key to coordinators' tokens.
     source_token_key: SecretStr = SecretStr("los-development-source-token-key-not-for-production")
+    # The longest a token of either API may be valid for (its `exp` less its `iat`): one
+    # that leaks is of use for at most this long, however its issuer set it.
+    token_max_lifetime: timedelta = timedelta(hours=24)
     # The most people one coordinator should follow (DESIGN.md, the U30 model): caseloads
     # are reported against it (GetCaseload), not enforced (docs/contract-readings.md).
     caseload_cap: int = 25
@@ -151,6 +154,8 @@ class Settings(BaseSettings):
                 "LOS_TOKEN_KEY and LOS_SOURCE_TOKEN_KEY must differ: whoever holds the one may"
                 " not sign tokens for the other's API"
             )
+        if self.token_max_lifetime <= timedelta(0):
+            raise ValueError("LOS_TOKEN_MAX_LIFETIME must be longer than nothing")
         return self
 
     @model_validator(mode="after")
@@ -176,6 +181,14 @@ class Settings(BaseSettings):
             if type(self).model_fields[key].default.get_secret_value()
             in (part.strip() for part in getattr(self, key).get_secret_value().split(","))
         ]
+
+
+_DURATION = TypeAdapter(timedelta)
+
+
+def iso_duration(duration: timedelta) -> str:
+    """`duration` in ISO 8601, the way settings are written (`P7D`, `PT24H`)."""
+    return str(_DURATION.dump_python(duration, mode="json"))
 
 
 @lru_cache(maxsize=1)

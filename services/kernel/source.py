@@ -22,15 +22,14 @@ from typing import Any, ClassVar, Self
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
-from pydantic import TypeAdapter
 
 from services.kernel.events import DomainEvent
+from services.kernel.settings import iso_duration
 from services.kernel.store import BatchApplication
 
 log = logging.getLogger(__name__)
 
 _NAMESPACE = UUID("4c6f7300-0000-4000-8000-000000000001")
-_DURATION = TypeAdapter(timedelta)  # as ISO 8601, the way settings are written
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +145,7 @@ class SourceRecord(Aggregate):
                 continue
             verdict = self.verdict(domain_event)
             if verdict == ACCEPTED and start.recorded_at - domain_event.recorded_at > hold:
-                limit = _DURATION.dump_python(hold, mode="json")
+                limit = iso_duration(hold)
                 late = f"its start was recorded more than {limit} after it"
                 verdict = Refused(waiting.field, late)
             if verdict == ACCEPTED:

@@ -105,7 +105,8 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
 
     async def _client(self, context: grpc.aio.ServicerContext[Any, Any]) -> SourceClient:
         key = self._settings.source_token_key.get_secret_value()
-        return await authenticated(context, lambda header: source_client_from(header, key))
+        limit = self._settings.token_max_lifetime
+        return await authenticated(context, lambda header: source_client_from(header, key, limit))
 
     def _read(
         self,

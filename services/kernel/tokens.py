@@ -1,7 +1,8 @@
 """Bearer tokens: who calls a Los gRPC API (DESIGN.md, Security and privacy).
 
-Every token is a JWT (HS256), sent as `authorization: Bearer <token>`. Its audience says
-which API it is for, and each API checks its tokens with a key of its own:
+Every token is a JWT (HS256), sent as `authorization: Bearer <token>`, valid from its `iat`
+to its `exp` for at most `LOS_TOKEN_MAX_LIFETIME`. Its audience says which API it is for,
+and each API checks its tokens with a key of its own:
 coordinators' tokens (`services/outcomes/auth.py`, `LOS_TOKEN_KEY`) are for the Alerts
 API, source systems' tokens (`SourceClient`, here, `LOS_SOURCE_TOKEN_KEY`) for the
 `Sources` API of intake, journey and employer.
@@ -24,9 +25,12 @@ from typing import Any, TypeVar
 import grpc
 import jwt
 
+from services.kernel.settings import iso_duration
 from services.kernel.vocabulary import SourceSystem
 
 ALGORITHM = "HS256"
+# How far the clock of a token's issuer may be ahead of (`iat`) or behind (`exp`) ours.
+CLOCK_SKEW = timedelta(seconds=30)
 SOURCES_AUDIENCE = "los-sources"
 T = TypeVar("T")
 
@@ -43,9 +47,12 @@ def sign(
     return jwt.encode(everything, key, algorithm=ALGORITHM)
 
 
-def claims_from(authorization: str | None, key: str, audience: str) -> dict[str, Any]:
+def claims_from(
+    authorization: str | None, key: str, audience: str, max_lifetime: timedelta
+) -> dict[str, Any]:
     """The claims of the token in an `authorization: Bearer …` header, once its signature,
-    audience and expiry are checked; or `Refused` saying why not."""
+    audience, issue time, expiry and lifetime (at most `max_lifetime`) are checked; or
+    `Refused` saying why not."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:  # the scheme is case-insensitive (RFC 6750)
         raise Refused("no bearer token: send 'authorization: Bearer <token>' (los token)")
@@ -55,14 +62,22 @@ def claims_from(authorization: str | None, key: str, audience: str) -> dict[str,
             key,
             algorithms=[ALGORITHM],
             audience=audience,
-            options={"require": ["sub", "exp"]},
+            options={"require": ["sub", "iat", "exp"]},
+            leeway=CLOCK_SKEW,
         )
     except jwt.ExpiredSignatureError:
         raise Refused("the token has expired") from None
+    except jwt.ImmatureSignatureError:
+        raise Refused("the token is not valid: it was issued in the future (iat)") from None
     except jwt.InvalidTokenError as invalid:
         raise Refused(f"the token is not valid: {invalid}") from None
     if not claims["sub"]:
         raise Refused("the token is not valid: its sub names no one")
+    if claims["exp"] - claims["iat"] > max_lifetime.total_seconds():
+        raise Refused(
+            "the token is not valid: it is valid for longer than the"
+            f" {iso_duration(max_lifetime)} LOS_TOKEN_MAX_LIFETIME allows (exp - iat)"
+        )
     return claims
 
 
@@ -123,9 +138,11 @@ def mint_source(
     )
 
 
-def source_client_from(authorization: str | None, key: str) -> SourceClient:
+def source_client_from(
+    authorization: str | None, key: str, max_lifetime: timedelta
+) -> SourceClient:
     """The source client named by an `authorization` header, or `Refused` saying why."""
-    claims = claims_from(authorization, key, SOURCES_AUDIENCE)
+    claims = claims_from(authorization, key, SOURCES_AUDIENCE, max_lifetime)
     systems = names(claims, "systems", "source systems")
     if not systems or not systems <= set(SourceSystem):
         raise Refused(

@@ -15,6 +15,7 @@ import asyncpg
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.kernel.settings import Settings
 from services.kernel.store import Worker
 from services.kernel.tokens import authenticated
 from services.outcomes import alerts, caseload
@@ -140,18 +141,20 @@ class AlertsServicer(alerts_pb2_grpc.AlertsServicer):
         pool: asyncpg.Pool,
         store: JourneyStore,
         worker: Worker,
-        token_key: str,
-        caseload_cap: int,
+        settings: Settings,
     ) -> None:
         self._feed = feed
         self._pool = pool
         self._store = store
         self._worker = worker
-        self._key = token_key
-        self._cap = caseload_cap
+        self._key = settings.token_key.get_secret_value()
+        self._max_lifetime = settings.token_max_lifetime
+        self._cap = settings.caseload_cap
 
     async def _caller(self, context: Context) -> Caller:
-        return await authenticated(context, lambda header: caller_from(header, self._key))
+        return await authenticated(
+            context, lambda header: caller_from(header, self._key, self._max_lifetime)
+        )
 
     async def _whose(
         self, context: Context, request: Recipients

@@ -52,9 +52,9 @@ def mint(
     return sign(key, AUDIENCE, coordinator, now, lifetime, teams=sorted(teams))
 
 
-def caller_from(authorization: str | None, key: str) -> Caller:
+def caller_from(authorization: str | None, key: str, max_lifetime: timedelta) -> Caller:
     """The caller named by an `authorization: Bearer …` header, or `Refused` saying why."""
-    claims = claims_from(authorization, key, AUDIENCE)
+    claims = claims_from(authorization, key, AUDIENCE, max_lifetime)
     return Caller(
         coordinator=str(claims["sub"]),
         teams=names(claims, "teams", "team names"),

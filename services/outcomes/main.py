@@ -64,9 +64,7 @@ async def _serve(
     await broker.connection.subscribe(clock_subject(settings), cb=engine.announced)
     feed = AlertFeed(pool)
     await feed.start()
-    api = AlertsServicer(
-        feed, pool, store, worker, settings.token_key.get_secret_value(), settings.caseload_cap
-    )
+    api = AlertsServicer(feed, pool, store, worker, settings)
     servicer = Service(api, alerts_pb2_grpc.add_AlertsServicer_to_server, "los.v1.Alerts")
     server, bound = await start_server(
         [servicer], settings.host, settings.outcomes_port, settings.tls

@@ -209,7 +209,13 @@ async def test_what_a_token_grants_and_what_a_request_may_ask(
             assert (list(rest.alerts), rest.next_page_token) == ([], "")
 
             # So is a token whose teams are not a list of names.
-            claims = {"sub": "c-old", "teams": "nav-0301", "aud": "los", "exp": now + GAP * 99}
+            claims = {
+                "sub": "c-old",
+                "teams": "nav-0301",
+                "aud": "los",
+                "iat": now,
+                "exp": now + GAP * 99,
+            }
             odd = jwt.encode(claims, key, algorithm="HS256")
             assert (
                 await refused(api.ListAlerts(alerts_pb2.ListAlertsRequest(), metadata=bearer(odd)))

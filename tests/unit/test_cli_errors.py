@@ -154,6 +154,13 @@ def test_counts_below_one_are_usage_errors(tmp_path: Path) -> None:
     assert los("token", "--coordinator", "c-1", "--hours", "0")[0] == 2
 
 
+def test_a_token_for_longer_than_the_services_take_is_a_usage_error() -> None:
+    assert los("token", "--coordinator", "c-1", "--hours", "24")[0] == 0
+    code, said = los("token", "--coordinator", "c-1", "--hours", "25")
+    assert code == 2
+    assert "--hours 25: longer than LOS_TOKEN_MAX_LIFETIME (P1D)" in said
+
+
 @pytest.fixture
 def oslo_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The process's local time zone is Oslo's (this machine's may be UTC)."""

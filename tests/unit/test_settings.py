@@ -1,6 +1,8 @@
 """Settings: the keys whose defaults are in the public source are named, so that a service
 can warn that it runs with them (each service of the keys it uses)."""
 
+from datetime import timedelta
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
@@ -41,6 +43,14 @@ def test_one_key_for_both_apis_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
     for name in ("LOS_TOKEN_KEY", "LOS_SOURCE_TOKEN_KEY"):
         monkeypatch.setenv(name, "one-long-random-value-of-32-bytes-or-more")
     with pytest.raises(ValidationError, match="must differ"):
+        Settings(_env_file=None)
+
+
+def test_a_token_lifetime_of_nothing_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOS_TOKEN_MAX_LIFETIME", "PT8H")
+    assert Settings(_env_file=None).token_max_lifetime == timedelta(hours=8)
+    monkeypatch.setenv("LOS_TOKEN_MAX_LIFETIME", "PT0S")
+    with pytest.raises(ValidationError, match="LOS_TOKEN_MAX_LIFETIME must be longer"):
         Settings(_env_file=None)
 
 
