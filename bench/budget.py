@@ -26,6 +26,7 @@ from bench.common import Figure
 from services.journey.application import JourneyApplication
 from services.kernel.events import DomainEvent, InvalidEvent, owner, parse_edge_event
 from services.kernel.ids import pseudonym
+from services.kernel.keys import Keys, opened, seal, unseal
 from services.kernel.settings import RuleSettings, Settings
 from services.kernel.source import SourceRecord
 from services.outcomes.application import JourneyLog
@@ -43,11 +44,12 @@ LABELS = {
     "national_id": "of which checking the national id (stdnum, birth date)",
     "pseudonym": "its pseudonym (HMAC-SHA256)",
     "to_domain": "its domain event (pydantic `model_construct`)",
-    "offer": "the source record takes it (dedupe, lifecycle, JSON, the library's event)",
+    "offer": "the source record takes it (dedupe, lifecycle, JSON sealed, the library's event)",
     "source_stored": "the library's stored form of that event (mapper, orjson)",
     "created": "new records' and journeys' `Created` events, stored form",
+    "unseal": "outcomes unseals it (base64, AES-GCM)",
     "read_domain": "outcomes reads the domain event (pydantic validation, JSON values)",
-    "fact": "the journey log takes the fact (the library's event, `Fact`, stored form)",
+    "fact": "the journey log takes the fact (sealed, the library's event, `Fact`, stored form)",
     "rules": "every rule over each journey, once (live, a journey is judged again as it grows)",
 }
 
@@ -133,6 +135,11 @@ def _steps(lines: list[str]) -> tuple[list[Step], int]:
     bodies = [event.model_dump_json() for event in domain]
     facts = [DomainEvent.model_validate_json(body).model_dump(mode="json") for body in bodies]
     mapper = JourneyApplication(env={"TRANSCODER_TOPIC": "services.kernel.store:Transcoder"}).mapper
+    keys = Keys().for_writing(set(people))
+    sealed = [
+        (e.participant, seal(keys[e.participant], e.participant, b.encode()))
+        for e, b in zip(domain, bodies, strict=True)
+    ]
     known_ids = {edge.person for edge in edges}
     records = sorted(set(zip(owners, people, strict=True)))
     rules = Settings().rules
@@ -145,10 +152,11 @@ def _steps(lines: list[str]) -> tuple[list[Step], int]:
 
     def offer(made: dict[tuple[str, str], SourceRecord]) -> list[Any]:
         accepted: list[Any] = []
-        for event, service in zip(domain, owners, strict=True):
-            record = made[service, event.participant]
-            record.offer(event, TRACE, HOLD)
-            accepted += record.collect_events()
+        with opened(keys):
+            for event, service in zip(domain, owners, strict=True):
+                record = made[service, event.participant]
+                record.offer(event, TRACE, HOLD)
+                accepted += record.collect_events()
         return accepted
 
     def new_logs() -> dict[str, JourneyLog]:
@@ -158,10 +166,11 @@ def _steps(lines: list[str]) -> tuple[list[Step], int]:
         return made
 
     def record_facts(made: dict[str, JourneyLog]) -> dict[str, JourneyLog]:
-        for fact in facts:
-            log = made[fact["participant"]]
-            log.record(fact, TRACE)
-            store(log.collect_events())
+        with opened(keys):
+            for fact in facts:
+                log = made[fact["participant"]]
+                log.record(fact, TRACE)
+                store(log.collect_events())
         return made
 
     def store(events: Iterable[Any]) -> None:
@@ -198,6 +207,10 @@ def _steps(lines: list[str]) -> tuple[list[Step], int]:
         for edge, person, service in zip(edges, people, owners, strict=True):
             edge.to_domain(person, service, received_at)
 
+    def unsealed(_: None) -> None:
+        for person, text in sealed:
+            unseal(keys[person], person, text)
+
     def read_domain(_: None) -> None:
         for body in bodies:
             DomainEvent.model_validate_json(body).model_dump(mode="json")
@@ -213,6 +226,7 @@ def _steps(lines: list[str]) -> tuple[list[Step], int]:
         ("offer", new_records, offer),
         ("source_stored", lambda: offer(new_records()), store),
         ("created", nothing, create),
+        ("unseal", nothing, unsealed),
         ("read_domain", nothing, read_domain),
         ("fact", new_logs, record_facts),
         ("rules", journeys, judge),

@@ -2,7 +2,8 @@
 
 Only the outcomes process runs (ingest, rule engine and the Alerts API, as deployed).
 Domain events are published straight to its JetStream stream, as the source services'
-outboxes would publish them: per participant a referral (intake) and a measure start
+outboxes would publish them (sealed with each participant's key, made in the key store
+as a source service makes it): per participant a referral (intake) and a measure start
 (journey), recorded over the last two years. After each stage (`memory_participants`,
 cumulative) the benchmark waits until outcomes has every fact in its journey store and
 its rules have judged every participant, then reads the process's peak RSS (`VmHWM` of
@@ -26,13 +27,16 @@ from typing import Any
 
 import asyncpg
 import nats
+import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bench.common import Context, Figure, Result, delete_stream, status_kb, wait_for
 from bench.ingest import count_facts, rules_settled
 from services.cli.platform import start_service, stop, wait_healthy
 from services.kernel.bus import MSG_ID, stream_config, subject_for
 from services.kernel.embedded import free_port
-from services.kernel.events import DomainEvent
+from services.kernel.events import SealedEvent
+from services.kernel.keys import Keys, StoredKeys, create_keys, seal
 from services.kernel.settings import Settings, get_settings
 
 EVENTS_PER_PARTICIPANT = 2
@@ -45,12 +49,18 @@ def _participant(index: int) -> str:
 
 
 def messages(
-    settings: Settings, first: int, last: int, total: int, end: datetime
+    settings: Settings, keys: Keys, first: int, last: int, total: int, end: datetime
 ) -> Iterator[tuple[str, bytes, dict[str, str]]]:
-    """Subject, body and headers of participants [first, last), in recorded_at order."""
+    """Subject, body and headers of participants [first, last), in recorded_at order,
+    sealed with their keys in `keys` (made for them a thousand at a time)."""
     step = SPAN / total
+    made: dict[str, AESGCM] = {}
     for index in range(first, last):
         participant = _participant(index)
+        if participant not in made:
+            made = keys.for_writing(
+                [_participant(i) for i in range(index, min(index + 1_000, last))]
+            )
         recorded = end - SPAN + step * index
         base: dict[str, Any] = {
             "source": {"system": "nav", "org": "974760673"},
@@ -77,18 +87,20 @@ def messages(
         }  # fmt: skip
         for event in (referred, started):
             subject = subject_for(settings, event["service"], participant, event["type"])
-            yield subject, json.dumps(event).encode(), {MSG_ID: event["event_id"]}
+            sealed = seal(made[participant], participant, json.dumps(event).encode())
+            body = orjson.dumps({"participant": participant, "sealed": sealed})
+            yield subject, body, {MSG_ID: event["event_id"]}
 
 
 async def publish(
-    nats_url: str, settings: Settings, first: int, last: int, total: int, end: datetime
+    nats_url: str, settings: Settings, keys: Keys, first: int, last: int, total: int, end: datetime
 ) -> float:
     client = await nats.connect(nats_url)
     started = time.perf_counter()
     try:
         js = client.jetstream()
         pending: list[Any] = []
-        for subject, body, headers in messages(settings, first, last, total, end):
+        for subject, body, headers in messages(settings, keys, first, last, total, end):
             pending.append(js.publish(subject, body, headers=headers))
             if len(pending) == PUBLISH_CHUNK:
                 await asyncio.gather(*pending)
@@ -110,8 +122,10 @@ async def run(ctx: Context) -> Result:
         stream=env["LOS_STREAM"],
         dead_letter_subject=env["LOS_DEAD_LETTER_SUBJECT"],
     )
-    sample = next(messages(settings, 0, 1, total, datetime.now(UTC)))
-    DomainEvent.model_validate_json(sample[1])  # the published shape is the real one
+    create_keys(env["DATABASE_URL"])
+    keys = StoredKeys(env["DATABASE_URL"])
+    sample = next(messages(settings, keys, 0, 1, total, datetime.now(UTC)))
+    SealedEvent.model_validate_json(sample[1])  # the published shape is the real one
     client = await nats.connect(ctx.servers.nats_url)
     try:
         await client.jetstream().add_stream(stream_config(settings))
@@ -140,7 +154,7 @@ async def run(ctx: Context) -> Result:
             for participants in stages:
                 started = time.time()
                 publish_seconds = await publish(
-                    ctx.servers.nats_url, settings, done, participants, total, end
+                    ctx.servers.nats_url, settings, keys, done, participants, total, end
                 )
                 done = participants
                 expected = participants * EVENTS_PER_PARTICIPANT
@@ -173,6 +187,7 @@ async def run(ctx: Context) -> Result:
             await conn.close()
     finally:
         stop(process)
+        keys.close()
     await delete_stream(ctx.servers.nats_url, env["LOS_STREAM"])
 
     first, last = stage_details[0], stage_details[-1]

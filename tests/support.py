@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import nats
 import psycopg
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
 from services.cli.platform import Platform, running_services
@@ -92,6 +94,26 @@ def isolated_env(servers: Servers, **settings: str) -> dict[str, str]:
         "DATABASE_URL": fresh_database(servers.database_url),
         **{f"LOS_{key.upper()}": value for key, value in settings.items()},
     }
+
+
+async def events_on_the_stream(env: dict[str, str]) -> list[Msg]:
+    """Every event message on the stream of an isolated environment, in stream order."""
+    settings = bus_settings(env)
+    client = await nats.connect(env["NATS_URL"])
+    found: list[Msg] = []
+    try:
+        reader = await client.jetstream().pull_subscribe(
+            f"{settings.subject_prefix}.events.>",
+            stream=settings.stream,
+            config=ConsumerConfig(ack_policy=AckPolicy.NONE),
+        )
+        while True:
+            try:
+                found += await reader.fetch(500, timeout=2)
+            except nats.errors.TimeoutError:
+                return found  # read to the end
+    finally:
+        await client.close()
 
 
 def bus_settings(env: dict[str, str]) -> Settings:

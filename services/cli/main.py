@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from services.cli.caseload import caseload_tables, get_caseload
+from services.cli.erase import erase
 from services.cli.evaluate import EventsFile, export, replay
 from services.cli.importer import Importer
 from services.cli.platform import SERVICES, platform
@@ -186,6 +187,7 @@ def _with_sources(
 app.command()(replay)
 app.command()(export)
 app.command()(token)
+app.command()(erase)
 
 
 @alerts_app.command("watch")

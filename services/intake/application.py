@@ -17,8 +17,9 @@ import psycopg
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from services.intake.domain import Participant
+from services.kernel.connection import KeptConnection
+from services.kernel.keys import create_keys
 from services.kernel.source import SourceApplication
-from services.kernel.store import KeptConnection
 
 # Participants `keep` remembers having stored, so that it neither encrypts nor writes
 # them again; the oldest are forgotten first (64 hex digits each).
@@ -42,7 +43,9 @@ def fernet_keys(keys: str) -> list[Fernet]:
 
 
 def create_vault(database_url: str) -> None:
-    """The vault's table, at intake's start, if it is not there yet."""
+    """The vault's table, at intake's start, if it is not there yet; and the people's keys
+    it looks at (who was erased)."""
+    create_keys(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS intake.vault"
@@ -90,11 +93,14 @@ class Vault:
         fresh = {p: nid for p, nid in identities.items() if p not in self._kept}
         if not fresh:
             return
-        rows = [(p, self._fernet.encrypt(nid.encode())) for p, nid in fresh.items()]
+        rows = [(p, self._fernet.encrypt(nid.encode()), p) for p, nid in fresh.items()]
         conn = self._conn.get()
         with conn.transaction(), conn.cursor() as cur:
+            # Not for someone erased since their batch read the keys (services/kernel/keys.py).
             cur.executemany(
-                "INSERT INTO intake.vault (participant, national_id) VALUES (%s, %s)"
+                "INSERT INTO intake.vault (participant, national_id) SELECT %s, %s"
+                " WHERE NOT EXISTS (SELECT 1 FROM keys.people"
+                " WHERE participant = %s AND key IS NULL)"
                 " ON CONFLICT (participant) DO NOTHING",
                 rows,
             )

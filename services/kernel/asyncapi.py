@@ -2,8 +2,9 @@
 
 It describes what a consumer of the stream sees: one channel per source service and event
 type, `{prefix}.events.{service}.{partition}.{type}`, carrying the domain event (the edge
-event with the person replaced by a pseudonym), the dead-letter subject, and each
-source's clock announcements on core NATS, `{prefix}.clock.{service}`. Committed as
+event with the person replaced by a pseudonym, `docs/schemas/domain-event.json`) sealed for
+its person (`SealedEvent`), the dead-letter subject, and each source's clock announcements
+on core NATS, `{prefix}.clock.{service}`. Committed as
 `docs/asyncapi.json`; a contract test fails when it drifts. Regenerate with:
 
     python -m services.kernel.asyncapi docs/asyncapi.json
@@ -14,26 +15,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
-from pydantic import create_model
 
 from services.kernel.bus import ClockAnnouncement, clock_subject
-from services.kernel.events import DATA_MODELS, EMITTED_BY, SOURCE_SERVICES, DomainEvent
+from services.kernel.events import EMITTED_BY, SOURCE_SERVICES, SealedEvent
 from services.kernel.settings import Settings
-
-
-def _event_model(event_type: str) -> type[DomainEvent]:
-    name = "".join(part.capitalize() for part in event_type.replace("_", ".").split(".")) + "Event"
-    model: type[DomainEvent] = create_model(
-        name,
-        __base__=DomainEvent,
-        type=(Literal[event_type], ...),  # type: ignore[arg-type]
-        data=(DATA_MODELS[event_type], ...),  # type: ignore[index]
-    )
-    return model
 
 
 def bus_document(settings: Settings | None = None) -> dict[str, Any]:
@@ -44,11 +33,14 @@ def bus_document(settings: Settings | None = None) -> dict[str, Any]:
         for service in sorted(services):
             broker.publisher(
                 f"{prefix}.events.{service}.{{partition}}.{event_type}",
-                schema=_event_model(event_type),
+                schema=SealedEvent,
                 title=f"{service}:{event_type}",
                 description=(
-                    f"A {event_type} accepted by {service}. Nats-Msg-Id is the event_id;"
-                    " the partition (p000…) is derived from the participant pseudonym."
+                    f"A {event_type} accepted by {service}, sealed for its participant:"
+                    " opened with their key, `sealed` is a domain event"
+                    f" (docs/schemas/domain-event.json, data: docs/schemas/data/{event_type}.json)."
+                    " Nats-Msg-Id is the event_id; the partition (p000…) is derived from the"
+                    " participant pseudonym."
                 ),
             )
     for service in sorted(SOURCE_SERVICES):

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from psycopg import sql
 
-from services.kernel.store import KeptConnection
+from services.kernel.connection import KeptConnection
 
 
 class Checks(Protocol):

@@ -186,6 +186,17 @@ class DomainEvent(_Envelope):
     data: TypedData
 
 
+class SealedEvent(BaseModel):
+    """A domain event as the stream carries it: its JSON sealed for its person with their
+    key (AES-256-GCM, the pseudonym as associated data; nonce and ciphertext in base64),
+    which erasing them deletes (`services/kernel/keys.py`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    participant: Pseudonym
+    sealed: str
+
+
 class EdgeEvent(_Envelope):
     """An event as a source system sends it (CONTRACT §1)."""
 

@@ -44,9 +44,10 @@ from services.kernel.bus import (
     publish_all,
     subject_for,
 )
+from services.kernel.connection import KeptConnection
 from services.kernel.settings import Settings
 from services.kernel.source import SourceApplication, SourceRecord
-from services.kernel.store import Handover, KeptConnection, Worker
+from services.kernel.store import Handover, Worker
 from services.kernel.telemetry import batch_context, current_traceparent, tracer
 
 log = logging.getLogger(__name__)
@@ -125,17 +126,20 @@ class OutboxRelay:
         self._handover.committed([(r.notification.id, r.domain_event) for r in recordings])
 
     def _message(self, stored: Any) -> Outgoing | None:
-        """A source record's stored event as the message that publishes it; None for the
-        record's creation and its held events, which publish nothing."""
+        """A source record's stored event as the message that publishes it, still sealed
+        (`SealedEvent`); None for the record's creation and its held events, which publish
+        nothing."""
         if not isinstance(stored, SourceRecord.Accepted):
             return None
-        body = stored.body
-        fields = orjson.loads(body)
-        headers = {**stored.trace, MSG_ID: fields["event_id"]}
-        subject = subject_for(
-            self._settings, fields["service"], fields["participant"], fields["type"]
-        )
-        return Outgoing(subject, body.encode(), headers)
+        if stored.body.startswith("{"):  # stored before events were sealed: as it is
+            fields = orjson.loads(stored.body)
+            participant, event_id, kind = fields["participant"], fields["event_id"], fields["type"]
+            body = stored.body.encode()
+        else:
+            participant, event_id, kind = stored.participant, stored.event_id, stored.type
+            body = orjson.dumps({"participant": participant, "sealed": stored.body})
+        subject = subject_for(self._settings, self._service, participant, kind)
+        return Outgoing(subject, body, {**stored.trace, MSG_ID: event_id})
 
     def _handed_over(self, after: int) -> tuple[list[Outgoing], int]:
         """The events handed over since notification `after`, and the last of them."""

@@ -1,8 +1,9 @@
 """What the three source services (intake, journey, employer) have in common.
 
 Each keeps one `SourceRecord` aggregate per participant: every event the service accepted
-about that person, in order, deduplicated by `event_id`. A service's own record type adds
-its lifecycle checks (a measure ends only after it started, ...). A batch is one
+about that person, in order, deduplicated by `event_id`, each sealed with the person's
+key (`keys.py`); the events of a person erased are refused. A service's own record type
+adds its lifecycle checks (a measure ends only after it started, ...). A batch is one
 transaction, so throughput comes from batch size, not from more writers.
 
 An end or extension whose start the record does not know yet is held, stored but not
@@ -15,7 +16,7 @@ events themselves say, so `los replay` decides them as the live service does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar, Self
@@ -24,6 +25,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from services.kernel.events import DomainEvent
+from services.kernel.keys import opened, opened_for, sealed_for
 from services.kernel.settings import iso_duration
 from services.kernel.store import BatchApplication
 
@@ -52,6 +54,7 @@ class Waiting:
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
+ERASED = Refused("person", "this person was erased: Los takes no more events about them")
 Verdict = str | Refused | Waiting
 # Held events decided by the event just offered (its start): each with its verdict,
 # ACCEPTED or Refused.
@@ -62,23 +65,27 @@ class SourceRecord(Aggregate):
     """Everything one source service accepted about one participant, and the events it
     holds until their start comes."""
 
-    class Accepted(Aggregate.Event):
-        """An event the service accepted: its JSON, and the trace context of its batch.
-        (A plain event class: the library's `@event` methods cost ~5 µs more an event,
-        matching arguments to parameters by name on every call.)"""
+    class Stored(Aggregate.Event):
+        """An event the service stores, sealed for its person (`keys.py`); beside it,
+        what the outbox publishes it by (its person, id and type), and the trace context
+        of its batch. (Plain event classes: the library's `@event` methods cost ~5 µs
+        more an event, matching arguments to parameters by name on every call.)"""
 
-        body: str
+        body: str  # sealed; in an event stored before events were sealed, its JSON
         trace: dict[str, str]
+        participant: str = ""
+        event_id: str = ""
+        type: str = ""
+
+    class Accepted(Stored):
+        """An event the service accepted."""
 
         def apply(self, aggregate: Any) -> None:
             # The offered event, so as not to read back what `offer` was given.
             aggregate._take_in(aggregate._offered_or(self.body))
 
-    class Held(Aggregate.Event):
+    class Held(Stored):
         """An event held until its start comes: stored, never published."""
-
-        body: str
-        trace: dict[str, str]
 
         def apply(self, aggregate: Any) -> None:
             aggregate._hold(aggregate._offered_or(self.body), self.trace)
@@ -177,22 +184,31 @@ class SourceRecord(Aggregate):
             return self.held[event_id][2]
         return self.refused.get(event_id)
 
-    def _record(
-        self, kind: type[Aggregate.Event], domain_event: DomainEvent, trace: dict[str, str]
-    ) -> None:
+    def _record(self, kind: type[Stored], domain_event: DomainEvent, trace: dict[str, str]) -> None:
         """The aggregate event that stores `domain_event`; for a replay, its effect alone."""
         if self._stored:
             self._offered = domain_event
-            self.trigger_event(kind, body=domain_event.model_dump_json(), trace=trace)
+            self.trigger_event(
+                kind,
+                body=sealed_for(self.participant, domain_event.model_dump_json().encode()),
+                trace=trace,
+                participant=self.participant,
+                event_id=str(domain_event.event_id),
+                type=domain_event.type,
+            )
         elif kind is self.Accepted:
             self._take_in(domain_event)
         else:
             self._hold(domain_event, trace)
 
     def _offered_or(self, body: str) -> DomainEvent:
-        """The event `offer` was given, or the stored one read back."""
+        """The event `offer` was given, or the stored one read back (with the person's
+        key `opened`; stored before events were sealed, as it is)."""
         offered: DomainEvent | None = self.__dict__.pop("_offered", None)
-        return offered or DomainEvent.model_validate_json(body)
+        if offered is not None:
+            return offered
+        text = body if body.startswith("{") else opened_for(self.participant, body)
+        return DomainEvent.model_validate_json(text)
 
     def _take_in(self, domain_event: DomainEvent) -> None:
         event_id = str(domain_event.event_id)
@@ -225,17 +241,27 @@ class SourceApplication(BatchApplication):
     record_type: ClassVar[type[SourceRecord]]
 
     def accept_batch(
-        self, batch: Sequence[tuple[DomainEvent, dict[str, str]]], hold: timedelta
+        self,
+        batch: Sequence[tuple[DomainEvent, dict[str, str]]],
+        hold: timedelta,
+        identities: Mapping[str, str] | None = None,
     ) -> list[Verdict]:
-        """Each event's verdict; the held events a start lets go are stored after it."""
+        """Each event's verdict; the held events a start lets go are stored after it. The
+        national ids of the batch's people (`identities`, by pseudonym) are remembered,
+        and an erased person's events refused, with their identity forgotten."""
         people = {event.participant for event, _ in batch}
-        ids = {person: SourceRecord.create_id(self.service, person) for person in people}
-        records = self.load(self.record_type, ids.values())
+        keys = self.keys.for_writing(people)
+        self.remember({p: i for p, i in (identities or {}).items() if p in keys})
+        ids = {person: SourceRecord.create_id(self.service, person) for person in keys}
         verdicts: list[Verdict] = []
         in_order: list[Any] = []
-        with self.evicting(ids.values()):
+        with opened(keys), self.evicting(ids.values()):
+            records = self.load(self.record_type, ids.values())
             for domain_event, trace in batch:
                 person = domain_event.participant
+                if person not in keys:
+                    verdicts.append(ERASED)
+                    continue
                 record = records.get(ids[person])
                 if record is None:
                     record = records[ids[person]] = self.record_type(self.service, person)
@@ -259,9 +285,11 @@ class SourceApplication(BatchApplication):
         return verdicts
 
     def states(self, asked: Sequence[tuple[str, str]]) -> list[Verdict | None]:
-        """What became of each (participant, event_id) asked about (`state_of`)."""
+        """What became of each (participant, event_id) asked about (`state_of`); None
+        for an erased person's."""
         ids = {p: SourceRecord.create_id(self.service, p) for p, _ in asked}
-        records = self.load(self.record_type, ids.values(), keep=False)
+        people = {i: p for p, i in ids.items()}
+        records = self.load(self.record_type, ids.values(), keep=False, people=people)
         found = [records.get(ids[participant]) for participant, _ in asked]
         return [
             None if record is None else record.state_of(event_id)

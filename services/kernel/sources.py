@@ -235,8 +235,7 @@ class SourcesServicer(sources_pb2_grpc.SourcesServicer):
     def _store(
         self, batch: list[tuple[DomainEvent, dict[str, str]]], identities: dict[str, str]
     ) -> list[Verdict]:
-        self._app.remember(identities)
-        return self._app.accept_batch(batch, self._settings.rules.lifecycle_hold)
+        return self._app.accept_batch(batch, self._settings.rules.lifecycle_hold, identities)
 
 
 def _invalid(state: EventState, field: str, reason: str) -> None:

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from itertools import groupby
 from typing import Any, Generic, ParamSpec, TypeVar
 from uuid import UUID
 
 import orjson
 import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, Recording, StoredEvent, Tracking
@@ -34,8 +35,11 @@ from psycopg import Cursor, sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, tuple_row
 
+from services.kernel.keys import Erased, Keys, StoredKeys, create_keys, opened
+
 P = ParamSpec("P")
 T = TypeVar("T")
+KEYS_DATABASE_URL = "KEYS_DATABASE_URL"  # an Application's setting, as the library's are
 
 
 def application_env(database_url: str, schema: str, *, cache_size: int) -> dict[str, str]:
@@ -63,6 +67,8 @@ def application_env(database_url: str, schema: str, *, cache_size: int) -> dict[
         "TRANSCODER_TOPIC": f"{__name__}:Transcoder",
         "APPLICATION_RECORDER_TOPIC": f"{__name__}:ApplicationRecorder",
         "PROCESS_RECORDER_TOPIC": f"{__name__}:ProcessRecorder",
+        # People's keys (keys.py), beside the events sealed with them.
+        KEYS_DATABASE_URL: database_url,
     }
 
 
@@ -175,10 +181,40 @@ class BatchApplication(Application[UUID]):
     # in the worker thread: a reader of the log hands them to itself (`Handover`).
     recorded: Callable[[list[Recording[UUID]]], None] | None = None
 
-    def load(self, kind: type[A], ids: Collection[UUID], *, keep: bool = True) -> dict[UUID, A]:
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        # People's keys in the database of the events; in memory beside the library's
+        # in-memory recorder (unit tests).
+        if url := self.env.get(KEYS_DATABASE_URL):
+            create_keys(url)
+            self.keys: Keys = StoredKeys(url)
+        else:
+            self.keys = Keys()
+
+    def close(self) -> None:
+        self.keys.close()
+        super().close()
+
+    def load(
+        self,
+        kind: type[A],
+        ids: Collection[UUID],
+        *,
+        keep: bool = True,
+        people: Mapping[UUID, str] | None = None,
+    ) -> dict[UUID, A]:
         """The stored aggregates among `ids` (the others are new): from the cache, the
         rest with one query, then cached unless not to `keep` (a read that should not
-        push out what the writes are working on)."""
+        push out what the writes are working on). Those read from the store are read
+        with their people's keys `opened` around the call; or, given each one's person
+        (`people`), with their keys read now, an erased person's left out of the cache
+        too. One whose key is gone (erased) is left out."""
+        keys: dict[str, AESGCM] | None = None
+        if people is not None:
+            keys, erased = self.keys.read(people.values())
+            gone = {i for i in ids if people[i] in erased}
+            self.forget(gone)
+            ids = [i for i in ids if i not in gone]
         cache = self.repository.cache
         found: dict[UUID, A] = {}
         missing = list(ids)
@@ -193,17 +229,30 @@ class BatchApplication(Application[UUID]):
                 assert isinstance(cached, kind)
                 found[aggregate_id] = cached
         recorder = self.recorder
+        if not missing:
+            return found
         if isinstance(recorder, ApplicationRecorder):
             stored = recorder.select_many(missing)
         else:  # the library's in-memory recorder, in unit tests
             stored = [event for i in missing for event in recorder.select_events(i)]
-        for _, events in groupby(stored, key=lambda event: event.originator_id):
-            aggregate = _replayed(map(self.mapper.to_domain_event, events))
-            assert isinstance(aggregate, kind)
-            found[aggregate.id] = aggregate
-            if cache is not None and keep:
-                cache.put(aggregate.id, aggregate)
+        with nullcontext() if keys is None else opened(keys):
+            for _, events in groupby(stored, key=lambda event: event.originator_id):
+                try:
+                    aggregate = _replayed(map(self.mapper.to_domain_event, events))
+                except Erased:
+                    continue
+                assert isinstance(aggregate, kind)
+                found[aggregate.id] = aggregate
+                if cache is not None and keep:
+                    cache.put(aggregate.id, aggregate)
         return found
+
+    def forget(self, ids: Collection[UUID]) -> None:
+        """Take the aggregates `ids` out of the cache."""
+        if (cache := self.repository.cache) is not None:
+            for aggregate_id in ids:
+                with suppress(KeyError):
+                    cache.get(aggregate_id, evict=True)
 
     @contextmanager
     def evicting(self, ids: Collection[UUID]) -> Iterator[None]:
@@ -212,10 +261,7 @@ class BatchApplication(Application[UUID]):
         try:
             yield
         except BaseException:
-            if (cache := self.repository.cache) is not None:
-                for aggregate_id in ids:
-                    with suppress(KeyError):
-                        cache.get(aggregate_id, evict=True)
+            self.forget(ids)
             raise
 
     def record_batch(
@@ -298,24 +344,6 @@ def _chunks(events: Sequence[StoredEvent], limit: int) -> Iterator[Sequence[Stor
 def create_schema(database_url: str, schema: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-
-
-class KeptConnection:
-    """One autocommit connection for the statements of one thread (a service's store
-    worker), opened when first needed and again if it broke."""
-
-    def __init__(self, database_url: str) -> None:
-        self._database_url = database_url
-        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
-
-    def get(self) -> psycopg.Connection[tuple[Any, ...]]:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._database_url, autocommit=True)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
 
 
 class Worker:

@@ -8,18 +8,21 @@ republish after the duplicate window) is one fact, never two.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
 import asyncpg
+import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ProcessRecorder as LibraryProcessRecorder
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
+from services.kernel.keys import opened, opened_for, sealed_for
 from services.kernel.store import BatchApplication, ProcessRecorder
 from services.outcomes.alerts import Connection
 from services.outcomes.domain import Fact
@@ -43,22 +46,52 @@ class JourneyLog(Aggregate):
         self.trace: dict[str, str] = {}  # the trace context of the ingest of the latest fact
 
     class FactRecorded(Aggregate.Event):
-        """A fact about the participant (a domain event from the stream, as JSON values),
-        and the trace context of its ingest. A plain event class, as `SourceRecord`'s."""
+        """A fact about the participant (a domain event from the stream), sealed for them
+        (`keys.py`) beside what is read of it without their key (`ENVELOPE`), and the
+        trace context of its ingest. A plain event class, as `SourceRecord`'s."""
 
         fact: dict[str, Any]
         trace: dict[str, str] | None = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.seen.add(self.fact["event_id"])
-            aggregate.facts.append(to_fact(self.fact, len(aggregate.facts)))
+            aggregate.facts.append(to_fact(aggregate._offered_or(self.fact), len(aggregate.facts)))
             aggregate.trace = self.trace or {}
 
-    def record(self, fact: dict[str, Any], trace: dict[str, str] | None = None) -> None:
-        self.trigger_event(self.FactRecorded, fact=fact, trace=trace)
+    def record(
+        self, fact: dict[str, Any], trace: dict[str, str] | None = None, sealed: str | None = None
+    ) -> None:
+        """Record `fact` (a domain event as JSON values) as `sealed` for the participant,
+        or sealed now with the key `opened`."""
+        stored = {name: fact[name] for name in ENVELOPE}
+        stored["sealed"] = sealed or sealed_for(self.participant, orjson.dumps(fact))
+        self._offered = fact
+        self.trigger_event(self.FactRecorded, fact=stored, trace=trace)
+
+    def _offered_or(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """The fact `record` was given, or the stored one read back (with the person's
+        key `opened`; one stored before facts were sealed, as it is)."""
+        offered: dict[str, Any] | None = self.__dict__.pop("_offered", None)
+        if offered is not None:
+            return offered
+        return opened_fact(stored, opened_for)
 
     def journey(self) -> Journey:
         return Journey(self.participant, list(self.facts))
+
+
+# What the journey store keeps of a fact in clear, beside it sealed: what the rule engine
+# reads to know who to judge and how far the clock may go, without anyone's key.
+ENVELOPE = ("event_id", "participant", "service", "recorded_at")
+
+
+def opened_fact(stored: dict[str, Any], opened: Callable[[str, str], bytes]) -> dict[str, Any]:
+    """A stored fact as a domain event's JSON values, unsealed by `opened` (the person's
+    pseudonym, the sealed text); one stored before facts were sealed, as it is."""
+    if "sealed" not in stored:
+        return stored
+    fact: dict[str, Any] = orjson.loads(opened(stored["participant"], stored["sealed"]))
+    return fact
 
 
 def to_fact(fact: dict[str, Any], seq: int) -> Fact:
@@ -82,12 +115,15 @@ def _utc(text: str) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One message from the stream, decoded: its stream sequence and partition, and the
-    domain event."""
+    """One message from the stream, decoded: its stream sequence and partition, the
+    domain event, and as it was sealed, with which key (None: not sealed; the store seals
+    it with the person's key, read or made)."""
 
     sequence: int
     partition: int
     event: dict[str, Any]
+    sealed: str | None = None
+    key: AESGCM | None = None
 
 
 class JourneyStore(BatchApplication):
@@ -113,34 +149,47 @@ class JourneyStore(BatchApplication):
         fresh = [d for d in deliveries if d.sequence > positions[d.partition]]
         if not fresh:
             return 0  # already recorded before a crash or redelivery
-        logs = self._logs({delivery.event["participant"] for delivery in fresh})
+        keys = {d.event["participant"]: d.key for d in fresh if d.key is not None}
+        if unknown := {d.event["participant"] for d in fresh} - keys.keys():
+            keys |= self.keys.for_writing(unknown)  # not sealed: published before sealing
         in_order: list[Any] = []  # stream order, which the live clock relies on
         recorded = 0
-        with self.evicting([log.id for log in logs.values()]):
-            for delivery in fresh:
-                log = logs[delivery.event["participant"]]
-                if delivery.event["event_id"] not in log.seen:
-                    log.record(delivery.event, trace)
-                    in_order.extend(log.collect_events())
-                    recorded += 1
-            last = max(delivery.sequence for delivery in fresh)
-            # Every message of the owner's partitions up to `last` is in the store now.
-            self.record_batch(in_order, logs.values(), Tracking(owner.name, last))
+        with opened(keys):
+            logs = self._logs(keys)
+            with self.evicting([log.id for log in logs.values()]):
+                for delivery in fresh:
+                    log = logs.get(delivery.event["participant"])
+                    if log is not None and delivery.event["event_id"] not in log.seen:
+                        log.record(delivery.event, trace, delivery.sealed)
+                        in_order.extend(log.collect_events())
+                        recorded += 1
+                last = max(delivery.sequence for delivery in fresh)
+                # Every message of the owner's partitions up to `last` is in the store now
+                # (an erased person's left out).
+                self.record_batch(in_order, logs.values(), Tracking(owner.name, last))
         return recorded
 
     def journeys(self, participants: Iterable[str], *, keep: bool = True) -> dict[str, Journey]:
         """Their journeys; `keep=False` for a read that should not push the journeys ingest
-        and the rules work on out of the cache."""
-        return {p: log.journey() for p, log in self._logs(participants, keep=keep).items()}
+        and the rules work on out of the cache. An erased person's is empty."""
+        return {p: log.journey() for p, log in self._read(participants, keep=keep).items()}
 
     def traces(self, participants: Iterable[str]) -> dict[str, dict[str, str]]:
         """The trace context of the ingest that brought each participant's latest fact."""
-        return {p: log.trace for p, log in self._logs(participants).items()}
+        return {p: log.trace for p, log in self._read(participants).items()}
 
-    def _logs(self, participants: Iterable[str], *, keep: bool = True) -> dict[str, JourneyLog]:
-        """Each participant's log, a new one for someone not seen before."""
+    def _read(self, participants: Iterable[str], *, keep: bool = True) -> dict[str, JourneyLog]:
+        """Each participant's log, read with their key if it is not in the cache; a new
+        one for someone not seen before, or erased."""
+        return self._logs(participants, keep=keep, read_keys=True)
+
+    def _logs(
+        self, participants: Iterable[str], *, keep: bool = True, read_keys: bool = False
+    ) -> dict[str, JourneyLog]:
+        """Each participant's log (read with their keys `opened`, or `read_keys`), a new
+        one for someone not seen before, or erased."""
         ids = {JourneyLog.create_id(p): p for p in participants}
-        stored = self.load(JourneyLog, ids.keys(), keep=keep)
+        stored = self.load(JourneyLog, ids.keys(), keep=keep, people=ids if read_keys else None)
         return {p: stored.get(i) or JourneyLog(p) for i, p in ids.items()}
 
 

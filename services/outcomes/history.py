@@ -48,23 +48,26 @@ import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
-from itertools import groupby
+from itertools import groupby, islice
 from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.kernel.ids import pseudonym
+from services.kernel.keys import StoredKeys, unseal
 from services.kernel.settings import RuleSettings
-from services.outcomes.application import FACT_TOPIC, to_fact
+from services.outcomes.application import FACT_TOPIC, opened_fact, to_fact
 from services.outcomes.journey import Journey
 from services.outcomes.replay import Replay, alert_row, collector_paused
 from services.outcomes.rules import Alert, evaluate
 from services.outcomes.shares import in_order
 
 RANGE_ROWS = 250_000  # stored events a query reads, about
+KEYS_READ = 1_000  # people whose keys a query reads
 FACTS = (
     "SELECT originator_id, state FROM outcomes.journeystore_events"
     " WHERE originator_id BETWEEN $1 AND $2 AND topic = $3 AND notification_id <= $4"
@@ -138,9 +141,28 @@ def judged(
 
 def journeys(database_url: str, ids: Ids, last: int) -> Iterator[list[dict[str, Any]]]:
     """Each stored journey whose id is in `ids`: its facts as stored up to notification
-    `last` (JSON decoded a journey at a time), in the order they were stored."""
-    for _, facts in groupby(asyncio.run(_rows(database_url, ids, last)), key=itemgetter(0)):
-        yield [orjson.loads(state)["fact"] for _, state in facts]
+    `last` (JSON decoded a journey at a time), in the order they were stored, unsealed
+    with their person's key (read for `KEYS_READ` people at a time). An erased person's
+    is left out, even one stored before facts were sealed."""
+    rows = groupby(asyncio.run(_rows(database_url, ids, last)), key=itemgetter(0))
+    stored = ([orjson.loads(state)["fact"] for _, state in facts] for _, facts in rows)
+    keys = StoredKeys(database_url)
+    try:
+        while some := list(islice(stored, KEYS_READ)):
+            found, erased = keys.read({facts[0]["participant"] for facts in some})
+            for facts in some:
+                person = facts[0]["participant"]
+                if person not in erased and (unsealed := _unsealed(facts, found.get(person))):
+                    yield unsealed
+    finally:
+        keys.close()
+
+
+def _unsealed(facts: list[dict[str, Any]], key: AESGCM | None) -> list[dict[str, Any]] | None:
+    """A journey's stored facts unsealed with its person's key; None if it is gone."""
+    if key is None:
+        return None if any("sealed" in fact for fact in facts) else facts
+    return [opened_fact(fact, lambda person, text: unseal(key, person, text)) for fact in facts]
 
 
 async def _rows(database_url: str, ids: Ids, last: int) -> list[asyncpg.Record]:

@@ -5,7 +5,8 @@ with one instance), fetches in batches and processes strictly in stream order (o
 Tracking name, one writer). The journey store's Tracking rows, not the consumer, say how
 far ingest got in each partition: at start the consumer is made anew from the sequence
 after the least of them, so a message left unacknowledged by a crash comes again before
-anything newer, and one at or below its partition's tracked sequence is skipped. A
+anything newer, and one at or below its partition's tracked sequence is skipped. Each
+message is opened with its person's key (`keys.py`); an erased person's is left out. A
 message that is not a domain event goes straight to the dead-letter subject with the
 reason; a batch that fails is retried in place (order is kept), and if it keeps failing
 each message is tried alone and the failing ones are dead-lettered, so the stream goes
@@ -18,8 +19,11 @@ import asyncio
 import logging
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import stamina
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -28,7 +32,8 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from services.kernel.bus import PullConsumer, dead_letter, partition_of, subject_in
-from services.kernel.events import DomainEvent
+from services.kernel.events import DomainEvent, SealedEvent
+from services.kernel.keys import StoredKeys, unseal
 from services.kernel.settings import Settings
 from services.kernel.store import Worker
 from services.kernel.telemetry import batch_context, current_traceparent, tracer
@@ -36,6 +41,17 @@ from services.outcomes.application import Delivery, JourneyStore
 from services.outcomes.owner import Owner
 
 log = logging.getLogger(__name__)
+
+
+class Opened(NamedTuple):
+    """A message's domain event JSON (None: left out), and if it came sealed, as sealed,
+    for whom, with which key (`Ingest._opened`)."""
+
+    data: bytes | None
+    sealed: str | None = None
+    participant: str | None = None
+    key: AESGCM | None = None
+
 
 # A consumer no instance has read for this long (its instance gone when there came to be
 # fewer) is removed by the server.
@@ -65,6 +81,10 @@ class Ingest:
         self._settings = settings
         self._owner = owner
         self.progress = IngestProgress()
+        # Its own connection and thread for the keys, as the store's is busy writing.
+        assert settings.database_url is not None
+        self._keys = StoredKeys(settings.database_url)
+        self._keys_worker = Worker("outcomes-keys")
 
     async def run(self) -> None:
         settings, owner = self._settings, self._owner
@@ -107,6 +127,8 @@ class Ingest:
             upcoming.cancel()
             # A subscription left open makes the connection's drain wait it out.
             await consumer.close()
+            await self._keys_worker.run(self._keys.close)
+            self._keys_worker.close()
 
     async def _next(self, consumer: PullConsumer) -> tuple[list[Msg], list[Delivery], int | None]:
         """The next batch from the stream and its domain events; if there was none and the
@@ -120,11 +142,16 @@ class Ingest:
         elif consumer.drained:
             self.progress.pending = 0
         deliveries: list[Delivery] = []
-        for message in messages:
+        for message, opened in zip(messages, await self._opened(messages), strict=True):
+            if opened.data is None:
+                continue
             try:
-                event = DomainEvent.model_validate_json(message.data)
+                event = DomainEvent.model_validate_json(opened.data)
             except ValidationError as invalid:
                 await self._park(message, f"not a domain event: {_first_error(invalid)}")
+                continue
+            if opened.sealed is not None and event.participant != opened.participant:
+                await self._park(message, "sealed for another participant than it names")
                 continue
             partition = partition_of(event.participant, self._settings.partitions)
             expected = subject_in(self._settings, event.service, partition, event.type)
@@ -133,8 +160,43 @@ class Ingest:
                 await self._park(message, f"sent on {message.subject}, body says {expected}")
                 continue
             sequence = message.metadata.sequence.stream
-            deliveries.append(Delivery(sequence, partition, event.model_dump(mode="json")))
+            fact = event.model_dump(mode="json")
+            deliveries.append(Delivery(sequence, partition, fact, opened.sealed, opened.key))
         return messages, deliveries, announced if consumer.drained else None
+
+    async def _opened(self, messages: list[Msg]) -> list[Opened]:
+        """Each message's domain event JSON, unsealed with its person's key, the sealed
+        text and the key; None for an erased person's (left out), and for one sealed with
+        another key (sent to the dead-letter subject). A message that is not sealed is as
+        it is: a domain event published before events were sealed, or not one at all."""
+        sealed: list[SealedEvent | None] = []
+        for message in messages:
+            try:
+                sealed.append(SealedEvent.model_validate_json(message.data))
+            except ValidationError:
+                sealed.append(None)
+        participants = {each.participant for each in sealed if each is not None}
+        keys = {}
+        if participants:
+            keys = await self._keys_worker.run(self._keys.for_reading, participants)
+        opened: list[Opened] = []
+        erased = 0
+        for message, each in zip(messages, sealed, strict=True):
+            if each is None:
+                opened.append(Opened(message.data))
+            elif (key := keys.get(each.participant)) is None:
+                erased += 1
+                opened.append(Opened(None))
+            else:
+                try:
+                    plain = unseal(key, each.participant, each.sealed)
+                    opened.append(Opened(plain, each.sealed, each.participant, key))
+                except (InvalidTag, ValueError):
+                    await self._park(message, "sealed: not with its participant's key")
+                    opened.append(Opened(None))
+        if erased:
+            log.info("left out %d events of people erased", erased)
+        return opened
 
     async def _process(self, messages: list[Msg], deliveries: list[Delivery]) -> None:
         # A child of the first message's publish span, linked to the others'; each fact

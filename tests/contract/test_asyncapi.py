@@ -23,3 +23,14 @@ def test_every_event_type_has_a_channel_for_each_service_that_emits_it():
     assert channels["intake:clock"]["address"] == "los.v1.clock.intake"
     ended = channels["journey:measure.ended"]
     assert ended["address"] == "los.v1.events.journey.{partition}.measure.ended"
+
+
+def test_every_event_goes_on_the_bus_sealed_for_its_person():
+    document = bus_document()
+    events = [f"{s}:{t}:Message" for t, services in EMITTED_BY.items() for s in services]
+    payloads = {document["components"]["messages"][name]["payload"]["$ref"] for name in events}
+    assert payloads == {"#/components/schemas/SealedEvent"}
+    assert document["components"]["schemas"]["SealedEvent"]["required"] == [
+        "participant",
+        "sealed",
+    ]

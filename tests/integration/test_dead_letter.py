@@ -13,6 +13,7 @@ import pytest
 from services.kernel.bus import DEAD_REASON, subject_for
 from services.kernel.embedded import Servers
 from services.kernel.ids import pseudonym
+from services.kernel.keys import StoredKeys, seal
 from tests.integration.test_exactly_once import journey_facts, wait_for
 from tests.integration.test_handover_gap_live import KEY, submit
 from tests.support import Person, bus_settings, los
@@ -40,6 +41,23 @@ async def test_unreadable_and_misaddressed_messages_are_parked_and_the_stream_go
                 "service": "employer",
             }
             await js.publish(subject, json.dumps(forged).encode(), headers={"Nats-Msg-Id": "f"})
+            # Sealed as for someone else than the event names, and with someone else's key.
+            other = pseudonym(Person.make(32).national_id, KEY)
+            keys = StoredKeys(env["DATABASE_URL"])
+            try:
+                made = keys.for_writing([participant, other])
+            finally:
+                keys.close()
+            inner = json.dumps({**forged, "service": "journey"}).encode()
+            swapped = {"participant": other, "sealed": seal(made[other], other, inner)}
+            wrong_key = {
+                "participant": participant,
+                "sealed": seal(made[other], participant, inner),
+            }
+            for n, body in enumerate((swapped, wrong_key)):
+                await js.publish(
+                    subject, json.dumps(body).encode(), headers={"Nats-Msg-Id": f"s{n}"}
+                )
             reply = await submit(
                 running.address("journey"), [person.measure_started("m-2", datetime.now(UTC))]
             )
@@ -47,10 +65,14 @@ async def test_unreadable_and_misaddressed_messages_are_parked_and_the_stream_go
 
             await wait_for(lambda: len(journey_facts(running, participant)) == 1)
             parked = await js.pull_subscribe(env["LOS_DEAD_LETTER_SUBJECT"], durable="check")
-            messages = await parked.fetch(2, timeout=10)
+            messages = await parked.fetch(4, timeout=10)
         finally:
             await connection.close()
 
         reasons = {m.data: m.headers[DEAD_REASON] for m in messages if m.headers}
         assert reasons[b"{not json"].startswith("not a domain event")
         assert "body says" in reasons[json.dumps(forged).encode()]
+        assert (
+            reasons[json.dumps(swapped).encode()] == "sealed for another participant than it names"
+        )
+        assert reasons[json.dumps(wrong_key).encode()] == "sealed: not with its participant's key"

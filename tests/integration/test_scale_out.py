@@ -21,16 +21,16 @@ import nats.errors
 import orjson
 import psycopg
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from services.cli.platform import Platform, start_service, stop, wait_healthy
 from services.cohort import generate_cohort, write_jsonl
+from services.kernel.bus import MSG_ID
 from services.kernel.embedded import Servers, free_port
 from services.kernel.settings import Settings, TlsSettings
 from services.outcomes.owner import CLAIM_WAIT, Owner, Taken, claim, held
 from tests.integration.test_crash_recovery import import_file, settle
 from tests.integration.test_differential import alerts_in
-from tests.support import bus_settings, facts_recorded, fresh_database, los
+from tests.support import bus_settings, events_on_the_stream, facts_recorded, fresh_database, los
 
 PEOPLE = 600
 HALVES = [Owner.of(Settings(outcomes_instances=2, outcomes_instance=n)) for n in (0, 1)]
@@ -234,26 +234,11 @@ def _settled(database_url: str, facts: int, since: datetime, owners: list[Owner]
 
 async def stream_order(running: Platform) -> dict[str, list[str]]:
     """Each person's event ids in the order of the stream."""
-    settings = bus_settings(running.env)
-    client = await nats.connect(running.env["NATS_URL"])
     found: dict[str, list[str]] = defaultdict(list)
-    try:
-        reader = await client.jetstream().pull_subscribe(
-            f"{settings.subject_prefix}.events.>",
-            durable="test-reader",
-            stream=settings.stream,
-            config=ConsumerConfig(ack_policy=AckPolicy.NONE),
-        )
-        while True:
-            try:
-                messages = await reader.fetch(500, timeout=2)
-            except nats.errors.TimeoutError:
-                break  # read to the end
-            for message in messages:
-                event = orjson.loads(message.data)
-                found[event["participant"]].append(event["event_id"])
-    finally:
-        await client.close()
+    for message in await events_on_the_stream(running.env):
+        # Sealed for the person (keys.py); the event id is the message's id.
+        person = orjson.loads(message.data)["participant"]
+        found[person].append((message.headers or {})[MSG_ID])
     return dict(found)
 
 

@@ -147,6 +147,29 @@ def test_a_study_of_the_store_needs_its_database_and_a_study_key_of_its_own(
     assert not (tmp_path / "study").exists(), "nothing written"
 
 
+def test_erasing_needs_the_database_and_ids_from_a_file_or_standard_input(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    people = tmp_path / "people.txt"
+    people.write_text("17859006884\n")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    without = los("erase", str(people))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    get_settings.cache_clear()
+    missing = los("erase", str(tmp_path / "missing.txt"))
+    unreachable = los("erase", str(people))
+    get_settings.cache_clear()
+
+    assert without[0] == 2
+    assert "DATABASE_URL is not set" in without[1]
+    assert missing[0] == 2
+    assert "No such file or directory" in " ".join(missing[1].replace("│", " ").split())
+    assert unreachable[0] == 1
+    assert unreachable[1].startswith("erase stopped: ")
+    assert "17859006884" not in without[1] + missing[1] + unreachable[1]
+
+
 def test_counts_below_one_are_usage_errors(tmp_path: Path) -> None:
     out = str(tmp_path / "cohort.jsonl")
     assert los("generate", "--people", "0", "--out", out)[0] == 2

@@ -18,6 +18,7 @@ import pytest
 from services.employer.application import EmployerApplication
 from services.journey.application import JourneyApplication
 from services.journey.domain import MeasureRecord
+from services.kernel.keys import opened
 from services.kernel.source import ACCEPTED, Refused, SourceApplication, SourceRecord, Waiting
 from tests.unit.source_events import (
     ANNE,
@@ -36,19 +37,18 @@ from tests.unit.source_events import (
 
 
 def stored(app: SourceApplication, service: str) -> list[tuple[str, Any]]:
-    """Anne's record as stored: each event's class, and what it carries."""
+    """Anne's record as stored: each event's class, and the type of what it carries."""
     record_id = SourceRecord.create_id(service, ANNE.participant)
     found = []
     for stored_event in app.recorder.select_events(record_id):
         event = app.mapper.to_domain_event(stored_event)
-        kind = type(event).__name__
-        body = getattr(event, "body", None)
-        found.append((kind, body and json.loads(body)["type"]))
+        found.append((type(event).__name__, getattr(event, "type", None)))
     return found
 
 
 def journey_record(app: JourneyApplication) -> MeasureRecord:
-    record: object = app.repository.get(SourceRecord.create_id("journey", ANNE.participant))
+    with opened(app.keys.for_reading([ANNE.participant])):
+        record: object = app.repository.get(SourceRecord.create_id("journey", ANNE.participant))
     assert isinstance(record, MeasureRecord)
     return record
 

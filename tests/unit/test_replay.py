@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from services.cohort import generate_cohort
 from services.kernel.events import parse_edge_event
+from services.kernel.keys import Keys, opened
 from services.kernel.settings import RuleSettings
 from services.kernel.source import SourceRecord
 from services.outcomes import shares as shares_module
@@ -369,9 +370,9 @@ def test_a_record_takes_an_event_as_it_would_be_offered(
             taken[key] = RECORD_TYPES[service].for_replay(service, "p")
         domain_event = edge.to_domain("0" * 64, service, UNTIL)
         hold = RULES.lifecycle_hold
-        assert taken[key].offer(domain_event, {}, hold) == offered[key].offer(
-            domain_event, {}, hold
-        )
+        with opened(Keys().for_writing(["p"])):  # what the stored record seals with
+            to_store = offered[key].offer(domain_event, {}, hold)
+        assert taken[key].offer(domain_event, {}, hold) == to_store
     for key, record in taken.items():
         state = {k: v for k, v in vars(record).items() if not k.startswith("_")}
         assert state == {k: v for k, v in vars(offered[key]).items() if not k.startswith("_")}

@@ -12,6 +12,7 @@ import pytest
 from services.employer.application import EmployerApplication
 from services.journey.application import JourneyApplication
 from services.journey.domain import MeasureRecord
+from services.kernel.keys import opened
 from services.kernel.source import ACCEPTED, DUPLICATE, Refused, SourceRecord, Waiting
 from tests.unit.source_events import (
     ANNE,
@@ -140,7 +141,8 @@ def test_a_record_reloaded_from_the_store_holds_every_accepted_event() -> None:
         measure_ended(ANNE, "m-1", day(9)),
     )
 
-    record: object = app.repository.get(SourceRecord.create_id("journey", ANNE.participant))
+    with opened(app.keys.for_reading([ANNE.participant])):
+        record: object = app.repository.get(SourceRecord.create_id("journey", ANNE.participant))
 
     assert isinstance(record, MeasureRecord)
     assert record.participant == ANNE.participant
