@@ -49,7 +49,7 @@ LABELS = {
     "created": "new records' and journeys' `Created` events, stored form",
     "unseal": "outcomes unseals it (base64, AES-GCM)",
     "read_domain": "outcomes reads the domain event (pydantic validation, JSON values)",
-    "fact": "the journey log takes the fact (sealed, the library's event, `Fact`, stored form)",
+    "fact": "the journey log takes the fact (as sealed, the library's event, `Fact`, stored form)",
     "rules": "every rule over each journey, once (live, a journey is judged again as it grows)",
 }
 
@@ -166,11 +166,10 @@ def _steps(lines: list[str]) -> tuple[list[Step], int]:
         return made
 
     def record_facts(made: dict[str, JourneyLog]) -> dict[str, JourneyLog]:
-        with opened(keys):
-            for fact in facts:
-                log = made[fact["participant"]]
-                log.record(fact, TRACE)
-                store(log.collect_events())
+        for fact, (_, text) in zip(facts, sealed, strict=True):
+            log = made[fact["participant"]]
+            log.record(fact, TRACE, text)  # as sealed on the stream, as ingest gives it
+            store(log.collect_events())
         return made
 
     def store(events: Iterable[Any]) -> None:
