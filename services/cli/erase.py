@@ -28,28 +28,45 @@ from services.kernel.settings import get_settings
 
 console = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
 
-# What is kept about a person in clear, by table: what deletes it, and what it is called.
+# What is kept about a person in clear, by table: what deletes it, and what a row is
+# called, one and many.
 KEPT = (
-    ("intake.vault", "DELETE FROM intake.vault WHERE participant = %s", "national id"),
+    (
+        "intake.vault",
+        "DELETE FROM intake.vault WHERE participant = %s",
+        ("national id", "national ids"),
+    ),
     (
         "outcomes.alert_log",
         "DELETE FROM outcomes.alert_log WHERE alert_id IN"
         " (SELECT alert_id FROM outcomes.alerts WHERE participant = %s)",
-        "alert change",
+        ("alert change", "alert changes"),
     ),
-    ("outcomes.alerts", "DELETE FROM outcomes.alerts WHERE participant = %s", "alert"),
-    ("outcomes.deadlines", "DELETE FROM outcomes.deadlines WHERE participant = %s", "deadline"),
-    ("outcomes.caseload", "DELETE FROM outcomes.caseload WHERE participant = %s", "caseload entry"),
+    (
+        "outcomes.alerts",
+        "DELETE FROM outcomes.alerts WHERE participant = %s",
+        ("alert", "alerts"),
+    ),
+    (
+        "outcomes.deadlines",
+        "DELETE FROM outcomes.deadlines WHERE participant = %s",
+        ("deadline", "deadlines"),
+    ),
+    (
+        "outcomes.caseload",
+        "DELETE FROM outcomes.caseload WHERE participant = %s",
+        ("caseload entry", "caseload entries"),
+    ),
 )
 
 
 @dataclass(frozen=True)
 class Erasure:
     had: str  # `keys.KEY`, `ERASED` or `NOTHING`
-    deleted: dict[str, int]  # rows kept in clear, by what they were
+    deleted: dict[tuple[str, str], int]  # rows kept in clear, by what they were
 
     def __str__(self) -> str:
-        gone = [f"{n:,} {what}{'' if n == 1 else 's'}" for what, n in self.deleted.items() if n]
+        gone = [f"{n:,} {one if n == 1 else many}" for (one, many), n in self.deleted.items() if n]
         key = ["their key"] if self.had == KEY else []
         if key or gone:
             return "erased " + ", ".join(key + gone)
@@ -73,7 +90,7 @@ class Eraser:
         participant = pseudonym(national_id, self._pseudonym_key)
         had = self._keys.erase(participant, at)
         conn = self._conn.get()
-        deleted: dict[str, int] = {}
+        deleted: dict[tuple[str, str], int] = {}
         with conn.transaction():
             for table, statement, what in KEPT:
                 if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,):
