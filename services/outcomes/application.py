@@ -172,16 +172,14 @@ class JourneyStore(BatchApplication):
     def journeys(self, participants: Iterable[str], *, keep: bool = True) -> dict[str, Journey]:
         """Their journeys; `keep=False` for a read that should not push the journeys ingest
         and the rules work on out of the cache. An erased person's is empty."""
-        return {p: log.journey() for p, log in self._read(participants, keep=keep).items()}
+        return {
+            p: log.journey()
+            for p, log in self._logs(participants, keep=keep, read_keys=True).items()
+        }
 
     def traces(self, participants: Iterable[str]) -> dict[str, dict[str, str]]:
         """The trace context of the ingest that brought each participant's latest fact."""
-        return {p: log.trace for p, log in self._read(participants).items()}
-
-    def _read(self, participants: Iterable[str], *, keep: bool = True) -> dict[str, JourneyLog]:
-        """Each participant's log, read with their key if it is not in the cache; a new
-        one for someone not seen before, or erased."""
-        return self._logs(participants, keep=keep, read_keys=True)
+        return {p: log.trace for p, log in self._logs(participants, read_keys=True).items()}
 
     def _logs(
         self, participants: Iterable[str], *, keep: bool = True, read_keys: bool = False
